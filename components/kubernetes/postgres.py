@@ -1,0 +1,169 @@
+"""PostgreSQL in the cluster: one StatefulSet, and one database and login per consumer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes import workload
+from components.kubernetes.workload import StatefulServiceArgs
+from infra.contract import DatabaseLogin
+
+APP = "postgres"
+PORT = 5432
+UID = GID = 999  # the postgres user of the official image
+ADMIN_USER = "postgres"
+DATA_DIR = "/var/lib/postgresql/data"
+SECRET_NAME = "postgres-credentials"
+
+
+@dataclass(frozen=True)
+class PostgresArgs(StatefulServiceArgs):
+    consumers: tuple[str, ...] = ()
+
+
+def password_key(consumer: str) -> str:
+    return f"{consumer}-password"
+
+
+def consumer_password_env(consumer: str) -> str:
+    return f"MLOPS_{consumer.upper()}_PASSWORD"
+
+
+def setup_sql(consumers: tuple[str, ...]) -> str:
+    """Idempotent SQL (psql ≥ 15) that creates or updates each consumer's login and database.
+
+    Passwords come from the environment through \\getenv, so they never appear in the script, in a
+    command line or in a log. Running it again resets each password to the one in the Secret.
+    """
+    lines = ["\\set ON_ERROR_STOP on"]
+    for consumer in consumers:
+        variable = f"{consumer}_password"
+        lines += [
+            f"\\getenv {variable} {consumer_password_env(consumer)}",
+            f"\\if :{{?{variable}}}",
+            "\\else",
+            f"  DO $$ BEGIN RAISE EXCEPTION 'environment variable {consumer_password_env(consumer)} is not set'; END $$;",
+            "\\endif",
+            f"SELECT format('CREATE ROLE %I LOGIN', '{consumer}') "
+            f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{consumer}')\\gexec",
+            f'ALTER ROLE "{consumer}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
+            f"SELECT format('CREATE DATABASE %I OWNER %I', '{consumer}', '{consumer}') "
+            f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{consumer}')\\gexec",
+            f'ALTER DATABASE "{consumer}" OWNER TO "{consumer}";',
+            # Only its owner may connect to a consumer's database.
+            f'REVOKE ALL ON DATABASE "{consumer}" FROM PUBLIC;',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+SETUP_SCRIPT = """#!/bin/sh
+set -eu
+# Wait up to five minutes for the server; the StatefulSet may still be restarting.
+tries=0
+until pg_isready --quiet; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 150 ]; then echo "postgres at $PGHOST:$PGPORT is not ready" >&2; exit 1; fi
+  sleep 2
+done
+exec psql --no-psqlrc --quiet --file /setup/consumers.sql
+"""
+
+
+class Postgres(pulumi.ComponentResource):
+    """A single PostgreSQL server with a data volume, and a login plus database for each consumer."""
+
+    host: pulumi.Output[str]
+    port: int
+    logins: dict[str, DatabaseLogin]
+
+    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:kubernetes:Postgres", name, None, opts)
+        admin_password = workload.password(f"{name}-admin-password", self, args.protect)
+        consumer_passwords = {
+            consumer: workload.password(f"{name}-{consumer}-password", self, args.protect) for consumer in args.consumers
+        }
+        secret = workload.credentials_secret(
+            self,
+            f"{name}-credentials",
+            SECRET_NAME,
+            args,
+            APP,
+            {
+                "password": admin_password.result,
+                **{password_key(c): p.result for c, p in consumer_passwords.items()},
+            },
+        )
+        container = k8s.core.v1.ContainerArgs(
+            name=APP,
+            image=args.image,
+            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=ADMIN_USER),
+                workload.secret_env("POSTGRES_PASSWORD", secret.metadata.name, "password"),
+                # A subdirectory: the volume's root holds lost+found, which initdb refuses.
+                k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),
+            ],
+            resources=workload.resources(args.size),
+            security_context=workload.container_security(),
+            readiness_probe=_pg_isready(period=5, failures=3),
+            liveness_probe=_pg_isready(period=10, failures=6),
+            startup_probe=_pg_isready(period=5, failures=60),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
+                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+        )
+        service, statefulset = workload.stateful_workload(
+            self,
+            APP,
+            args,
+            container=container,
+            ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres")],
+            security=workload.pod_security(UID, GID),
+            volumes=[workload.scratch_volume("run"), workload.scratch_volume("tmp")],
+        )
+        self.host = workload.service_dns(APP, args.namespace)
+        self.port = PORT
+        workload.setup_job(
+            self,
+            APP,
+            args,
+            image=args.image,
+            scripts={"setup.sh": SETUP_SCRIPT, "consumers.sql": setup_sql(args.consumers)},
+            command=["/bin/sh", "/setup/setup.sh"],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="PGHOST", value=service.metadata.name),
+                k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(PORT)),
+                k8s.core.v1.EnvVarArgs(name="PGUSER", value=ADMIN_USER),
+                k8s.core.v1.EnvVarArgs(name="PGDATABASE", value="postgres"),
+                workload.secret_env("PGPASSWORD", secret.metadata.name, "password"),
+                *[workload.secret_env(consumer_password_env(c), secret.metadata.name, password_key(c)) for c in args.consumers],
+            ],
+            security=workload.pod_security(UID, GID),
+            depends_on=[statefulset],
+        )
+        self.logins = {
+            consumer: DatabaseLogin(database=consumer, user=consumer, password=password.result)
+            for consumer, password in consumer_passwords.items()
+        }
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "users": {c: login.user for c, login in self.logins.items()},
+                "passwords": {c: login.password for c, login in self.logins.items()},
+            }
+        )
+
+
+def _pg_isready(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        exec_=k8s.core.v1.ExecActionArgs(command=["pg_isready", "--host", "127.0.0.1", "--port", str(PORT), "--username", ADMIN_USER]),
+        period_seconds=period,
+        timeout_seconds=5,
+        failure_threshold=failures,
+    )

@@ -1,0 +1,130 @@
+"""PlatformEndpoints: what every backend must produce, and the only thing the pipeline config is made from.
+
+Every backend (`stacks/ensemble.py`, `stacks/aws.py`, `stacks/azure.py`) returns one `PlatformEndpoints`.
+Fields marked `secret()` carry secret Outputs; `resolve()` keeps them out of the public view entirely,
+so nothing derived from the public view can contain, or be tainted by, a secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+
+# Stands in for a secret in every view that must not hold one (public outputs, offline render).
+REDACTED = "REDACTED"
+
+
+def secret(default: Any = dataclasses.MISSING) -> Any:
+    """A field whose value is a secret Output; `resolve(..., with_secrets=False)` replaces it by REDACTED."""
+    if default is dataclasses.MISSING:
+        return field(metadata={"secret": True})
+    return field(default=default, metadata={"secret": True})
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """The cluster every in-cluster workload and the published pipeline config go to."""
+
+    provider: pulumi.ProviderResource = field(metadata={"resolve": False})
+    platform_namespace: pulumi.Input[str]
+    pipelines_namespace: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    lake: pulumi.Input[str]
+    artifacts: pulumi.Input[str]
+    feature_store: pulumi.Input[str]
+    monitoring: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """S3 (MinIO, AWS) or Azure Blob. `endpoint` is empty where the client's default is right (AWS S3)."""
+
+    kind: str  # "s3" or "azure-blob"
+    endpoint: pulumi.Input[str]
+    region: pulumi.Input[str]
+    buckets: Buckets
+    # How pipelines authenticate: "access-key" (keys below), "irsa" or "workload-identity" (no keys at all).
+    auth: str
+    access_key_id: Optional[pulumi.Input[str]] = secret(None)
+    secret_access_key: Optional[pulumi.Input[str]] = secret(None)
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """One consumer's own database and login. Passwords are URL-safe (letters and digits)."""
+
+    database: pulumi.Input[str]
+    user: pulumi.Input[str]
+    password: pulumi.Input[str] = secret()
+
+
+@dataclass(frozen=True)
+class Database:
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    sslmode: str  # libpq sslmode: "disable" inside the cluster, "require" or stricter on the clouds
+    logins: dict[str, DatabaseLogin]  # keyed by consumer: mlflow, airflow, feast
+
+
+@dataclass(frozen=True)
+class Cache:
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    tls: bool
+    password: pulumi.Input[str] = secret()
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    """In-cluster (or managed) URLs of the applications; empty until the service is deployed."""
+
+    mlflow: pulumi.Input[str] = ""
+    feast: pulumi.Input[str] = ""
+    airflow: pulumi.Input[str] = ""
+    evidently: pulumi.Input[str] = ""
+
+
+@dataclass(frozen=True)
+class PlatformEndpoints:
+    environment: str
+    kubernetes: KubernetesTarget = field(metadata={"resolve": False})
+    object_store: ObjectStore
+    database: Database
+    cache: Cache
+    services: ServiceUrls = ServiceUrls()
+
+
+def resolve(endpoints: Any, *, with_secrets: bool) -> pulumi.Output[Any]:
+    """Await every Output in the endpoints and return the same dataclasses holding plain values.
+
+    With `with_secrets=False`, secret fields are never awaited: they become REDACTED, and the result
+    is not secret. With `with_secrets=True`, the result is secret as soon as one field is.
+    """
+    return _gather(endpoints, with_secrets)
+
+
+def _gather(value: Any, with_secrets: bool) -> pulumi.Output[Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts: dict[str, Any] = {}
+        kept: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.metadata.get("resolve") is False:
+                kept[f.name] = item
+            elif f.metadata.get("secret") and not with_secrets:
+                kept[f.name] = None if item is None else REDACTED
+            else:
+                parts[f.name] = _gather(item, with_secrets)
+        cls = type(value)
+        return pulumi.Output.all(**parts).apply(lambda resolved: cls(**resolved, **kept)) if parts else pulumi.Output.from_input(cls(**kept))
+    if isinstance(value, dict):
+        if not value:
+            return pulumi.Output.from_input({})
+        return pulumi.Output.all(**{k: _gather(v, with_secrets) for k, v in value.items()})
+    return pulumi.Output.from_input(value)

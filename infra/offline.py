@@ -1,0 +1,164 @@
+"""Runs the real program under Pulumi's mocks, recording every resource: no CLI, cluster or cloud.
+
+Used by `mlops-stack render` and by the tests. The recording keeps, per resource, its type, name,
+parent, inputs and the options the engine would see (protect, dependencies, provider, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.contract import REDACTED
+
+PROJECT = "mlops-stack"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    protect: bool
+    dependencies: list[str]
+    provider: str
+    delete_before_replace: bool
+    retain_on_delete: bool
+
+
+@dataclass
+class Recording:
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    result: Any = None
+
+    def by_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> RecordedResource:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {type_} named {name}")
+        return found[0]
+
+    def kubernetes_objects(self) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type.startswith("kubernetes:") and r.custom and "providers" not in r.type]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Echoes inputs back as outputs, with plausible values for the outputs the program reads."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            # Deterministic, recognisable, and never a real credential.
+            outputs["result"] = f"mock{abs(hash(args.name)) % 10**12:012d}{args.name.replace('-', '')}"[:64]
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, recording: Recording):
+        super().__init__(RecordingMocks())
+        self.recording = recording
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            self.recording.resources.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent,
+                    inputs=_plain(inputs),
+                    protect=bool(request.protect),
+                    dependencies=sorted(set(request.dependencies)),
+                    provider=request.provider,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    retain_on_delete=bool(request.retainOnDelete),
+                )
+            )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as plain data: secrets keep their sentinel (redacted later), integral floats become ints."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def redact(value: Any) -> Any:
+    """Replace every secret input by the placeholder."""
+    if is_secret_value(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def shipped_stacks(root: Path = REPO_ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml; secure values cannot be decrypted offline."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; shipped stacks: {', '.join(shipped_stacks(root))}")
+    document = yaml.safe_load(path.read_text()) or {}
+    values = document.get("config") or {}
+    return {key: REDACTED if isinstance(v, dict) and set(v) == {"secure"} else v for key, v in values.items()}
+
+
+def run(stack: str, config: dict[str, Any], program: Optional[Callable[[], Any]] = None) -> Recording:
+    """Run `program` (default: the real one) for `stack` with `config` (full keys, e.g. mlops:backend)."""
+    from infra import program as real_program
+
+    recording = Recording(stack=stack)
+    pulumi_config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    set_all_config(pulumi_config)
+    mocks.set_mocks(RecordingMocks(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(recording))
+    settings = pulumi.runtime.settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    body = program or real_program.main
+
+    def main() -> Any:
+        recording.result = body()
+        return recording.result
+
+    _sync_await(run_pulumi_func(main))
+    return recording

@@ -1,0 +1,208 @@
+"""Endpoints → pipeline config: the one place that turns PlatformEndpoints into client configuration.
+
+`render()` is a pure function of resolved endpoints. What it returns is published three ways: as stack
+outputs, and as the ConfigMap and the Secret `mlops-pipeline-config` in the pipelines namespace.
+
+Files that need a secret (feature_store.yaml) reference it as `${VAR}`; Feast expands environment
+variables when it loads the file, and every pipeline pod gets those variables from the Secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import yaml
+
+from infra.contract import PlatformEndpoints
+
+NAME = "mlops-pipeline-config"
+FEAST_PROJECT = "mlops"
+# Keys of files in the ConfigMap (the rest of its keys are environment variables).
+FEATURE_STORE_YAML = "feature_store.yaml"
+PIPELINE_YAML = "pipeline.yaml"
+DVC_CONFIG = "dvc.config"
+# Key of the complete .env file in the Secret.
+DOTENV = "pipeline.env"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    env: dict[str, str]  # environment variables without secrets: the ConfigMap
+    files: dict[str, str]  # files without secrets: the ConfigMap
+    secret_env: dict[str, str]  # environment variables that are, or contain, secrets: the Secret
+
+    @property
+    def dotenv(self) -> str:
+        return dotenv({**self.env, **self.secret_env})
+
+    def config_map_data(self) -> dict[str, str]:
+        return {**self.env, **self.files}
+
+    def secret_data(self) -> dict[str, str]:
+        return {**self.secret_env, DOTENV: self.dotenv}
+
+
+def dotenv(variables: dict[str, str]) -> str:
+    """A .env file that `set -a; . ./pipeline.env` and python-dotenv both read back unchanged."""
+    return "".join(f"{key}={_shell_quote(value)}\n" for key, value in sorted(variables.items()))
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def _env_suffix(name: str) -> str:
+    return "".join("_" + c if c.isupper() else c for c in name).upper()
+
+
+def render(e: PlatformEndpoints) -> PipelineConfig:
+    """Build the pipeline config from endpoints whose Outputs are resolved (see contract.resolve)."""
+    store, db, cache = e.object_store, e.database, e.cache
+    buckets = {
+        "lake": store.buckets.lake,
+        "artifacts": store.buckets.artifacts,
+        "featureStore": store.buckets.feature_store,
+        "monitoring": store.buckets.monitoring,
+    }
+    env: dict[str, str] = {
+        "MLOPS_ENVIRONMENT": e.environment,
+        "MLOPS_OBJECT_STORE_KIND": store.kind,
+        "MLOPS_OBJECT_STORE_AUTH": store.auth,
+        "MLOPS_POSTGRES_HOST": db.host,
+        "MLOPS_POSTGRES_PORT": str(int(db.port)),
+        "MLOPS_POSTGRES_SSLMODE": db.sslmode,
+        "MLOPS_REDIS_HOST": cache.host,
+        "MLOPS_REDIS_PORT": str(int(cache.port)),
+        "MLOPS_REDIS_TLS": "true" if cache.tls else "false",
+        "MLFLOW_TRACKING_URI": e.services.mlflow,
+        "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{store.buckets.artifacts}/mlflow",
+        "MLOPS_FEAST_URL": e.services.feast,
+        "MLOPS_AIRFLOW_URL": e.services.airflow,
+        "MLOPS_EVIDENTLY_URL": e.services.evidently,
+    }
+    for role, bucket in buckets.items():
+        env[f"MLOPS_BUCKET_{_env_suffix(role)}"] = bucket
+    for consumer, login in sorted(db.logins.items()):
+        env[f"MLOPS_POSTGRES_{consumer.upper()}_DATABASE"] = login.database
+        env[f"MLOPS_POSTGRES_{consumer.upper()}_USER"] = login.user
+    if store.kind == "s3":
+        env["AWS_DEFAULT_REGION"] = store.region
+        env["AWS_REGION"] = store.region
+        if store.endpoint:
+            # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
+            env["AWS_ENDPOINT_URL_S3"] = store.endpoint
+            env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
+
+    secret_env: dict[str, str] = {"MLOPS_REDIS_PASSWORD": cache.password}
+    for consumer, login in sorted(db.logins.items()):
+        secret_env[f"MLOPS_POSTGRES_{consumer.upper()}_PASSWORD"] = login.password
+    if store.auth == "access-key":
+        secret_env["AWS_ACCESS_KEY_ID"] = store.access_key_id or ""
+        secret_env["AWS_SECRET_ACCESS_KEY"] = store.secret_access_key or ""
+    secret_env.update(_airflow_connections(e))
+
+    files = {
+        FEATURE_STORE_YAML: _feature_store_yaml(e),
+        DVC_CONFIG: _dvc_config(e),
+        PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
+    }
+    return PipelineConfig(env=env, files=files, secret_env=secret_env)
+
+
+def _feature_store_yaml(e: PlatformEndpoints) -> str:
+    db, cache, store = e.database, e.cache, e.object_store
+    feast = db.logins["feast"]
+    registry = (
+        f"postgresql+psycopg://${{MLOPS_POSTGRES_FEAST_USER}}:${{MLOPS_POSTGRES_FEAST_PASSWORD}}"
+        f"@{db.host}:{int(db.port)}/{feast.database}?sslmode={db.sslmode}"
+    )
+    offline: dict[str, Any] = {"type": "duckdb", "staging_location": f"s3://{store.buckets.lake}/feast/staging"}
+    if store.endpoint:
+        offline["staging_location_endpoint_override"] = store.endpoint
+    document = {
+        "project": FEAST_PROJECT,
+        "provider": "local",
+        "registry": {
+            "registry_type": "sql",
+            "path": registry,
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        },
+        "online_store": {
+            "type": "redis",
+            "connection_string": f"{cache.host}:{int(cache.port)},password=${{MLOPS_REDIS_PASSWORD}}"
+            + (",ssl=true" if cache.tls else ""),
+        },
+        "offline_store": offline,
+        "entity_key_serialization_version": 3,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def _dvc_config(e: PlatformEndpoints) -> str:
+    store = e.object_store
+    lines = ["[core]", "    remote = mlops", "['remote \"mlops\"']"]
+    if store.kind == "s3":
+        lines.append(f"    url = s3://{store.buckets.lake}/dvc")
+        if store.endpoint:
+            lines.append(f"    endpointurl = {store.endpoint}")
+        lines.append(f"    region = {store.region}")
+    else:
+        lines.append(f"    url = azure://{store.buckets.lake}/dvc")
+        lines.append(f"    account_name = {store.endpoint.split('//')[-1].split('.')[0]}")
+    return "\n".join(lines) + "\n"
+
+
+def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
+    db, store = e.database, e.object_store
+    feast = db.logins["feast"]
+    postgres = (
+        f"postgres://{quote(str(feast.user), safe='')}:{quote(str(feast.password), safe='')}"
+        f"@{db.host}:{int(db.port)}/{quote(str(feast.database), safe='')}?{urlencode({'sslmode': db.sslmode})}"
+    )
+    extra = {"region_name": store.region}
+    if store.endpoint:
+        extra["endpoint_url"] = store.endpoint
+    if store.auth == "access-key":
+        credentials = f"{quote(str(store.access_key_id), safe='')}:{quote(str(store.secret_access_key), safe='')}@"
+    else:
+        credentials = ""  # the pod's workload identity supplies credentials
+    connections = {
+        "AIRFLOW_CONN_MLOPS_POSTGRES": postgres,
+        "AIRFLOW_CONN_MLOPS_S3": f"aws://{credentials}/?{urlencode(extra)}",
+    }
+    if e.services.mlflow:  # an http URL is itself an Airflow connection URI (conn_type http)
+        connections["AIRFLOW_CONN_MLOPS_MLFLOW"] = e.services.mlflow
+    return connections
+
+
+def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: list[str]) -> str:
+    db, cache, store = e.database, e.cache, e.object_store
+    document = {
+        "environment": e.environment,
+        "objectStore": {
+            "kind": store.kind,
+            "endpoint": store.endpoint,
+            "region": store.region,
+            "auth": store.auth,
+            "buckets": buckets,
+        },
+        "database": {
+            "host": db.host,
+            "port": int(db.port),
+            "sslmode": db.sslmode,
+            "databases": {c: {"database": l.database, "user": l.user} for c, l in sorted(db.logins.items())},
+        },
+        "cache": {"host": cache.host, "port": int(cache.port), "tls": cache.tls},
+        "services": {
+            "mlflow": e.services.mlflow,
+            "feast": e.services.feast,
+            "airflow": e.services.airflow,
+            "evidently": e.services.evidently,
+        },
+        # Where the secrets are: keys of the Secret of the same name, never their values.
+        "secretKeys": secret_keys,
+    }
+    return yaml.safe_dump(document, sort_keys=False)

@@ -1,0 +1,60 @@
+"""The Pulumi program: validated config → backend → PlatformEndpoints → published pipeline config."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import pulumi
+
+from components.kubernetes.pipeline_config import PipelineConfig as PublishedPipelineConfig
+from components.kubernetes.pipeline_config import PipelineConfigArgs
+from infra import config, pipeline_config
+from infra.config import Backend, ConfigError, StackConfig
+from infra.contract import PlatformEndpoints, resolve
+
+# Backends whose assembly exists in stacks/; each is imported only when a stack selects it,
+# so a stack never loads a cloud SDK it does not use.
+AVAILABLE_BACKENDS = (Backend.ENSEMBLE,)
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    endpoints: PlatformEndpoints
+    public: pulumi.Output[pipeline_config.PipelineConfig]  # secrets REDACTED, not a secret Output
+    complete: pulumi.Output[pipeline_config.PipelineConfig]  # a secret Output
+
+
+def build(cfg: StackConfig) -> ProgramResult:
+    if cfg.backend not in AVAILABLE_BACKENDS:
+        allowed = ", ".join(b.value for b in AVAILABLE_BACKENDS)
+        raise ConfigError(f"mlops:backend: {cfg.backend.value!r} is not available in this release yet; allowed: {allowed}")
+    backend = importlib.import_module(f"stacks.{cfg.backend.value}")
+    endpoints: PlatformEndpoints = backend.build(cfg)
+
+    public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
+    complete = pulumi.Output.secret(resolve(endpoints, with_secrets=True).apply(pipeline_config.render))
+    PublishedPipelineConfig(
+        "pipeline-config",
+        PipelineConfigArgs(
+            name=pipeline_config.NAME,
+            namespace=endpoints.kubernetes.pipelines_namespace,
+            data=public.apply(lambda c: c.config_map_data()),
+            secret_data=complete.apply(lambda c: c.secret_data()),
+            labels=cfg.labels,
+        ),
+        opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
+    )
+
+    pulumi.export("environment", cfg.environment.value)
+    pulumi.export("backend", cfg.backend.value)
+    pulumi.export("namespaces", {"platform": cfg.namespaces.platform, "pipelines": cfg.namespaces.pipelines})
+    pulumi.export("pipelineConfig", public.apply(lambda c: {"env": c.env, "files": c.files}))
+    pulumi.export("pipelineSecretEnv", complete.apply(lambda c: c.secret_env))
+    pulumi.export("pipelineDotenv", complete.apply(lambda c: c.dotenv))
+    return ProgramResult(endpoints=endpoints, public=public, complete=complete)
+
+
+def main() -> ProgramResult:
+    """Entry point of `__main__.py`: read this stack's config and build it."""
+    return build(config.from_pulumi())

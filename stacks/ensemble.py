@@ -1,0 +1,81 @@
+"""The open-source ensemble: every service in the Kubernetes cluster of your kubeconfig."""
+
+from __future__ import annotations
+
+import os
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes.minio import Minio, MinioArgs
+from components.kubernetes.namespaces import Namespaces, NamespacesArgs
+from components.kubernetes.postgres import Postgres, PostgresArgs
+from components.kubernetes.redis import Redis
+from components.kubernetes.workload import StatefulServiceArgs
+from infra.config import DATABASE_CONSUMERS, DataService, StackConfig
+from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
+
+# Bucket names per role; S3 bucket names allow no capitals, hence feature-store.
+BUCKETS = Buckets(lake="lake", artifacts="artifacts", feature_store="feature-store", monitoring="monitoring")
+
+
+def build(cfg: StackConfig) -> PlatformEndpoints:
+    provider = k8s.Provider(
+        "kubernetes",
+        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else None,
+        context=cfg.cluster.context,
+    )
+    on_cluster = pulumi.ResourceOptions(providers=[provider])
+    namespaces = Namespaces(
+        "namespaces",
+        NamespacesArgs(
+            platform=cfg.namespaces.platform,
+            pipelines=cfg.namespaces.pipelines,
+            labels=cfg.labels,
+            create=cfg.namespaces.create,
+            protect=cfg.protect,
+        ),
+        opts=on_cluster,
+    )
+
+    def service_args(service: DataService) -> dict:
+        return dict(
+            namespace=namespaces.platform,
+            image=service.image,
+            size=service.size,
+            storage_class=service.storage_class,
+            labels=cfg.labels,
+            protect=cfg.protect,
+            delete_volumes=cfg.ephemeral,
+        )
+
+    postgres = Postgres("postgres", PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS), opts=on_cluster)
+    redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=on_cluster)
+    minio = Minio(
+        "minio",
+        MinioArgs(
+            **service_args(cfg.object_store),
+            client_image=cfg.object_store_client_image,
+            buckets=(BUCKETS.lake, BUCKETS.artifacts, BUCKETS.feature_store, BUCKETS.monitoring),
+            # Versioning needs an erasure set; production's default of four replicas has one.
+            versioning=cfg.object_store.size.replicas >= 4,
+        ),
+        opts=on_cluster,
+    )
+    return PlatformEndpoints(
+        environment=cfg.environment.value,
+        kubernetes=KubernetesTarget(
+            provider=provider, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines
+        ),
+        object_store=ObjectStore(
+            kind="s3",
+            endpoint=minio.endpoint,
+            region=minio.region,
+            buckets=BUCKETS,
+            auth="access-key",
+            access_key_id=minio.access_key_id,
+            secret_access_key=minio.secret_access_key,
+        ),
+        database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
+        cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
+    )
