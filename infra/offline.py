@@ -6,6 +6,7 @@ parent, inputs and the options the engine would see (protect, dependencies, prov
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ class Recording:
     stack: str
     resources: list[RecordedResource] = field(default_factory=list)
     result: Any = None
+    # Every value the mocks generated for a secret (password results); none may appear in plain text.
+    generated_secrets: list[str] = field(default_factory=list)
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -61,11 +64,16 @@ class Recording:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echoes inputs back as outputs, with plausible values for the outputs the program reads."""
 
+    def __init__(self, recording: Recording):
+        self.recording = recording
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
-            # Deterministic, recognisable, and never a real credential.
-            outputs["result"] = f"mock{abs(hash(args.name)) % 10**12:012d}{args.name.replace('-', '')}"[:64]
+            # Deterministic, distinct per resource, letters and digits like the real ones.
+            digest = hashlib.sha256(f"{self.recording.stack}/{args.name}".encode()).hexdigest()
+            outputs["result"] = "Mock" + digest[: max(8, int(args.inputs.get("length", 32)) - 4)]
+            self.recording.generated_secrets.append(outputs["result"])
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -74,7 +82,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, recording: Recording):
-        super().__init__(RecordingMocks())
+        super().__init__(RecordingMocks(recording))
         self.recording = recording
 
     def RegisterResource(self, request):
@@ -150,7 +158,8 @@ def run(stack: str, config: dict[str, Any], program: Optional[Callable[[], Any]]
     recording = Recording(stack=stack)
     pulumi_config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     set_all_config(pulumi_config)
-    mocks.set_mocks(RecordingMocks(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(recording))
+    monitor = RecordingMonitor(recording)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()

@@ -68,7 +68,7 @@ until pg_isready --quiet; do
   if [ "$tries" -ge 150 ]; then echo "postgres at $PGHOST:$PGPORT is not ready" >&2; exit 1; fi
   sleep 2
 done
-exec psql --no-psqlrc --quiet --file /setup/consumers.sql
+exec psql --no-psqlrc --quiet --file "$(dirname "$0")/consumers.sql"
 """
 
 

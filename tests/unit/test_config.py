@@ -1,0 +1,131 @@
+"""StackConfig: defaults per environment, and one clear error for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from infra import config, offline
+from infra.config import ConfigError, Environment, ServiceMode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_environment_follows_the_stack_name():
+    assert config.load("local", {}).environment is Environment.LOCAL
+    assert config.load("production", {}).environment is Environment.PRODUCTION
+    pr = config.load("staging-pr-42", {})
+    assert (pr.environment, pr.ephemeral, pr.protect, pr.pr_number) == (Environment.STAGING, True, False, 42)
+    assert config.load("staging", {}).ephemeral is False
+
+
+def test_production_is_protected_and_highly_available_by_default():
+    prod = config.load("production", {})
+    assert prod.protect and not prod.ephemeral
+    assert prod.object_store.size.replicas == 4
+    local = config.load("local", {})
+    assert not local.protect
+    # Local is the smallest, production the largest, for every data service.
+    for service in ("postgres", "redis", "object_store"):
+        sizes = [getattr(config.load(env, {}), service).size for env in ("local", "staging", "production")]
+        storage = [int(s.storage.removesuffix("Gi")) for s in sizes]
+        assert storage == sorted(storage) and storage[0] < storage[-1]
+
+
+def test_services_default_to_in_cluster_on_the_ensemble_and_managed_data_on_clouds():
+    ensemble = config.load("local", {})
+    assert {ensemble.mode(s) for s in config.DATA_SERVICES + config.APP_SERVICES} == {ServiceMode.IN_CLUSTER}
+    aws = config.load("staging", {"backend": "aws"})
+    assert [aws.mode(s) for s in config.DATA_SERVICES] == [ServiceMode.MANAGED] * 3
+    assert aws.mode("mlflow") is ServiceMode.IN_CLUSTER
+    override = config.load("staging", {"backend": "aws", "services": {"postgres": {"mode": "in-cluster"}, "mlflow": {"mode": "managed"}}})
+    assert override.mode("postgres") is ServiceMode.IN_CLUSTER and override.mode("mlflow") is ServiceMode.MANAGED
+
+
+def test_overrides_win_over_environment_defaults():
+    cfg = config.load(
+        "local",
+        {
+            "services": {
+                "postgres": {"image": "postgres:16.10", "storage": "7Gi", "resources": {"memoryLimit": "3Gi"}},
+                "objectStore": {"replicas": 4, "clientImage": "minio/mc:RELEASE.2025-07-21T05-28-08Z"},
+            },
+            "namespaces": {"platform": "ml", "pipelines": "ml-jobs"},
+            "labels": {"team": "ml-platform"},
+        },
+    )
+    assert cfg.postgres.image == "postgres:16.10"
+    assert (cfg.postgres.size.storage, cfg.postgres.size.memory_limit, cfg.postgres.size.cpu) == ("7Gi", "3Gi", "100m")
+    assert cfg.object_store.size.replicas == 4
+    assert cfg.object_store_client_image.endswith("2025-07-21T05-28-08Z")
+    assert (cfg.namespaces.platform, cfg.namespaces.pipelines, cfg.labels) == ("ml", "ml-jobs", {"team": "ml-platform"})
+
+
+BAD = [
+    # (stack, values, the key named, the value named, what the message says is allowed)
+    ("local", {"bakend": "aws"}, "mlops:bakend", "unknown key", "backend"),
+    ("local", {"backend": "gcp"}, "mlops:backend", "'gcp'", "ensemble, aws or azure"),
+    ("local", {"environment": "dev"}, "mlops:environment", "'dev'", "local, staging or production"),
+    ("local", {"services": {"postgress": {}}}, "mlops:services.postgress", "unknown key", "postgres, redis, objectStore"),
+    ("local", {"services": {"postgres": {"mode": "managed"}}}, "mlops:services.postgres.mode", "'managed'", "in-cluster"),
+    ("local", {"services": {"redis": {"image": "redis:latest"}}}, "mlops:services.redis.image", "'redis:latest'", "pinned"),
+    ("local", {"services": {"redis": {"image": "redis"}}}, "mlops:services.redis.image", "'redis'", "pinned by tag or digest"),
+    ("local", {"services": {"postgres": {"storage": "lots"}}}, "mlops:services.postgres.storage", "'lots'", "Kubernetes quantity"),
+    ("local", {"services": {"postgres": {"replicas": 3}}}, "mlops:services.postgres.replicas", "3", "1 in-cluster"),
+    ("local", {"services": {"objectStore": {"replicas": 2}}}, "mlops:services.objectStore.replicas", "2", "1, or 4 and more"),
+    ("local", {"services": {"mlflow": {"image": "x:1"}}}, "mlops:services.mlflow.image", "unknown key", "mode"),
+    ("local", {"cluster": {"create": True}}, "mlops:cluster.create", "true", "false or unset with backend ensemble"),
+    ("staging", {"backend": "aws", "cluster": {"create": False}}, "mlops:cluster", "create is false", "cluster.name"),
+    ("staging", {"backend": "azure", "services": {"airflow": {"mode": "managed"}}}, "mlops:services.airflow.mode", "'managed'", "in-cluster with backend 'azure'"),
+    ("production", {"ephemeral": True}, "mlops:ephemeral", "true", "false in production"),
+    ("production", {"protect": False}, "mlops:protect", "false", "true in production"),
+    ("staging-pr-3", {"protect": True}, "mlops:protect", "true", "false on an ephemeral stack"),
+    ("local", {"namespaces": {"platform": "ML_Platform"}}, "mlops:namespaces.platform", "'ML_Platform'", "DNS label"),
+    ("local", {"namespaces": {"pipelines": "mlops"}}, "mlops:namespaces.pipelines", "'mlops'", "other than namespaces.platform"),
+    ("local", {"labels": {"team": "a b"}}, "mlops:labels.team", "'a b'", "label value"),
+    ("my-sandbox", {}, "mlops:environment", "'my-sandbox'", "local, staging, production"),
+]
+
+
+@pytest.mark.parametrize("stack,values,key,given,allowed", BAD, ids=[b[2] + ":" + b[3] for b in BAD])
+def test_bad_config_gives_one_line_naming_key_value_and_allowed(stack, values, key, given, allowed):
+    with pytest.raises(ConfigError) as raised:
+        config.load(stack, values)
+    message = str(raised.value)
+    assert "\n" not in message, message
+    assert message.startswith(key + ":"), message
+    assert given in message and allowed in message, message
+
+
+def test_several_problems_are_reported_together():
+    with pytest.raises(ConfigError) as raised:
+        config.load("local", {"backend": "gcp", "colour": "blue"})
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "invalid stack configuration:"
+    assert any(l.strip().startswith("mlops:backend:") for l in lines)
+    assert any(l.strip().startswith("mlops:colour: unknown key") for l in lines)
+
+
+def test_program_reads_structured_values_and_rejects_unknown_keys_from_pulumi_config():
+    recording = offline.run("local", {"mlops:services": {"postgres": {"storage": "3Gi"}}, "kubernetes:context": "kind"})
+    claim = recording.one("kubernetes:apps/v1:StatefulSet", "postgres-statefulset").inputs["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    with pytest.raises(ConfigError, match=r"^mlops:servces: unknown key"):
+        offline.run("local", {"mlops:servces": {}})
+
+
+def test_committed_schema_is_current_and_shipped_stack_files_follow_it():
+    committed = json.loads((ROOT / "schema" / "stack-config.schema.json").read_text())
+    assert committed == config.json_schema(), "run: mlops-stack schema > schema/stack-config.schema.json"
+    for stack in offline.shipped_stacks():
+        jsonschema.validate(yaml.safe_load(offline.stack_file(stack).read_text()), committed)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"config": {"mlops:bakend": "aws"}}, committed)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"config": {"mlops:backend": "gcp"}}, committed)
+    jsonschema.validate({"config": {"aws:region": "eu-west-1"}}, committed)
+
