@@ -114,9 +114,9 @@ class Minio(pulumi.ComponentResource):
             APP,
             {
                 "root-user": ROOT_USER,
-                "root-password": root_password.result,
+                "root-password": root_password,
                 "pipelines-access-key": PIPELINES_ACCESS_KEY,
-                "pipelines-secret-key": pipelines_secret.result,
+                "pipelines-secret-key": pipelines_secret,
             },
         )
         container = k8s.core.v1.ContainerArgs(
@@ -146,6 +146,7 @@ class Minio(pulumi.ComponentResource):
         )
         service, statefulset = workload.stateful_workload(
             self,
+            name,
             APP,
             args,
             container=container,
@@ -158,6 +159,7 @@ class Minio(pulumi.ComponentResource):
         )
         workload.setup_job(
             self,
+            name,
             APP,
             args,
             image=args.client_image,
@@ -181,7 +183,7 @@ class Minio(pulumi.ComponentResource):
         self.region = REGION
         self.buckets = {b: b for b in args.buckets}
         self.access_key_id = pulumi.Output.secret(PIPELINES_ACCESS_KEY)
-        self.secret_access_key = pipelines_secret.result
+        self.secret_access_key = pipelines_secret
         self.register_outputs(
             {
                 "endpoint": self.endpoint,

@@ -92,8 +92,8 @@ class Postgres(pulumi.ComponentResource):
             args,
             APP,
             {
-                "password": admin_password.result,
-                **{password_key(c): p.result for c, p in consumer_passwords.items()},
+                "password": admin_password,
+                **{password_key(c): p for c, p in consumer_passwords.items()},
             },
         )
         container = k8s.core.v1.ContainerArgs(
@@ -119,6 +119,7 @@ class Postgres(pulumi.ComponentResource):
         )
         service, statefulset = workload.stateful_workload(
             self,
+            name,
             APP,
             args,
             container=container,
@@ -130,6 +131,7 @@ class Postgres(pulumi.ComponentResource):
         self.port = PORT
         workload.setup_job(
             self,
+            name,
             APP,
             args,
             image=args.image,
@@ -147,7 +149,7 @@ class Postgres(pulumi.ComponentResource):
             depends_on=[statefulset],
         )
         self.logins = {
-            consumer: DatabaseLogin(database=consumer, user=consumer, password=password.result)
+            consumer: DatabaseLogin(database=consumer, user=consumer, password=password)
             for consumer, password in consumer_passwords.items()
         }
         self.register_outputs(

@@ -37,7 +37,7 @@ class Redis(pulumi.ComponentResource):
             SECRET_NAME,
             args,
             APP,
-            {"password": password.result, "auth.conf": pulumi.Output.concat("requirepass ", password.result, "\n")},
+            {"password": password, "auth.conf": pulumi.Output.concat("requirepass ", password, "\n")},
         )
         container = k8s.core.v1.ContainerArgs(
             name=APP,
@@ -59,6 +59,7 @@ class Redis(pulumi.ComponentResource):
         )
         _, _ = workload.stateful_workload(
             self,
+            name,
             APP,
             args,
             container=container,
@@ -77,7 +78,7 @@ class Redis(pulumi.ComponentResource):
         )
         self.host = workload.service_dns(APP, args.namespace)
         self.port = PORT
-        self.password = password.result
+        self.password = password
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password})
 
 

@@ -117,18 +117,24 @@ def service_dns(name: str, namespace: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat(name, ".", namespace, ".svc.cluster.local")
 
 
-def password(resource_name: str, parent: pulumi.Resource, protect: bool, length: int = 32):
-    """A generated password: letters and digits only, so it is safe in URLs, YAML and connection strings."""
-    return random.RandomPassword(
+def password(resource_name: str, parent: pulumi.Resource, protect: bool, length: int = 32) -> pulumi.Output[str]:
+    """A generated password, as a secret Output.
+
+    Letters and digits only, so it is safe in URLs, YAML and connection strings. Marked secret here
+    explicitly rather than trusting the provider's schema, so it stays secret in every derived value.
+    """
+    generated = random.RandomPassword(
         resource_name,
         length=length,
         special=False,
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
+    return pulumi.Output.secret(generated.result)
 
 
 def stateful_workload(
     parent: pulumi.Resource,
+    name: str,
     app: str,
     args: StatefulServiceArgs,
     *,
@@ -140,14 +146,14 @@ def stateful_workload(
 ) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
     """A StatefulSet with one data volume per pod, its headless Service and its client Service.
 
-    Children are named `<app>-headless`, `<app>-service`, `<app>-statefulset`; the Kubernetes objects
+    Children are named `<name>-headless`, `<name>-service`, `<name>-statefulset`; the Kubernetes objects
     are named `<app>-headless` and `<app>` (the stable DNS name clients use).
     """
     meta_labels = labels(app, args.labels)
     match = selector(app)
     child = pulumi.ResourceOptions(parent=parent)
     headless = k8s.core.v1.Service(
-        f"{app}-headless",
+        f"{name}-headless",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-headless", namespace=args.namespace, labels=meta_labels),
         spec=k8s.core.v1.ServiceSpecArgs(
             cluster_ip="None", selector=match, ports=ports, publish_not_ready_addresses=True
@@ -155,13 +161,13 @@ def stateful_workload(
         opts=child,
     )
     service = k8s.core.v1.Service(
-        f"{app}-service",
+        f"{name}-service",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=meta_labels),
         spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=match, ports=ports),
         opts=child,
     )
     statefulset = k8s.apps.v1.StatefulSet(
-        f"{app}-statefulset",
+        f"{name}-statefulset",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=meta_labels),
         spec=k8s.apps.v1.StatefulSetSpecArgs(
             service_name=headless.metadata.name,
@@ -207,6 +213,7 @@ def credentials_secret(
 
 def setup_job(
     parent: pulumi.Resource,
+    name: str,
     app: str,
     args: StatefulServiceArgs,
     *,
@@ -224,14 +231,14 @@ def setup_job(
     """
     job_labels = labels(app, args.labels, component="setup")
     config_map = k8s.core.v1.ConfigMap(
-        f"{app}-setup-scripts",
+        f"{name}-setup-scripts",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-setup", namespace=args.namespace, labels=job_labels),
         data=scripts,
         opts=pulumi.ResourceOptions(parent=parent),
     )
     checksum = hashlib.sha256(json.dumps(scripts, sort_keys=True).encode()).hexdigest()
     return k8s.batch.v1.Job(
-        f"{app}-setup",
+        f"{name}-setup",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-setup", namespace=args.namespace, labels=job_labels),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=6,

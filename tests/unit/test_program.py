@@ -1,0 +1,129 @@
+"""The real program and its components under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from infra import offline, pipeline_config
+from infra.config import ConfigError
+from tests.conftest import is_secret, recording_of, resolved
+
+STATEFUL = ("postgres-statefulset", "redis-statefulset", "minio-statefulset")
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+
+
+def test_public_pipeline_config_is_not_secret_and_the_rest_is():
+    result = recording_of("local").result
+    assert not is_secret(result.public)
+    assert is_secret(result.complete)
+    public, complete = resolved(result.public), resolved(result.complete)
+    assert set(public.env) == set(complete.env) and public.files == complete.files
+
+
+def test_passwords_are_secret_outputs_in_the_contract():
+    endpoints = recording_of("local").result.endpoints
+    for login in endpoints.database.logins.values():
+        assert is_secret(login.password)
+    assert is_secret(endpoints.cache.password)
+    assert is_secret(endpoints.object_store.secret_access_key)
+    assert not is_secret(endpoints.database.host)
+
+
+def test_published_config_map_and_secret_in_the_pipelines_namespace():
+    recording = recording_of("local")
+    config_map = recording.one("kubernetes:core/v1:ConfigMap", "pipeline-config-configmap").inputs
+    secret = recording.one("kubernetes:core/v1:Secret", "pipeline-config-secret").inputs
+    for obj in (config_map, secret):
+        assert obj["metadata"]["name"] == pipeline_config.NAME
+        assert obj["metadata"]["namespace"] == "mlops-pipelines"
+    assert offline.is_secret_value(secret["stringData"])
+    secret_keys = set(secret["stringData"]["value"])
+    assert {"pipeline.env", "MLOPS_REDIS_PASSWORD", "AWS_SECRET_ACCESS_KEY", "MLOPS_POSTGRES_FEAST_PASSWORD"} <= secret_keys
+    assert not secret_keys & set(config_map["data"])
+    for value in recording.generated_secrets:
+        assert value not in yaml.safe_dump(config_map)
+
+
+def test_every_kubernetes_object_goes_through_the_stack_provider():
+    recording = recording_of("local")
+    provider = recording.one("pulumi:providers:kubernetes", "kubernetes")
+    assert provider.inputs["context"] == "kind-mlops"
+    for obj in recording.kubernetes_objects():
+        assert obj.provider.startswith(provider.urn + "::"), obj.name
+
+
+def test_production_protects_stateful_resources_and_keeps_volumes():
+    recording = recording_of("production")
+    protected = {r.name for r in recording.resources if r.protect}
+    assert set(STATEFUL) | {"postgres-credentials", "namespaces-platform", "postgres-mlflow-password"} <= protected
+    # Jobs must stay replaceable: protecting them would block every script change.
+    assert not any(r.protect for r in recording.by_type("kubernetes:batch/v1:Job"))
+    for name in STATEFUL:
+        spec = recording.one(STATEFULSET, name).inputs["spec"]
+        assert spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
+    minio = recording.one(STATEFULSET, "minio-statefulset").inputs["spec"]
+    assert minio["replicas"] == 4 and minio["podManagementPolicy"] == "Parallel"
+    assert "http://minio-{0...3}.minio-headless.mlops.svc.cluster.local/data" in minio["template"]["spec"]["containers"][0]["args"]
+    script = recording.one("kubernetes:core/v1:ConfigMap", "minio-setup-scripts").inputs["data"]["setup.sh"]
+    assert "mc version enable mlops/lake" in script
+
+
+def test_ephemeral_stack_is_destroyable():
+    recording = recording_of("staging-pr-7", "staging")
+    assert not any(r.protect for r in recording.resources)
+    for name in STATEFUL:
+        spec = recording.one(STATEFULSET, name).inputs["spec"]
+        assert spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+
+
+def test_setup_jobs_wait_for_their_servers_and_are_replaced_by_deletion():
+    recording = recording_of("local")
+    for app in ("postgres", "minio"):
+        job = recording.one("kubernetes:batch/v1:Job", f"{app}-setup")
+        assert recording.one(STATEFULSET, f"{app}-statefulset").urn in job.dependencies
+        assert job.delete_before_replace
+
+
+def test_changed_consumer_script_changes_the_job_template():
+    from components.kubernetes import postgres
+
+    a = postgres.setup_sql(("mlflow", "feast"))
+    b = postgres.setup_sql(("mlflow", "feast", "airflow"))
+    assert a != b and 'CREATE DATABASE %I OWNER %I\', \'airflow\'' in b
+    job = recording_of("local").one("kubernetes:batch/v1:Job", "postgres-setup").inputs
+    assert len(job["spec"]["template"]["metadata"]["annotations"]["mlops-stack/scripts-sha256"]) == 64
+
+
+def test_containers_are_pinned_hardened_and_sized():
+    recording = recording_of("local")
+    for obj in recording.by_type(STATEFULSET) + recording.by_type("kubernetes:batch/v1:Job"):
+        pod = obj.inputs["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            assert ":" in container["image"] and not container["image"].endswith(":latest")
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+            assert set(container["resources"]) == {"requests", "limits"}
+            for env in container.get("env", []):
+                assert "value" in env or "secretKeyRef" in env["valueFrom"]
+            if obj.type == STATEFULSET:
+                assert {"readinessProbe", "livenessProbe"} <= set(container)
+
+
+def test_backends_not_yet_built_are_refused_clearly():
+    with pytest.raises(ConfigError, match=r"^mlops:backend: 'aws' is not available in this release yet; allowed: ensemble$"):
+        offline.run("staging", {"mlops:backend": "aws"})
+
+
+def test_the_program_never_imports_a_cloud_sdk_for_the_ensemble():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from infra import offline; offline.run('local', offline.stack_config('local'));"
+        "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_azure_native'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=offline.REPO_ROOT)
+    assert out.stdout.strip() == "[]"
