@@ -1,0 +1,149 @@
+"""Every shipped stack rendered offline: strict Kubernetes schemas, Feast's own config model, no secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from infra import offline, render
+from infra.contract import REDACTED
+
+# The oldest and newest Kubernetes minor versions we support (README, "Supported Kubernetes").
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+STACKS = offline.shipped_stacks()
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def rendered(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    recording = render.render_stack(request.param, out)
+    return out, recording
+
+
+def test_shipped_stacks_are_local_staging_and_production():
+    assert STACKS == ["local", "production", "staging"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_strictly(rendered, version):
+    out, recording = rendered
+    files = sorted((out / "manifests").glob("*.yaml"))
+    assert len(files) == len(recording.kubernetes_objects()) >= 20
+    for path in files:
+        manifest = yaml.safe_load(path.read_text())
+        kubernetes_validate.validate(manifest, version, strict=True)
+        assert path.name == render.manifest_filename(manifest)
+
+
+def test_strict_validation_rejects_a_misspelt_field():
+    manifest = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"prots": []}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_no_secret_value_appears_in_any_rendered_file(rendered):
+    out, recording = rendered
+    assert recording.generated_secrets
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            for secret in recording.generated_secrets:
+                assert secret not in text, f"{secret} in {path.relative_to(out)}"
+
+
+def test_secret_manifests_keep_their_keys_with_placeholder_values(rendered):
+    out, _ = rendered
+    secret = yaml.safe_load((out / "manifests" / "mlops-pipelines--secret--mlops-pipeline-config.yaml").read_text())
+    assert secret["stringData"]["pipeline.env"] == REDACTED
+    assert set(secret["stringData"].values()) == {REDACTED}
+    for path in (out / "manifests").glob("*--configmap--*.yaml"):
+        data = yaml.safe_load(path.read_text())["data"]
+        assert not any("PASSWORD=" in v or "SECRET" in k for k, v in data.items()), path.name
+
+
+def test_container_env_values_hold_no_secret(rendered):
+    out, recording = rendered
+    for path in (out / "manifests").glob("*.yaml"):
+        manifest = yaml.safe_load(path.read_text())
+        pod = manifest.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            for env in container.get("env", []):
+                if "value" in env:
+                    assert env["value"] not in recording.generated_secrets
+                    assert "PASSWORD" not in env["name"] or "valueFrom" in env
+
+
+def test_pipeline_files_point_at_the_in_cluster_services(rendered):
+    out, _ = rendered
+    env = dict(line.split("=", 1) for line in (out / "pipeline" / "pipeline.env").read_text().splitlines())
+    assert env["MLOPS_POSTGRES_HOST"] == "'postgres.mlops.svc.cluster.local'"
+    assert env["MLOPS_REDIS_HOST"] == "'redis.mlops.svc.cluster.local'"
+    assert env["AWS_ENDPOINT_URL_S3"] == env["MLFLOW_S3_ENDPOINT_URL"] == "'http://minio.mlops.svc.cluster.local:9000'"
+    assert env["MLOPS_POSTGRES_FEAST_PASSWORD"] == env["AWS_SECRET_ACCESS_KEY"] == f"'{REDACTED}'"
+    feature_store = yaml.safe_load((out / "pipeline" / "feature_store.yaml").read_text())
+    assert "@postgres.mlops.svc.cluster.local:5432/feast" in feature_store["registry"]["path"]
+    assert feature_store["online_store"]["connection_string"].startswith("redis.mlops.svc.cluster.local:6379,")
+    assert (out / "pipeline" / "pipeline.yaml").exists() and (out / "pipeline" / "dvc.config").exists()
+
+
+def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monkeypatch):
+    from feast.repo_config import RepoConfig, load_repo_config
+
+    out, _ = rendered
+    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", "feast")
+    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", "Secret123")
+    monkeypatch.setenv("MLOPS_REDIS_PASSWORD", "Redis456")
+    config = load_repo_config(tmp_path, out / "pipeline" / "feature_store.yaml")
+    assert isinstance(config, RepoConfig)
+    assert config.registry.registry_type == "sql"
+    assert config.registry.path == "postgresql+psycopg://feast:Secret123@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable"
+    assert config.online_store.type == "redis"
+    assert config.online_store.connection_string == "redis.mlops.svc.cluster.local:6379,password=Redis456"
+    assert config.offline_store.type == "duckdb"
+
+
+def test_resources_json_lists_every_resource_with_options_and_dependencies(rendered):
+    out, recording = rendered
+    entries = json.loads((out / "resources.json").read_text())
+    assert len(entries) == len(recording.resources)
+    assert all(set(e) == {"urn", "type", "name", "parent", "inputs", "protect", "depends_on"} for e in entries)
+    by_name = {e["name"]: e for e in entries}
+    job = by_name["postgres-setup"]
+    # Explicit (the StatefulSet) and through inputs (the Secret its env reads, the ConfigMap it mounts).
+    assert by_name["postgres-statefulset"]["urn"] in job["depends_on"]
+    assert by_name["postgres-credentials"]["urn"] in job["depends_on"]
+    assert by_name["postgres-setup-scripts"]["urn"] in job["depends_on"]
+    assert by_name["postgres-statefulset"]["protect"] is (recording.stack == "production")
+
+
+def test_inventory_counts_types_and_draws_the_services(rendered):
+    out, recording = rendered
+    text = (out / "inventory.md").read_text()
+    assert f"{len(recording.resources)} resources." in text
+    assert "| `kubernetes:apps/v1:StatefulSet` | 3 |" in text
+    assert "```mermaid" in text and "postgresql -. endpoints .-> config" in text
+
+
+def test_cli_renders_a_stack_and_reports_bad_config_in_one_line(tmp_path):
+    cli = [sys.executable, "-m", "infra.cli"]
+    ok = subprocess.run([*cli, "render", "local", "--out", str(tmp_path / "local")], capture_output=True, text=True, cwd=offline.REPO_ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "local" / "manifests" / "mlops--statefulset--postgres.yaml").exists()
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.broken.yaml").write_text("config:\n  mlops:environment: local\n  mlops:bakend: aws\n")
+    code = "import sys; from pathlib import Path; from infra import render; render.render_stack('broken', Path(sys.argv[2]), Path(sys.argv[1]))"
+    bad = subprocess.run([sys.executable, "-c", code, str(project), str(tmp_path / "out")], capture_output=True, text=True, cwd=offline.REPO_ROOT)
+    assert bad.returncode != 0 and "mlops:bakend: unknown key" in bad.stderr
+
+    missing = subprocess.run([*cli, "render", "nosuchstack"], capture_output=True, text=True, cwd=offline.REPO_ROOT)
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "Pulumi.nosuchstack.yaml" in missing.stderr
