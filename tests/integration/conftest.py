@@ -1,0 +1,94 @@
+"""Real servers as local processes on free loopback ports. In CI (CI=true) a missing server fails, never skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def need(binary: str, *search: Path) -> str:
+    found = shutil.which(binary) or next((str(d / binary) for d in search if (d / binary).exists()), None)
+    if found:
+        return found
+    message = f"{binary} is not installed (.ci/run installs it: apt-get install postgresql redis-server)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def as_unprivileged(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; CI runs as root, so drop to the postgres user there."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+ADMIN_PASSWORD = "AdminPassword1"
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    initdb = need("initdb", *POSTGRES_BIN_DIRS)
+    server = need("postgres", *POSTGRES_BIN_DIRS)
+    need("psql", *POSTGRES_BIN_DIRS)
+    need("pg_isready", *POSTGRES_BIN_DIRS)
+    # Not under pytest's tmp folder: that one is private to root, and the server runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="mlops-postgres-"))
+    os.chmod(base, 0o755)
+    data, sockets = base / "data", base / "run"
+    sockets.mkdir()
+    pwfile = base / "pwfile"
+    pwfile.write_text(ADMIN_PASSWORD + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+        shutil.chown(pwfile, "postgres")
+    init = subprocess.run(
+        as_unprivileged([initdb, "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=trust"]),
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stderr
+    port = free_port()
+    process = subprocess.Popen(
+        as_unprivileged([server, "-D", str(data), "-p", str(port), "-k", str(sockets), "-c", "listen_addresses=127.0.0.1"]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process)
+        yield {"host": "127.0.0.1", "port": port, "admin_password": ADMIN_PASSWORD}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_binary():
+    return need("redis-server")
