@@ -21,6 +21,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     render.add_argument("stack", nargs="?", help="stack name: renders Pulumi.<stack>.yaml")
     render.add_argument("--all", action="store_true", help="render every shipped Pulumi.*.yaml")
     render.add_argument("--out", type=Path, help="output folder (default build/<stack>; with --all, <out>/<stack>)")
+    render.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
 
     args = parser.parse_args(argv)
     if args.command == "schema":
@@ -28,16 +29,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if args.all == bool(args.stack):
         parser.error("render takes a STACK or --all")
-    return _render(offline.shipped_stacks() if args.all else [args.stack], args.out, many=args.all)
+    stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
+    return _render(stacks, args.out, args.dir, many=args.all)
 
 
-def _render(stacks: list[str], out: Optional[Path], many: bool) -> int:
+def _render(stacks: list[str], out: Optional[Path], project: Path, many: bool) -> int:
     from infra import render  # imports the Pulumi SDKs; `schema` does not need them
 
     for stack in stacks:
         target = (out or Path("build")) / stack if (many or out is None) else out
         try:
-            recording = render.render_stack(stack, target)
+            recording = render.render_stack(stack, target, project)
         except (config.ConfigError, FileNotFoundError) as err:
             print(f"mlops-stack render {stack}: {err}", file=sys.stderr)
             return 2

@@ -140,9 +140,10 @@ def test_cli_renders_a_stack_and_reports_bad_config_in_one_line(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.broken.yaml").write_text("config:\n  mlops:environment: local\n  mlops:bakend: aws\n")
-    code = "import sys; from pathlib import Path; from infra import render; render.render_stack('broken', Path(sys.argv[2]), Path(sys.argv[1]))"
-    bad = subprocess.run([sys.executable, "-c", code, str(project), str(tmp_path / "out")], capture_output=True, text=True, cwd=offline.REPO_ROOT)
-    assert bad.returncode != 0 and "mlops:bakend: unknown key" in bad.stderr
+    bad = subprocess.run([*cli, "render", "broken", "--dir", str(project), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=offline.REPO_ROOT)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("mlops-stack render broken: mlops:bakend: unknown key; allowed keys here: environment, backend,")
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
     missing = subprocess.run([*cli, "render", "nosuchstack"], capture_output=True, text=True, cwd=offline.REPO_ROOT)
     assert missing.returncode == 2
