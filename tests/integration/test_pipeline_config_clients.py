@@ -1,0 +1,108 @@
+"""The rendered pipeline config used through Feast's real client, against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+import yaml
+
+from infra import pipeline_config
+from tests.conftest import recording_of, resolved
+from tests.integration.conftest import free_port, wait_for_port
+from tests.integration.test_data_services import rendered_postgres_setup, run_setup
+
+pytestmark = pytest.mark.integration
+
+PASSWORDS = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
+REDIS_PASSWORD = "RedisPw4"
+
+
+@pytest.fixture
+def redis_server(redis_binary, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [redis_binary, "--port", str(port), "--requirepass", REDIS_PASSWORD, "--dir", str(tmp_path), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_feast_registry_and_online_store_work_from_the_generated_feature_store_yaml(postgres_server, redis_server, tmp_path, monkeypatch):
+    script, env_spec = rendered_postgres_setup(tmp_path)
+    assert run_setup(script, env_spec, postgres_server, PASSWORDS).returncode == 0
+
+    public = resolved(recording_of("local").result.public)
+    text = public.files[pipeline_config.FEATURE_STORE_YAML]
+    # In-cluster DNS names stand for the servers that run here on loopback.
+    text = text.replace("postgres.mlops.svc.cluster.local:5432", f"127.0.0.1:{postgres_server['port']}")
+    text = text.replace("redis.mlops.svc.cluster.local:6379", f"127.0.0.1:{redis_server}")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "feature_store.yaml").write_text(text)
+    # What the Secret gives every pipeline pod, and the ConfigMap's user name.
+    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", public.env["MLOPS_POSTGRES_FEAST_USER"])
+    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", PASSWORDS["feast"])
+    monkeypatch.setenv("MLOPS_REDIS_PASSWORD", REDIS_PASSWORD)
+
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+    from feast.types import Float32
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    frame = pd.DataFrame({"customer_id": [1, 2], "spend": [10.5, 20.25], "event_timestamp": [now, now]})
+    frame.to_parquet(tmp_path / "spend.parquet")
+    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+    spend = FeatureView(
+        name="customer_spend",
+        entities=[customer],
+        ttl=timedelta(days=1),
+        schema=[Field(name="spend", dtype=Float32)],
+        source=FileSource(path=str(tmp_path / "spend.parquet"), timestamp_field="event_timestamp"),
+    )
+    store = FeatureStore(repo_path=str(repo))
+    store.apply([customer, spend])
+    store.write_to_online_store("customer_spend", frame)
+
+    # A second client sees the registry in PostgreSQL and reads the features back from Redis.
+    reader = FeatureStore(repo_path=str(repo))
+    assert [fv.name for fv in reader.list_feature_views()] == ["customer_spend"]
+    online = reader.get_online_features(features=["customer_spend:spend"], entity_rows=[{"customer_id": 2}]).to_dict()
+    assert online["spend"] == [pytest.approx(20.25)]
+
+
+@pytest.fixture
+def s3_server():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_s3_clients_need_nothing_but_the_pipeline_environment(s3_server, monkeypatch):
+    import boto3
+
+    config = resolved(recording_of("local").result.public)
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in config.env.items():
+        monkeypatch.setenv(key, value.replace("http://minio.mlops.svc.cluster.local:9000", s3_server))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "mlops-pipelines")  # from the Secret in the cluster
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "PipelinesSecret1")
+
+    s3 = boto3.client("s3")  # no endpoint, region or keys in code: all from the pipeline config
+    assert s3.meta.endpoint_url == s3_server
+    bucket = os.environ["MLOPS_BUCKET_ARTIFACTS"]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="mlflow/probe.txt", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="mlflow/probe.txt")["Body"].read() == b"ok"
+    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == s3_server
