@@ -45,7 +45,8 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> 
 
 def as_unprivileged(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root; CI runs as root, so drop to the postgres user there."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return [runuser, "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 ADMIN_PASSWORD = "AdminPassword1"
