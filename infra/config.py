@@ -286,11 +286,10 @@ def _parse(value: Any) -> Any:
 def environment_from_stack(stack: str) -> Optional[Environment]:
     match = _EPHEMERAL_STACK.match(stack)
     name = match["env"] if match else stack
-    aliases = {"prod": Environment.PRODUCTION, "dev": Environment.LOCAL}
     try:
         return Environment(name)
     except ValueError:
-        return aliases.get(name)
+        return None
 
 
 def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:

@@ -60,6 +60,9 @@ def _env_suffix(name: str) -> str:
 def render(e: PlatformEndpoints) -> PipelineConfig:
     """Build the pipeline config from endpoints whose Outputs are resolved (see contract.resolve)."""
     store, db, cache = e.object_store, e.database, e.cache
+    if store.kind != "s3":
+        # Azure Blob (ADLS Gen2) arrives with the Azure backend, with its own client settings.
+        raise ValueError(f"object store kind {store.kind!r} is not supported yet; supported: s3")
     buckets = {
         "lake": store.buckets.lake,
         "artifacts": store.buckets.artifacts,
@@ -87,13 +90,12 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     for consumer, login in sorted(db.logins.items()):
         env[f"MLOPS_POSTGRES_{consumer.upper()}_DATABASE"] = login.database
         env[f"MLOPS_POSTGRES_{consumer.upper()}_USER"] = login.user
-    if store.kind == "s3":
-        env["AWS_DEFAULT_REGION"] = store.region
-        env["AWS_REGION"] = store.region
-        if store.endpoint:
-            # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
-            env["AWS_ENDPOINT_URL_S3"] = store.endpoint
-            env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
+    env["AWS_DEFAULT_REGION"] = store.region
+    env["AWS_REGION"] = store.region
+    if store.endpoint:
+        # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
+        env["AWS_ENDPOINT_URL_S3"] = store.endpoint
+        env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
 
     secret_env: dict[str, str] = {"MLOPS_REDIS_PASSWORD": cache.password}
     for consumer, login in sorted(db.logins.items()):
@@ -144,14 +146,10 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
 def _dvc_config(e: PlatformEndpoints) -> str:
     store = e.object_store
     lines = ["[core]", "    remote = mlops", "['remote \"mlops\"']"]
-    if store.kind == "s3":
-        lines.append(f"    url = s3://{store.buckets.lake}/dvc")
-        if store.endpoint:
-            lines.append(f"    endpointurl = {store.endpoint}")
-        lines.append(f"    region = {store.region}")
-    else:
-        lines.append(f"    url = azure://{store.buckets.lake}/dvc")
-        lines.append(f"    account_name = {store.endpoint.split('//')[-1].split('.')[0]}")
+    lines.append(f"    url = s3://{store.buckets.lake}/dvc")
+    if store.endpoint:
+        lines.append(f"    endpointurl = {store.endpoint}")
+    lines.append(f"    region = {store.region}")
     return "\n".join(lines) + "\n"
 
 

@@ -118,3 +118,11 @@ def test_dotenv_reads_back_unchanged_in_a_shell(tmp_path):
     for key, value in awkward.items():
         assert seen[key] == value
     assert set(config.secret_data()) == set(config.secret_env) | {"pipeline.env"}
+
+
+def test_an_object_store_kind_without_client_settings_is_refused():
+    import pytest
+
+    store = replace(endpoints().object_store, kind="azure-blob")
+    with pytest.raises(ValueError, match="'azure-blob' is not supported yet; supported: s3"):
+        pipeline_config.render(endpoints(object_store=store))
