@@ -127,3 +127,11 @@ def test_the_program_never_imports_a_cloud_sdk_for_the_ensemble():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=offline.REPO_ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_main_module_runs_the_same_program():
+    import runpy
+
+    config = offline.stack_config("local")
+    via_main = offline.run("local", config, lambda: runpy.run_path(str(offline.REPO_ROOT / "__main__.py")))
+    assert sorted((r.type, r.name) for r in via_main.resources) == sorted((r.type, r.name) for r in recording_of("local").resources)
