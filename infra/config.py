@@ -9,9 +9,9 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 try:  # pulumi is a runtime dependency; RunError makes the CLI print the message without a traceback.
@@ -138,29 +138,24 @@ def _check_image(value: Optional[str]) -> Optional[str]:
     return value
 
 
+PinnedImage = Annotated[Optional[str], AfterValidator(_check_image)]
+
+
 class DataServiceConfig(_Model):
     """PostgreSQL, Redis or the object store: managed by the cloud, or a StatefulSet in the cluster."""
 
     mode: Optional[ServiceMode] = Field(None, description="in-cluster or managed; the default follows the backend")
-    image: Optional[str] = Field(None, description="Container image, pinned by tag or digest (in-cluster mode)")
+    image: PinnedImage = Field(None, description="Container image, pinned by tag or digest (in-cluster mode)")
     replicas: Optional[int] = Field(None, ge=1, description="Pods in the StatefulSet (in-cluster mode)")
     resources: Optional[ResourcesConfig] = None
     storage: Optional[str] = Field(None, pattern=_QUANTITY, description="Volume size per pod, e.g. 20Gi")
     storage_class: Optional[str] = Field(None, description="StorageClass of the volumes; cluster default if unset")
 
-    @field_validator("image")
-    @classmethod
-    def _image_is_pinned(cls, value: Optional[str]) -> Optional[str]:
-        return _check_image(value)
 
 
 class ObjectStoreConfig(DataServiceConfig):
-    client_image: Optional[str] = Field(None, description="MinIO client image that creates buckets and users")
+    client_image: PinnedImage = Field(None, description="MinIO client image that creates buckets and users")
 
-    @field_validator("client_image")
-    @classmethod
-    def _client_image_is_pinned(cls, value: Optional[str]) -> Optional[str]:
-        return _check_image(value)
 
 
 class AppServiceConfig(_Model):

@@ -118,6 +118,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def resolved(output: pulumi.Output[Any]) -> Any:
+    """The value of an Output of a finished run."""
+    return _sync_await(output.future())
+
+
 def is_secret_value(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 

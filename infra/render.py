@@ -62,20 +62,14 @@ def manifest_filename(manifest: dict[str, Any]) -> str:
 
 def pipeline_files(recording: Recording) -> dict[str, str]:
     """The pipeline config as a pipeline sees it, with every secret value REDACTED."""
-    public = _resolved(recording.result.public)
-    redacted_secrets = {key: REDACTED for key in _resolved(recording.result.complete).secret_env}
+    public = offline.resolved(recording.result.public)
+    redacted_secrets = {key: REDACTED for key in offline.resolved(recording.result.complete).secret_env}
     return {
         pipeline_config.FEATURE_STORE_YAML: public.files[pipeline_config.FEATURE_STORE_YAML],
         pipeline_config.PIPELINE_YAML: public.files[pipeline_config.PIPELINE_YAML],
         pipeline_config.DVC_CONFIG: public.files[pipeline_config.DVC_CONFIG],
         pipeline_config.DOTENV: pipeline_config.dotenv({**public.env, **redacted_secrets}),
     }
-
-
-def _resolved(output: Any) -> Any:
-    from pulumi.runtime.sync_await import _sync_await
-
-    return _sync_await(output.future())
 
 
 def resources(recording: Recording) -> list[dict[str, Any]]:

@@ -18,8 +18,7 @@ def recording_of(stack: str, config_from: str | None = None) -> Recording:
     return offline.run(stack, offline.stack_config(config_from or stack))
 
 
-def resolved(output: Any) -> Any:
-    return _sync_await(output.future())
+resolved = offline.resolved
 
 
 def is_secret(output: Any) -> bool:

@@ -57,7 +57,7 @@ class Redis(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="auth", mount_path="/etc/redis", read_only=True),
             ],
         )
-        _, _ = workload.stateful_workload(
+        workload.stateful_workload(
             self,
             name,
             APP,
