@@ -55,11 +55,22 @@ MANAGED_SERVICES: dict[Backend, frozenset[str]] = {
 # On a cloud, the data services default to the managed offering; the applications stay in the cluster.
 MANAGED_BY_DEFAULT = frozenset(DATA_SERVICES)
 
+# The platform image (images/platform) carries MLflow, Feast, Evidently and Airflow at one set of
+# versions, so every client in a pipeline matches its server. Its tag is images/platform/VERSION.
+PLATFORM_IMAGE_REPOSITORY = "ghcr.io/mlops-stack/platform"
+PLATFORM_IMAGE_VERSION = "1.0.0"
+PLATFORM_IMAGE = f"{PLATFORM_IMAGE_REPOSITORY}:{PLATFORM_IMAGE_VERSION}"
+
 DEFAULT_IMAGES = {
     "postgres": "postgres:17.6-bookworm",
     "redis": "redis:7.4.6-alpine",
     "objectStore": "minio/minio:RELEASE.2025-09-07T16-13-09Z",
     "objectStoreClient": "minio/mc:RELEASE.2025-08-13T08-35-41Z",
+    "mlflow": PLATFORM_IMAGE,
+    "feast": PLATFORM_IMAGE,
+    "evidently": PLATFORM_IMAGE,
+    "airflow": PLATFORM_IMAGE,
+    "gitSync": "registry.k8s.io/git-sync/git-sync:v4.4.2",
 }
 
 DEFAULT_NAMESPACES = {"platform": "mlops", "pipelines": "mlops-pipelines"}
@@ -72,7 +83,7 @@ class Size:
     memory: str
     cpu_limit: str
     memory_limit: str
-    storage: str
+    storage: str = ""  # per pod; only the data services keep a volume
 
 
 # Local fits a laptop, staging is small, production is sized for real load (ARCHITECTURE.md, "Environments").
@@ -81,19 +92,49 @@ DEFAULT_SIZES: dict[Environment, dict[str, Size]] = {
         "postgres": Size(1, "100m", "256Mi", "1", "1Gi", "2Gi"),
         "redis": Size(1, "50m", "64Mi", "500m", "256Mi", "1Gi"),
         "objectStore": Size(1, "100m", "256Mi", "1", "1Gi", "5Gi"),
+        "mlflow": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "feast": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "evidently": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "airflowApiServer": Size(1, "100m", "768Mi", "1", "1536Mi"),
+        "airflowScheduler": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "airflowDagProcessor": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "airflowTriggerer": Size(1, "50m", "256Mi", "500m", "768Mi"),
+        "airflowWorker": Size(1, "250m", "1Gi", "2", "2Gi"),
     },
     Environment.STAGING: {
         "postgres": Size(1, "250m", "1Gi", "2", "2Gi", "20Gi"),
         "redis": Size(1, "100m", "256Mi", "1", "1Gi", "2Gi"),
         "objectStore": Size(1, "250m", "1Gi", "2", "2Gi", "50Gi"),
+        "mlflow": Size(1, "250m", "1Gi", "2", "2Gi"),
+        "feast": Size(1, "250m", "1Gi", "2", "2Gi"),
+        "evidently": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "airflowApiServer": Size(1, "250m", "1Gi", "2", "2Gi"),
+        "airflowScheduler": Size(1, "250m", "1Gi", "2", "2Gi"),
+        "airflowDagProcessor": Size(1, "250m", "1Gi", "2", "2Gi"),
+        "airflowTriggerer": Size(1, "100m", "512Mi", "1", "1Gi"),
+        "airflowWorker": Size(1, "500m", "2Gi", "2", "4Gi"),
     },
     Environment.PRODUCTION: {
         "postgres": Size(1, "1", "4Gi", "4", "8Gi", "100Gi"),
         "redis": Size(1, "500m", "2Gi", "2", "4Gi", "8Gi"),
         # Four MinIO servers form one erasure set: the object store survives the loss of a node.
         "objectStore": Size(4, "1", "4Gi", "4", "8Gi", "250Gi"),
+        # Two replicas of every stateless server: a rolling update or a lost node keeps it up.
+        "mlflow": Size(2, "500m", "2Gi", "2", "4Gi"),
+        "feast": Size(2, "500m", "1Gi", "2", "2Gi"),
+        "evidently": Size(1, "250m", "1Gi", "1", "2Gi"),
+        "airflowApiServer": Size(2, "500m", "2Gi", "2", "4Gi"),
+        "airflowScheduler": Size(2, "500m", "2Gi", "2", "4Gi"),
+        "airflowDagProcessor": Size(1, "500m", "2Gi", "2", "4Gi"),
+        "airflowTriggerer": Size(2, "250m", "1Gi", "1", "2Gi"),
+        "airflowWorker": Size(1, "1", "4Gi", "4", "8Gi"),
     },
 }
+
+# MLflow server worker processes (gunicorn/uvicorn) per pod.
+DEFAULT_MLFLOW_WORKERS = {Environment.LOCAL: 1, Environment.STAGING: 2, Environment.PRODUCTION: 4}
+# Task pods Airflow runs at once (core.parallelism).
+DEFAULT_AIRFLOW_PARALLELISM = {Environment.LOCAL: 4, Environment.STAGING: 16, Environment.PRODUCTION: 64}
 
 # Each consumer gets its own database and login on the metadata database.
 DATABASE_CONSUMERS = ("mlflow", "airflow", "feast")
@@ -102,10 +143,16 @@ BUCKET_ROLES = ("lake", "artifacts", "featureStore", "monitoring")
 _EPHEMERAL_STACK = re.compile(r"^(?P<env>staging)-pr-(?P<pr>\d+)$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_HOSTNAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _PATTERN_NAMES = {
+    _HOSTNAME: "a DNS host name, e.g. mlflow.example.com",
     _QUANTITY: "a Kubernetes quantity, e.g. 500m, 512Mi, 20Gi",
     _DNS_LABEL: "a DNS label: lowercase letters, digits and '-', at most 63 characters",
 }
+_CRON = r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"
+_GIT_URL = r"^(https://|ssh://|git@|file://)\S+$"
+_PATTERN_NAMES[_CRON] = "a cron schedule of five fields, e.g. '0 * * * *', or @hourly/@daily/@weekly/@monthly/@yearly"
+_PATTERN_NAMES[_GIT_URL] = "a git URL: https://…, ssh://…, git@host:path or file://…"
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
@@ -158,20 +205,87 @@ class ObjectStoreConfig(DataServiceConfig):
 
 
 
+class IngressConfig(_Model):
+    """An Ingress in front of a UI; off by default (reach it with `kubectl port-forward`)."""
+
+    enabled: bool = Field(False, description="Create an Ingress")
+    host: Optional[str] = Field(None, pattern=_HOSTNAME, description="Host name the Ingress serves, e.g. mlflow.example.com")
+    class_name: Optional[str] = Field(None, description="IngressClass; the cluster default if unset")
+    tls_secret: Optional[str] = Field(None, pattern=_DNS_LABEL, description="Secret with the TLS certificate for host")
+
+
 class AppServiceConfig(_Model):
-    """MLflow, Feast, Airflow or Evidently. Their settings beyond `mode` arrive with the applications."""
+    """An application in the cluster (MLflow, Feast, Evidently), or its managed equivalent."""
 
     mode: Optional[ServiceMode] = Field(None, description="in-cluster or managed; the default is in-cluster")
+    image: PinnedImage = Field(None, description="Container image, pinned by tag or digest; default the platform image")
+    replicas: Optional[int] = Field(None, ge=1, description="Pods of the server")
+    resources: Optional[ResourcesConfig] = None
+
+
+class MlflowConfig(AppServiceConfig):
+    workers: Optional[int] = Field(None, ge=1, le=64, description="Server worker processes per pod; default 1/2/4 by environment")
+    ingress: IngressConfig = IngressConfig()
+
+
+class OfflineStore(str, Enum):
+    DUCKDB = "duckdb"  # Parquet files on the lake bucket, queried by DuckDB
+    POSTGRES = "postgres"  # tables in the feast database
+
+
+class GitSource(_Model):
+    """A directory of a git repository, checked out by git-sync. Without `git`, the path is in the image."""
+
+    git: Optional[str] = Field(None, pattern=_GIT_URL, description="Repository URL; unset: use the path inside the image")
+    ref: str = Field("main", description="Branch, tag or commit to check out")
+    path: Optional[str] = Field(None, description="Directory inside the checkout (relative), or inside the image (absolute)")
+    credentials_secret: Optional[str] = Field(
+        None, pattern=_DNS_LABEL, description="Secret with GITSYNC_USERNAME/GITSYNC_PASSWORD for a private repository"
+    )
+
+
+class FeastConfig(AppServiceConfig):
+    offline_store: OfflineStore = Field(OfflineStore.DUCKDB, description="duckdb (Parquet on the lake) or postgres")
+    materialize_schedule: str = Field("0 * * * *", pattern=_CRON, description="Cron schedule of feast materialize-incremental")
+    repository: GitSource = Field(GitSource(), description="The feature repository that `feast apply` registers")
+
+
+class MonitoringConfig(_Model):
+    """The scheduled Evidently job: a drift report of `current` against `reference`, saved to the workspace."""
+
+    enabled: bool = True
+    schedule: str = Field("0 6 * * *", pattern=_CRON, description="Cron schedule of the monitoring job")
+    project: str = Field("mlops", min_length=1, description="Evidently project the snapshots go to")
+    reference: str = Field(
+        "example/churn/reference.parquet", min_length=1, description="Parquet key in the lake bucket: the reference data"
+    )
+    current: str = Field(
+        "example/churn/current.parquet", min_length=1, description="Parquet key in the lake bucket: the data to check"
+    )
+
+
+class EvidentlyConfig(AppServiceConfig):
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+
+class AirflowConfig(_Model):
+    """Airflow 3 in the cluster (KubernetesExecutor), or managed (MWAA, AWS only)."""
+
+    mode: Optional[ServiceMode] = Field(None, description="in-cluster or managed; the default is in-cluster")
+    image: PinnedImage = Field(None, description="Image of every Airflow component and task pod; default the platform image")
+    dags: GitSource = Field(GitSource(), description="Where the DAGs come from: a git repository (git-sync) or the image")
+    parallelism: Optional[int] = Field(None, ge=1, le=1024, description="Task pods at once; default 4/16/64 by environment")
+    ingress: IngressConfig = IngressConfig()
 
 
 class ServicesConfig(_Model):
     postgres: DataServiceConfig = DataServiceConfig()
     redis: DataServiceConfig = DataServiceConfig()
     object_store: ObjectStoreConfig = ObjectStoreConfig()
-    mlflow: AppServiceConfig = AppServiceConfig()
-    feast: AppServiceConfig = AppServiceConfig()
-    airflow: AppServiceConfig = AppServiceConfig()
-    evidently: AppServiceConfig = AppServiceConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    feast: FeastConfig = FeastConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    evidently: EvidentlyConfig = EvidentlyConfig()
 
 
 class ClusterConfig(_Model):
@@ -202,6 +316,7 @@ class StackConfigInput(_Model):
     namespaces: NamespacesConfig = NamespacesConfig()
     labels: dict[str, str] = Field(default_factory=dict, description="Labels on every Kubernetes object (tags on the clouds)")
     services: ServicesConfig = ServicesConfig()
+    git_sync_image: PinnedImage = Field(None, description="git-sync image that checks out DAGs and feature repositories")
 
 
 @dataclass(frozen=True)
@@ -212,6 +327,50 @@ class DataService:
     image: str
     size: Size
     storage_class: Optional[str]
+
+
+@dataclass(frozen=True)
+class AppService:
+    """An application server with every default resolved."""
+
+    mode: ServiceMode
+    image: str
+    size: Size
+
+
+@dataclass(frozen=True)
+class Mlflow(AppService):
+    workers: int
+    ingress: IngressConfig
+
+
+@dataclass(frozen=True)
+class Feast(AppService):
+    offline_store: OfflineStore
+    materialize_schedule: str
+    repository: GitSource  # path resolved
+
+
+@dataclass(frozen=True)
+class Evidently(AppService):
+    monitoring: MonitoringConfig
+
+
+@dataclass(frozen=True)
+class Airflow:
+    mode: ServiceMode
+    image: str
+    # api-server, scheduler, dag-processor, triggerer, and each task pod (worker)
+    sizes: dict[str, Size]
+    dags: GitSource  # path resolved
+    parallelism: int
+    ingress: IngressConfig
+
+
+# Where the platform image keeps the example feature repository and DAGs (images/platform/Dockerfile).
+IMAGE_FEATURE_REPO = "/opt/mlops/examples/feature_repo"
+IMAGE_DAGS = "/opt/mlops/examples/dags"
+AIRFLOW_COMPONENTS = ("apiServer", "scheduler", "dagProcessor", "triggerer", "worker")
 
 
 @dataclass(frozen=True)
@@ -230,12 +389,14 @@ class StackConfig:
     redis: DataService
     object_store: DataService
     object_store_client_image: str
-    app_modes: dict[str, ServiceMode]
+    mlflow: Mlflow
+    feast: Feast
+    evidently: Evidently
+    airflow: Airflow
+    git_sync_image: str
 
     def mode(self, service: str) -> ServiceMode:
-        if service in self.app_modes:
-            return self.app_modes[service]
-        return getattr(self, _SNAKE[service]).mode
+        return getattr(self, _SNAKE.get(service, service)).mode
 
     @property
     def pr_number(self) -> Optional[int]:
@@ -367,7 +528,63 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
     postgres = data_service("postgres", services.postgres)
     redis = data_service("redis", services.redis)
     object_store = data_service("objectStore", services.object_store)
-    app_modes = {name: mode_of(name, getattr(services, name).mode) for name in APP_SERVICES}
+
+    def size_of(key: str, replicas: Optional[int], requested: Optional[ResourcesConfig]) -> Size:
+        default = DEFAULT_SIZES[environment][key]
+        requested = requested or ResourcesConfig()
+        return Size(
+            replicas=replicas or default.replicas,
+            cpu=requested.cpu or default.cpu,
+            memory=requested.memory or default.memory,
+            cpu_limit=requested.cpu_limit or default.cpu_limit,
+            memory_limit=requested.memory_limit or default.memory_limit,
+        )
+
+    def source(key: str, given: GitSource, image_path: str) -> GitSource:
+        if given.git is None:
+            path = given.path or image_path
+            if not path.startswith("/"):
+                problem(f"{key}.path", path, "an absolute path inside the image when git is unset")
+        else:
+            path = given.path or "."
+            if path.startswith("/") or ".." in path.split("/"):
+                problem(f"{key}.path", path, "a path relative to the repository root, without '..', when git is set")
+        return given.model_copy(update={"path": path})
+
+    def ingress(key: str, given: IngressConfig) -> IngressConfig:
+        if given.enabled and not given.host:
+            problems.append(f"{NAMESPACE}:{key}.host: not set; allowed: the host name the Ingress serves, when enabled is true")
+        return given
+
+    mlflow = Mlflow(
+        mode=mode_of("mlflow", services.mlflow.mode),
+        image=services.mlflow.image or DEFAULT_IMAGES["mlflow"],
+        size=size_of("mlflow", services.mlflow.replicas, services.mlflow.resources),
+        workers=services.mlflow.workers or DEFAULT_MLFLOW_WORKERS[environment],
+        ingress=ingress("services.mlflow.ingress", services.mlflow.ingress),
+    )
+    feast = Feast(
+        mode=mode_of("feast", services.feast.mode),
+        image=services.feast.image or DEFAULT_IMAGES["feast"],
+        size=size_of("feast", services.feast.replicas, services.feast.resources),
+        offline_store=services.feast.offline_store,
+        materialize_schedule=services.feast.materialize_schedule,
+        repository=source("services.feast.repository", services.feast.repository, IMAGE_FEATURE_REPO),
+    )
+    evidently = Evidently(
+        mode=mode_of("evidently", services.evidently.mode),
+        image=services.evidently.image or DEFAULT_IMAGES["evidently"],
+        size=size_of("evidently", services.evidently.replicas, services.evidently.resources),
+        monitoring=services.evidently.monitoring,
+    )
+    airflow = Airflow(
+        mode=mode_of("airflow", services.airflow.mode),
+        image=services.airflow.image or DEFAULT_IMAGES["airflow"],
+        sizes={c: size_of(f"airflow{c[0].upper()}{c[1:]}", None, None) for c in AIRFLOW_COMPONENTS},
+        dags=source("services.airflow.dags", services.airflow.dags, IMAGE_DAGS),
+        parallelism=services.airflow.parallelism or DEFAULT_AIRFLOW_PARALLELISM[environment],
+        ingress=ingress("services.airflow.ingress", services.airflow.ingress),
+    )
 
     if problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
@@ -385,7 +602,11 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         redis=redis,
         object_store=object_store,
         object_store_client_image=services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
-        app_modes=app_modes,
+        mlflow=mlflow,
+        feast=feast,
+        evidently=evidently,
+        airflow=airflow,
+        git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"],
     )
 
 

@@ -65,6 +65,22 @@ def test_overrides_win_over_environment_defaults():
     assert (cfg.namespaces.platform, cfg.namespaces.pipelines, cfg.labels) == ("ml", "ml-jobs", {"team": "ml-platform"})
 
 
+def test_applications_have_pinned_images_and_grow_with_the_environment():
+    local, production = config.load("local", {}), config.load("production", {})
+    assert local.mlflow.image == config.PLATFORM_IMAGE == local.airflow.image == local.feast.image == local.evidently.image
+    assert config.PLATFORM_IMAGE.endswith(":" + (ROOT / "images" / "platform" / "VERSION").read_text().strip())
+    assert (local.mlflow.workers, production.mlflow.workers) == (1, 4)
+    assert (local.mlflow.size.replicas, production.mlflow.size.replicas) == (1, 2)
+    assert local.airflow.parallelism < production.airflow.parallelism
+    assert production.airflow.sizes["scheduler"].replicas == 2
+    # Without a git repository the example feature repo and DAGs baked into the image are used.
+    assert (local.feast.repository.git, local.feast.repository.path) == (None, config.IMAGE_FEATURE_REPO)
+    from_git = config.load("local", {"services": {"airflow": {"dags": {"git": "https://github.com/o/dags.git", "ref": "v2"}}}})
+    assert (from_git.airflow.dags.path, from_git.airflow.dags.ref) == (".", "v2")
+    custom = config.load("staging", {"services": {"mlflow": {"image": "ghcr.io/o/mlflow:3.18.0", "workers": 8, "replicas": 3}}})
+    assert (custom.mlflow.image, custom.mlflow.workers, custom.mlflow.size.replicas) == ("ghcr.io/o/mlflow:3.18.0", 8, 3)
+
+
 BAD = [
     # (stack, values, the key named, the value named, what the message says is allowed)
     ("local", {"bakend": "aws"}, "mlops:bakend", "unknown key", "backend"),
@@ -77,7 +93,15 @@ BAD = [
     ("local", {"services": {"postgres": {"storage": "lots"}}}, "mlops:services.postgres.storage", "'lots'", "Kubernetes quantity"),
     ("local", {"services": {"postgres": {"replicas": 3}}}, "mlops:services.postgres.replicas", "3", "1 in-cluster"),
     ("local", {"services": {"objectStore": {"replicas": 2}}}, "mlops:services.objectStore.replicas", "2", "1, or 4 and more"),
-    ("local", {"services": {"mlflow": {"image": "x:1"}}}, "mlops:services.mlflow.image", "unknown key", "mode"),
+    ("local", {"services": {"mlflow": {"port": 1}}}, "mlops:services.mlflow.port", "unknown key", "workers, ingress"),
+    ("local", {"services": {"mlflow": {"image": "ghcr.io/x/mlflow"}}}, "mlops:services.mlflow.image", "'ghcr.io/x/mlflow'", "pinned"),
+    ("local", {"services": {"mlflow": {"workers": 0}}}, "mlops:services.mlflow.workers", "0", "greater than or equal to 1"),
+    ("local", {"services": {"mlflow": {"ingress": {"enabled": True}}}}, "mlops:services.mlflow.ingress.host", "not set", "host name"),
+    ("local", {"services": {"feast": {"offlineStore": "bigquery"}}}, "mlops:services.feast.offlineStore", "'bigquery'", "duckdb or postgres"),
+    ("local", {"services": {"feast": {"materializeSchedule": "hourly"}}}, "mlops:services.feast.materializeSchedule", "'hourly'", "cron schedule"),
+    ("local", {"services": {"feast": {"repository": {"path": "features"}}}}, "mlops:services.feast.repository.path", "'features'", "absolute path inside the image"),
+    ("local", {"services": {"airflow": {"dags": {"git": "https://github.com/o/r.git", "path": "../dags"}}}}, "mlops:services.airflow.dags.path", "'../dags'", "relative to the repository root"),
+    ("local", {"services": {"airflow": {"dags": {"git": "github.com/o/r"}}}}, "mlops:services.airflow.dags.git", "'github.com/o/r'", "a git URL"),
     ("local", {"cluster": {"create": True}}, "mlops:cluster.create", "true", "false or unset with backend ensemble"),
     ("staging", {"backend": "aws", "cluster": {"create": False}}, "mlops:cluster", "create is false", "cluster.name"),
     ("staging", {"backend": "azure", "services": {"airflow": {"mode": "managed"}}}, "mlops:services.airflow.mode", "'managed'", "in-cluster with backend 'azure'"),
