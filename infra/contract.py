@@ -88,6 +88,15 @@ class ServiceUrls:
     feast: pulumi.Input[str] = ""
     airflow: pulumi.Input[str] = ""
     evidently: pulumi.Input[str] = ""
+    # Writers (monitoring jobs, pipelines) send it to the Evidently UI; readers need none.
+    evidently_token: Optional[pulumi.Input[str]] = secret(None)
+
+
+@dataclass(frozen=True)
+class FeatureStoreSettings:
+    """How Feast uses the stores above: where its offline store lives ("duckdb" on the lake, or "postgres")."""
+
+    offline_store: str = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class PlatformEndpoints:
     database: Database
     cache: Cache
     services: ServiceUrls = ServiceUrls()
+    feature_store: FeatureStoreSettings = FeatureStoreSettings()
 
 
 def resolve(endpoints: Any, *, with_secrets: bool) -> pulumi.Output[Any]:

@@ -6,6 +6,7 @@ parent, inputs and the options the engine would see (protect, dependencies, prov
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -74,6 +75,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             digest = hashlib.sha256(f"{self.recording.stack}/{args.name}".encode()).hexdigest()
             outputs["result"] = "Mock" + digest[: max(8, int(args.inputs.get("length", 32)) - 4)]
             self.recording.generated_secrets.append(outputs["result"])
+        if args.typ == "random:index/randomId:RandomId":
+            raw = hashlib.sha256(f"{self.recording.stack}/{args.name}".encode()).digest()[: int(args.inputs.get("byteLength", 32))]
+            outputs["b64Url"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            outputs["b64Std"] = base64.b64encode(raw).decode()
+            outputs["hex"] = raw.hex()
+            self.recording.generated_secrets.append(outputs["b64Url"])
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):

@@ -23,6 +23,8 @@ FEAST_PROJECT = "mlops"
 FEATURE_STORE_YAML = "feature_store.yaml"
 PIPELINE_YAML = "pipeline.yaml"
 DVC_CONFIG = "dvc.config"
+# Where pods mount the pipeline config's files.
+CONFIG_MOUNT = "/etc/mlops"
 # Key of the complete .env file in the Secret.
 DOTENV = "pipeline.env"
 
@@ -84,6 +86,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         "MLOPS_FEAST_URL": e.services.feast,
         "MLOPS_AIRFLOW_URL": e.services.airflow,
         "MLOPS_EVIDENTLY_URL": e.services.evidently,
+        "MLOPS_FEATURE_STORE_YAML": f"{CONFIG_MOUNT}/{FEATURE_STORE_YAML}",
     }
     for role, bucket in buckets.items():
         env[f"MLOPS_BUCKET_{_env_suffix(role)}"] = bucket
@@ -103,6 +106,8 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     if store.auth == "access-key":
         secret_env["AWS_ACCESS_KEY_ID"] = store.access_key_id or ""
         secret_env["AWS_SECRET_ACCESS_KEY"] = store.secret_access_key or ""
+    if e.services.evidently_token:
+        secret_env["MLOPS_EVIDENTLY_TOKEN"] = e.services.evidently_token
     secret_env.update(_airflow_connections(e))
 
     files = {
@@ -120,9 +125,22 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
         f"postgresql+psycopg://${{MLOPS_POSTGRES_FEAST_USER}}:${{MLOPS_POSTGRES_FEAST_PASSWORD}}"
         f"@{db.host}:{int(db.port)}/{feast.database}?sslmode={db.sslmode}"
     )
-    offline: dict[str, Any] = {"type": "duckdb", "staging_location": f"s3://{store.buckets.lake}/feast/staging"}
-    if store.endpoint:
-        offline["staging_location_endpoint_override"] = store.endpoint
+    offline: dict[str, Any]
+    if e.feature_store.offline_store == "postgres":
+        offline = {
+            "type": "postgres",
+            "host": db.host,
+            "port": int(db.port),
+            "database": feast.database,
+            "db_schema": "public",
+            "user": "${MLOPS_POSTGRES_FEAST_USER}",
+            "password": "${MLOPS_POSTGRES_FEAST_PASSWORD}",
+            "sslmode": db.sslmode,
+        }
+    else:
+        offline = {"type": "duckdb", "staging_location": f"s3://{store.buckets.lake}/feast/staging"}
+        if store.endpoint:
+            offline["staging_location_endpoint_override"] = store.endpoint
     document = {
         "project": FEAST_PROJECT,
         "provider": "local",

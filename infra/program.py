@@ -34,17 +34,23 @@ def build(cfg: StackConfig) -> ProgramResult:
 
     public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
     complete = pulumi.Output.secret(resolve(endpoints, with_secrets=True).apply(pipeline_config.render))
-    PublishedPipelineConfig(
-        "pipeline-config",
-        PipelineConfigArgs(
-            name=pipeline_config.NAME,
-            namespace=endpoints.kubernetes.pipelines_namespace,
-            data=public.apply(lambda c: c.config_map_data()),
-            secret_data=complete.apply(lambda c: c.secret_data()),
-            labels=cfg.labels,
-        ),
-        opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
-    )
+    # Pipelines read it in their namespace; the platform's own servers and jobs (Feast, Airflow,
+    # Evidently, MLflow) read the same config in theirs.
+    for resource_name, namespace in (
+        ("pipeline-config", endpoints.kubernetes.pipelines_namespace),
+        ("platform-pipeline-config", endpoints.kubernetes.platform_namespace),
+    ):
+        PublishedPipelineConfig(
+            resource_name,
+            PipelineConfigArgs(
+                name=pipeline_config.NAME,
+                namespace=namespace,
+                data=public.apply(lambda c: c.config_map_data()),
+                secret_data=complete.apply(lambda c: c.secret_data()),
+                labels=cfg.labels,
+            ),
+            opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
+        )
 
     pulumi.export("environment", cfg.environment.value)
     pulumi.export("backend", cfg.backend.value)
@@ -52,6 +58,12 @@ def build(cfg: StackConfig) -> ProgramResult:
     pulumi.export("pipelineConfig", public.apply(lambda c: {"env": c.env, "files": c.files}))
     pulumi.export("pipelineSecretEnv", complete.apply(lambda c: c.secret_env))
     pulumi.export("pipelineDotenv", complete.apply(lambda c: c.dotenv))
+    pulumi.export("services", public.apply(lambda c: {
+        "mlflow": c.env["MLFLOW_TRACKING_URI"],
+        "feast": c.env["MLOPS_FEAST_URL"],
+        "airflow": c.env["MLOPS_AIRFLOW_URL"],
+        "evidently": c.env["MLOPS_EVIDENTLY_URL"],
+    }))
     return ProgramResult(endpoints=endpoints, public=public, complete=complete)
 
 

@@ -13,6 +13,7 @@ from components.kubernetes.postgres import Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
 from infra.config import DATABASE_CONSUMERS, DataService, StackConfig
+from stacks import applications
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
 # Bucket names per role; S3 bucket names allow no capitals, hence feature-store.
@@ -62,7 +63,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         opts=on_cluster,
     )
-    return PlatformEndpoints(
+    data_services = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(
             provider=provider, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines
@@ -79,3 +80,5 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
     )
+    # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
+    return applications.build(cfg, data_services, depends_on=[postgres, redis, minio])

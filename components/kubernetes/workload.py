@@ -279,3 +279,223 @@ def setup_job(
         # The Job has a fixed name, so a changed Job must be deleted before its replacement is created.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on, delete_before_replace=True),
     )
+
+
+# The platform image (images/platform) runs as this non-root user.
+PLATFORM_UID = PLATFORM_GID = 10001
+
+
+@dataclass(frozen=True)
+class AppArgs:
+    """What every application server (MLflow, Feast, Evidently, Airflow) takes."""
+
+    namespace: pulumi.Input[str]
+    image: str
+    size: Size
+    labels: dict[str, str] = field(default_factory=dict)
+    # The pipeline config (ConfigMap and Secret of this name) in `namespace`.
+    pipeline_config: str = "mlops-pipeline-config"
+    # A hash of the pipeline config's content: a change rolls the pods so they read the new values.
+    config_checksum: pulumi.Input[str] = ""
+    # Resources the server needs before it starts (databases and buckets created by the setup Jobs).
+    depends_on: tuple[pulumi.Resource, ...] = ()
+
+
+def pipeline_env_from(name: str) -> list[k8s.core.v1.EnvFromSourceArgs]:
+    """Every variable of the pipeline config, from its ConfigMap and its Secret."""
+    return [
+        k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=name)),
+        k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=name)),
+    ]
+
+
+def pipeline_files_volume(name: str, volume: str = "pipeline-config") -> k8s.core.v1.VolumeArgs:
+    """The pipeline config's files (feature_store.yaml, pipeline.yaml, dvc.config), mounted read-only."""
+    return k8s.core.v1.VolumeArgs(
+        name=volume,
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+            name=name,
+            items=[
+                k8s.core.v1.KeyToPathArgs(key=key, path=key)
+                for key in ("feature_store.yaml", "pipeline.yaml", "dvc.config")
+            ],
+        ),
+    )
+
+
+def http_probe(path: str, port: int, *, period: int = 10, failures: int = 3, delay: int = 0,
+               host: Optional[str] = None) -> k8s.core.v1.ProbeArgs:
+    headers = [k8s.core.v1.HTTPHeaderArgs(name="Host", value=host)] if host else None
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port, http_headers=headers),
+        initial_delay_seconds=delay or None,
+        period_seconds=period,
+        timeout_seconds=5,
+        failure_threshold=failures,
+    )
+
+
+def startup_probe(probe: k8s.core.v1.ProbeArgs, seconds: int = 300) -> k8s.core.v1.ProbeArgs:
+    """The same check, allowed `seconds` to pass first (migrations and imports take a while)."""
+    return k8s.core.v1.ProbeArgs(
+        http_get=probe.http_get, exec_=probe.exec_, tcp_socket=probe.tcp_socket,
+        period_seconds=5, timeout_seconds=5, failure_threshold=seconds // 5,
+    )
+
+
+def exec_probe(command: list[str], *, period: int = 30, timeout: int = 20, failures: int = 3) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        exec_=k8s.core.v1.ExecActionArgs(command=command),
+        period_seconds=period,
+        timeout_seconds=timeout,
+        failure_threshold=failures,
+    )
+
+
+def deployment(
+    parent: pulumi.Resource,
+    name: str,
+    app: str,
+    args: AppArgs,
+    *,
+    component: str = "server",
+    containers: list[k8s.core.v1.ContainerArgs],
+    init_containers: Optional[list[k8s.core.v1.ContainerArgs]] = None,
+    volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
+    replicas: Optional[int] = None,
+    service_account: Optional[pulumi.Input[str]] = None,
+    annotations: Optional[dict[str, pulumi.Input[str]]] = None,
+    depends_on: Optional[list[pulumi.Resource]] = None,
+    recreate: bool = False,
+) -> k8s.apps.v1.Deployment:
+    """A stateless server: non-root, hardened, rolled when its config checksum changes.
+
+    The child is `<name>-deployment`; the Kubernetes object is named `<app>` (`<app>-<component>` for
+    the parts of a multi-part service such as Airflow).
+    """
+    object_name = app if component == "server" else f"{app}-{component}"
+    meta_labels = labels(app, args.labels, component)
+    pod_annotations = {"mlops-stack/config-checksum": args.config_checksum, **(annotations or {})}
+    count = args.size.replicas if replicas is None else replicas
+    return k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=meta_labels),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=count,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app, component)),
+            # Never below the wanted count during a rollout: a new pod is ready before an old one goes.
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
+            if recreate
+            else k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+            ),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=meta_labels, annotations=pod_annotations),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=service_account,
+                    automount_service_account_token=service_account is not None,
+                    enable_service_links=False,
+                    security_context=pod_security(PLATFORM_UID, PLATFORM_GID),
+                    termination_grace_period_seconds=30,
+                    init_containers=init_containers,
+                    containers=containers,
+                    volumes=volumes,
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*args.depends_on, *(depends_on or [])]),
+    )
+
+
+def cluster_service(
+    parent: pulumi.Resource, name: str, app: str, args: AppArgs, port: int, *, component: str = "server"
+) -> k8s.core.v1.Service:
+    object_name = app if component == "server" else f"{app}-{component}"
+    return k8s.core.v1.Service(
+        f"{name}-service",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels(app, args.labels, component)),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP",
+            selector=selector(app, component),
+            ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port="http", protocol="TCP")],
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def service_url(service: k8s.core.v1.Service, namespace: pulumi.Input[str], port: int) -> pulumi.Output[str]:
+    return pulumi.Output.concat("http://", service_dns(service.metadata.name, namespace), ":", str(port))
+
+
+def ingress(
+    parent: pulumi.Resource, name: str, app: str, args: AppArgs, service: k8s.core.v1.Service, port: int,
+    *, host: str, class_name: Optional[str], tls_secret: Optional[str],
+) -> k8s.networking.v1.Ingress:
+    return k8s.networking.v1.Ingress(
+        f"{name}-ingress",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels(app, args.labels)),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=class_name,
+            tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=tls_secret)] if tls_secret else None,
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path="/",
+                                path_type="Prefix",
+                                backend=k8s.networking.v1.IngressBackendArgs(
+                                    service=k8s.networking.v1.IngressServiceBackendArgs(
+                                        name=service.metadata.name,
+                                        port=k8s.networking.v1.ServiceBackendPortArgs(number=port),
+                                    )
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def writable_dirs(*paths: str) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """emptyDir volumes for the few paths a server writes to; the rest of the root file system is read-only."""
+    volumes, mounts = [], []
+    for index, path in enumerate(paths):
+        volume = f"scratch-{index}"
+        volumes.append(k8s.core.v1.VolumeArgs(name=volume, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path))
+    return volumes, mounts
+
+
+def git_sync_container(
+    image: str, source, *, root: str, one_time: bool, period_seconds: int = 60
+) -> k8s.core.v1.ContainerArgs:
+    """git-sync v4: checks `source.git` at `source.ref` out into `root`, linked as `<root>/current`."""
+    env = [
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_REPO", value=source.git),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_REF", value=source.ref),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_ROOT", value=root),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_LINK", value="current"),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_DEPTH", value="1"),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_PERIOD", value=f"{period_seconds}s"),
+        k8s.core.v1.EnvVarArgs(name="GITSYNC_ONE_TIME", value="true" if one_time else "false"),
+    ]
+    env_from = None
+    if source.credentials_secret:
+        env_from = [k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=source.credentials_secret))]
+    return k8s.core.v1.ContainerArgs(
+        name="git-sync",
+        image=image,
+        env=env,
+        env_from=env_from,
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "10m", "memory": "32Mi"}, limits={"cpu": "200m", "memory": "256Mi"}
+        ),
+        security_context=container_security(),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="source", mount_path=root)],
+    )

@@ -1,0 +1,182 @@
+"""Feast in the cluster: the feature server, `feast apply` of the feature repository, and scheduled
+materialization into the online store.
+
+All three read the generated feature_store.yaml of the pipeline config, mounted as a file, with its
+secrets (`${VAR}`) from the pipeline config's Secret: the same file every pipeline uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes import workload
+from components.kubernetes.workload import AppArgs
+from infra.config import GitSource
+
+APP = "feast"
+PORT = 6566
+CONFIG_DIR = "/etc/mlops"
+FEATURE_STORE_YAML = f"{CONFIG_DIR}/feature_store.yaml"
+SOURCE_ROOT = "/src"
+
+
+@dataclass(frozen=True)
+class FeastArgs(AppArgs):
+    repository: GitSource = field(default_factory=GitSource)
+    materialize_schedule: str = "0 * * * *"
+    git_sync_image: str = ""
+
+
+def repository_dir(repository: GitSource) -> str:
+    """Where the feature repository is inside the container: the git-sync checkout, or the image."""
+    if repository.git:
+        return posixpath.normpath(f"{SOURCE_ROOT}/current/{repository.path}")
+    return repository.path or "."
+
+
+def apply_command(repository: GitSource) -> list[str]:
+    return ["feast", "--chdir", repository_dir(repository), "--feature-store-yaml", FEATURE_STORE_YAML, "apply"]
+
+
+def serve_command() -> list[str]:
+    return ["feast", "--chdir", "/tmp", "--feature-store-yaml", FEATURE_STORE_YAML, "serve",
+            "--host", "0.0.0.0", "--port", str(PORT), "--no-access-log"]
+
+
+# Up to now, in UTC; Feast remembers where the previous run ended.
+MATERIALIZE_SCRIPT = (
+    f'exec feast --chdir /tmp --feature-store-yaml {FEATURE_STORE_YAML} '
+    'materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"'
+)
+
+
+class Feast(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FeastArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mlops:kubernetes:Feast", name, None, opts)
+        env = [k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")]
+        env_from = workload.pipeline_env_from(args.pipeline_config)
+        config_volume = workload.pipeline_files_volume(args.pipeline_config)
+        config_mount = k8s.core.v1.VolumeMountArgs(name=config_volume.name, mount_path=CONFIG_DIR, read_only=True)
+        scratch, scratch_mounts = workload.writable_dirs("/tmp")
+
+        health = workload.http_probe("/health", PORT)
+        server = k8s.core.v1.ContainerArgs(
+            name=APP,
+            image=args.image,
+            command=serve_command(),
+            env=env,
+            env_from=env_from,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+            startup_probe=workload.startup_probe(health, seconds=180),
+            readiness_probe=health,
+            liveness_probe=workload.http_probe("/health", PORT, period=20, failures=5),
+            resources=workload.resources(args.size),
+            security_context=workload.container_security(),
+            volume_mounts=[config_mount, *scratch_mounts],
+        )
+        workload.deployment(self, name, APP, args, containers=[server], volumes=[config_volume, *scratch])
+        service = workload.cluster_service(self, name, APP, args, PORT)
+
+        # `feast apply`: once per change of the repository or of the pipeline config.
+        job_volumes = [config_volume, *scratch]
+        init = []
+        if args.repository.git:
+            job_volumes.append(k8s.core.v1.VolumeArgs(name="source", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
+            init.append(workload.git_sync_container(args.git_sync_image, args.repository, root=SOURCE_ROOT, one_time=True))
+        source_mounts = [k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True)] if args.repository.git else []
+        apply_labels = workload.labels(APP, args.labels, "apply")
+        repository_hash = hashlib.sha256(json.dumps(args.repository.model_dump(), sort_keys=True).encode()).hexdigest()
+        k8s.batch.v1.Job(
+            f"{name}-apply",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-apply", namespace=args.namespace, labels=apply_labels),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=4,
+                active_deadline_seconds=900,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=apply_labels,
+                        annotations={
+                            "mlops-stack/config-checksum": args.config_checksum,
+                            "mlops-stack/repository-sha256": repository_hash,
+                        },
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="OnFailure",
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
+                        init_containers=init or None,
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="apply",
+                                image=args.image,
+                                command=apply_command(args.repository),
+                                env=env,
+                                env_from=env_from,
+                                resources=workload.resources(args.size),
+                                security_context=workload.container_security(),
+                                volume_mounts=[config_mount, *scratch_mounts, *source_mounts],
+                            )
+                        ],
+                        volumes=job_volumes,
+                    ),
+                ),
+            ),
+            # A fixed name: a changed Job is deleted before its replacement runs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), delete_before_replace=True),
+        )
+
+        materialize_labels = workload.labels(APP, args.labels, "materialize")
+        k8s.batch.v1.CronJob(
+            f"{name}-materialize",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-materialize", namespace=args.namespace, labels=materialize_labels),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=args.materialize_schedule,
+                time_zone="Etc/UTC",
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        active_deadline_seconds=3600,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=materialize_labels),
+                            spec=k8s.core.v1.PodSpecArgs(
+                                restart_policy="Never",
+                                automount_service_account_token=False,
+                                enable_service_links=False,
+                                security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
+                                containers=[
+                                    k8s.core.v1.ContainerArgs(
+                                        name="materialize",
+                                        image=args.image,
+                                        command=["sh", "-c", MATERIALIZE_SCRIPT],
+                                        env=env,
+                                        env_from=env_from,
+                                        resources=workload.resources(args.size),
+                                        security_context=workload.container_security(),
+                                        volume_mounts=[config_mount, *scratch_mounts],
+                                    )
+                                ],
+                                volumes=[config_volume, *scratch],
+                            ),
+                        ),
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+
+        self.url = workload.service_url(service, args.namespace, PORT)
+        self.register_outputs({"url": self.url})

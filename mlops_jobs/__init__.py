@@ -1,0 +1,1 @@
+"""Code that runs inside the platform image: the platform's own jobs, configured only by the pipeline config."""

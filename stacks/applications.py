@@ -1,0 +1,117 @@
+"""The applications in the cluster: MLflow, Feast, Evidently and Airflow, pointed at the data services.
+
+Shared by every backend: the ensemble runs them next to its own data services; on EKS and AKS they
+run against the managed ones. A service whose mode is `managed` is left to the backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Sequence
+
+import pulumi
+
+from components.kubernetes.airflow import Airflow, AirflowArgs
+from components.kubernetes.evidently import Evidently, EvidentlyArgs
+from components.kubernetes.feast import Feast, FeastArgs
+from components.kubernetes.mlflow import Mlflow, MlflowArgs
+from infra import pipeline_config
+from infra.config import Environment, ServiceMode, StackConfig
+from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, resolve
+
+
+def data_checksum(endpoints: PlatformEndpoints) -> pulumi.Output[str]:
+    """A hash of the public pipeline config of the data services: when a host, port, bucket or user
+    changes, the servers that read the pipeline config roll. (Secrets are left out, so the hash
+    is not a secret; a changed password is rolled out by its Secret's owner.)"""
+    public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
+    return public.apply(lambda c: hashlib.sha256(json.dumps(c.config_map_data(), sort_keys=True).encode()).hexdigest())
+
+
+def build(
+    cfg: StackConfig, endpoints: PlatformEndpoints, *, depends_on: Sequence[pulumi.Resource]
+) -> PlatformEndpoints:
+    """Add the in-cluster applications; returns the endpoints with their URLs filled in."""
+    endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
+    on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
+    namespace = endpoints.kubernetes.platform_namespace
+    store = endpoints.object_store
+    common = dict(
+        namespace=namespace,
+        labels=cfg.labels,
+        pipeline_config=pipeline_config.NAME,
+        config_checksum=data_checksum(endpoints),
+        depends_on=tuple(depends_on),
+    )
+    urls: dict[str, pulumi.Input[str]] = {}
+
+    if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
+        mlflow = Mlflow(
+            "mlflow",
+            MlflowArgs(
+                **common,
+                image=cfg.mlflow.image,
+                size=cfg.mlflow.size,
+                database=endpoints.database,
+                artifacts_destination=pulumi.Output.concat("s3://", store.buckets.artifacts, "/mlflow"),
+                workers=cfg.mlflow.workers,
+                ingress=cfg.mlflow.ingress,
+            ),
+            opts=on_cluster,
+        )
+        urls["mlflow"] = mlflow.url
+
+    if cfg.feast.mode is ServiceMode.IN_CLUSTER:
+        feast = Feast(
+            "feast",
+            FeastArgs(
+                **common,
+                image=cfg.feast.image,
+                size=cfg.feast.size,
+                repository=cfg.feast.repository,
+                materialize_schedule=cfg.feast.materialize_schedule,
+                git_sync_image=cfg.git_sync_image,
+            ),
+            opts=on_cluster,
+        )
+        urls["feast"] = feast.url
+
+    if cfg.evidently.mode is ServiceMode.IN_CLUSTER:
+        evidently = Evidently(
+            "evidently",
+            EvidentlyArgs(
+                **common,
+                image=cfg.evidently.image,
+                size=cfg.evidently.size,
+                workspace=pulumi.Output.concat("s3://", store.buckets.monitoring, "/evidently"),
+                monitoring=cfg.evidently.monitoring,
+            ),
+            opts=on_cluster,
+        )
+        urls["evidently"] = evidently.url
+        urls["evidently_token"] = evidently.token
+
+    if cfg.airflow.mode is ServiceMode.IN_CLUSTER:
+        airflow = Airflow(
+            "airflow",
+            AirflowArgs(
+                **common,
+                image=cfg.airflow.image,
+                size=cfg.airflow.sizes["scheduler"],
+                sizes=cfg.airflow.sizes,
+                database=endpoints.database,
+                pipelines_namespace=endpoints.kubernetes.pipelines_namespace,
+                dags=cfg.airflow.dags,
+                parallelism=cfg.airflow.parallelism,
+                api_workers=1 if cfg.environment is Environment.LOCAL else 2,
+                git_sync_image=cfg.git_sync_image,
+                remote_log_folder=pulumi.Output.concat("s3://", store.buckets.artifacts, "/airflow/logs"),
+                ingress=cfg.airflow.ingress,
+            ),
+            opts=on_cluster,
+        )
+        urls["airflow"] = airflow.url
+
+    return dataclasses.replace(endpoints, services=ServiceUrls(**urls))
