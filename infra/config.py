@@ -229,7 +229,9 @@ class MlflowConfig(AppServiceConfig):
 
 
 class OfflineStore(str, Enum):
-    DUCKDB = "duckdb"  # Parquet files on the lake bucket, queried by DuckDB
+    # Parquet files on the lake bucket, read with pyarrow and s3fs. (Feast's duckdb store is left out:
+    # DuckDB downloads its httpfs extension at run time, which locked-down clusters refuse.)
+    FILE = "file"
     POSTGRES = "postgres"  # tables in the feast database
 
 
@@ -245,7 +247,7 @@ class GitSource(_Model):
 
 
 class FeastConfig(AppServiceConfig):
-    offline_store: OfflineStore = Field(OfflineStore.DUCKDB, description="duckdb (Parquet on the lake) or postgres")
+    offline_store: OfflineStore = Field(OfflineStore.FILE, description="file (Parquet on the lake) or postgres (tables in the feast database)")
     materialize_schedule: str = Field("0 * * * *", pattern=_CRON, description="Cron schedule of feast materialize-incremental")
     repository: GitSource = Field(GitSource(), description="The feature repository that `feast apply` registers")
 

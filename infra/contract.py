@@ -94,9 +94,9 @@ class ServiceUrls:
 
 @dataclass(frozen=True)
 class FeatureStoreSettings:
-    """How Feast uses the stores above: where its offline store lives ("duckdb" on the lake, or "postgres")."""
+    """How Feast uses the stores above: its offline store is "file" (Parquet on the lake) or "postgres"."""
 
-    offline_store: str = "duckdb"
+    offline_store: str = "file"
 
 
 @dataclass(frozen=True)

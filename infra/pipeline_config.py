@@ -138,9 +138,8 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
             "sslmode": db.sslmode,
         }
     else:
-        offline = {"type": "duckdb", "staging_location": f"s3://{store.buckets.lake}/feast/staging"}
-        if store.endpoint:
-            offline["staging_location_endpoint_override"] = store.endpoint
+        # Sources are Parquet on the lake; their FileSource carries the S3 endpoint (AWS_ENDPOINT_URL_S3).
+        offline = {"type": "file"}
     document = {
         "project": FEAST_PROJECT,
         "provider": "local",

@@ -106,7 +106,7 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     assert config.registry.path == "postgresql+psycopg://feast:Secret123@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable"
     assert config.online_store.type == "redis"
     assert config.online_store.connection_string == "redis.mlops.svc.cluster.local:6379,password=Redis456"
-    assert config.offline_store.type == "duckdb"
+    assert config.offline_store.type == "file"
 
 
 def test_resources_json_lists_every_resource_with_options_and_dependencies(rendered):
