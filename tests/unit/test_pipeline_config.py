@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from infra import pipeline_config
-from infra.contract import Buckets, Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServiceUrls
+from infra.contract import FeatureStoreSettings, Buckets, Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServiceUrls
 
-SECRETS = {"pg-mlflow": "Pw1mlflowSECRET", "pg-airflow": "Pw2airflowSECRET", "pg-feast": "Pw3feastSECRET", "redis": "RedisSECRET9", "s3": "S3secretKEY"}
+SECRETS = {"pg-mlflow": "Pw1mlflowSECRET", "pg-airflow": "Pw2airflowSECRET", "pg-feast": "Pw3feastSECRET", "redis": "RedisSECRET9", "s3": "S3secretKEY", "evidently": "EvTokenSECRET"}
 
 
 def endpoints(secrets=SECRETS, **changes) -> PlatformEndpoints:
@@ -35,7 +35,11 @@ def endpoints(secrets=SECRETS, **changes) -> PlatformEndpoints:
             logins={c: DatabaseLogin(database=c, user=c, password=secrets[f"pg-{c}"]) for c in ("mlflow", "airflow", "feast")},
         ),
         cache=Cache(host="redis.mlops.svc.cluster.local", port=6379, tls=False, password=secrets["redis"]),
-        services=ServiceUrls(mlflow="http://mlflow.mlops.svc.cluster.local:5000"),
+        services=ServiceUrls(
+            mlflow="http://mlflow.mlops.svc.cluster.local:5000",
+            evidently="http://evidently.mlops.svc.cluster.local:8000",
+            evidently_token=secrets["evidently"],
+        ),
     )
     return replace(e, **changes)
 
@@ -97,7 +101,11 @@ def test_feature_store_yaml_references_secrets_by_variable():
     assert document["registry"]["registry_type"] == "sql"
     assert document["registry"]["path"].startswith("postgresql+psycopg://${MLOPS_POSTGRES_FEAST_USER}:${MLOPS_POSTGRES_FEAST_PASSWORD}@postgres.mlops")
     assert document["online_store"] == {"type": "redis", "connection_string": "redis.mlops.svc.cluster.local:6379,password=${MLOPS_REDIS_PASSWORD}"}
-    assert document["offline_store"]["staging_location"] == "s3://lake/feast/staging"
+    assert document["offline_store"] == {"type": "file"}
+    on_postgres = replace(endpoints(), feature_store=FeatureStoreSettings(offline_store="postgres"))
+    offline = yaml.safe_load(pipeline_config.render(on_postgres).files["feature_store.yaml"])["offline_store"]
+    assert (offline["type"], offline["host"], offline["database"], offline["password"]) == (
+        "postgres", "postgres.mlops.svc.cluster.local", "feast", "${MLOPS_POSTGRES_FEAST_PASSWORD}")
     tls = replace(endpoints().cache, tls=True)
     with_tls = yaml.safe_load(pipeline_config.render(endpoints(cache=tls)).files["feature_store.yaml"])
     assert with_tls["online_store"]["connection_string"].endswith(",ssl=true")
