@@ -1,0 +1,156 @@
+"""The example pipeline's steps, as plain functions. Every endpoint comes from the pipeline config in
+the environment (MLFLOW_TRACKING_URI, MLOPS_FEATURE_STORE_YAML, MLOPS_BUCKET_*, MLOPS_EVIDENTLY_*,
+AWS_*), and nothing else: the same code runs in an Airflow task pod, in `airflow dags test`, or on a
+laptop after `set -a; . ./pipeline.env`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ACTIVITY_KEY = "example/churn/customer_activity.parquet"
+LABELS_KEY = "example/churn/labels.parquet"
+REFERENCE_KEY = "example/churn/reference.parquet"
+CURRENT_KEY = "example/churn/current.parquet"
+INCOMING_PREFIX = "incoming/churn/"
+FEATURES = ["tenure_months", "monthly_charges", "support_calls"]
+MODEL_NAME = "churn"
+EXPERIMENT = "churn"
+EVIDENTLY_PROJECT = "churn"
+
+
+def _storage_options() -> dict[str, Any]:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+
+
+def lake_url(key: str) -> str:
+    return f"s3://{os.environ['MLOPS_BUCKET_LAKE']}/{key}"
+
+
+def read_lake(key: str) -> pd.DataFrame:
+    return pd.read_parquet(lake_url(key), storage_options=_storage_options())
+
+
+def write_lake(frame: pd.DataFrame, key: str) -> str:
+    frame.to_parquet(lake_url(key), index=False, storage_options=_storage_options())
+    return lake_url(key)
+
+
+def lake_has(key: str) -> bool:
+    import s3fs
+
+    return s3fs.S3FileSystem(**_storage_options()).exists(lake_url(key))
+
+
+def synthetic_activity(customers: int = 400, seed: int = 7, now: dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customer activity and churn labels with a real signal: short tenure, high charges and many
+    support calls make churn likely."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, customers + 1)
+    tenure = rng.integers(1, 72, customers)
+    charges = rng.normal(70, 20, customers).clip(15, 150).round(2)
+    calls = rng.poisson(2, customers)
+    score = -0.06 * tenure + 0.03 * charges + 0.5 * calls - 2.0
+    churned = (rng.random(customers) < 1 / (1 + np.exp(-score))).astype(int)
+    observed = now - dt.timedelta(hours=2)
+    activity = pd.DataFrame({
+        "customer_id": ids,
+        "tenure_months": tenure,
+        "monthly_charges": charges,
+        "support_calls": calls,
+        "event_timestamp": pd.Timestamp(observed),
+        "created": pd.Timestamp(observed),
+    })
+    labels = pd.DataFrame({"customer_id": ids, "churned": churned, "event_timestamp": pd.Timestamp(now - dt.timedelta(hours=1))})
+    return activity, labels
+
+
+def ensure_data() -> dict[str, str]:
+    """Seed the lake with the example's data the first time; real data replaces it through incoming/."""
+    if not (lake_has(ACTIVITY_KEY) and lake_has(LABELS_KEY)):
+        activity, labels = synthetic_activity()
+        write_lake(activity, ACTIVITY_KEY)
+        write_lake(labels, LABELS_KEY)
+    return {"activity": lake_url(ACTIVITY_KEY), "labels": lake_url(LABELS_KEY)}
+
+
+def feature_store():
+    from feast import FeatureStore
+
+    return FeatureStore(fs_yaml_file=_feature_store_yaml())
+
+
+def _feature_store_yaml():
+    from pathlib import Path
+
+    return Path(os.environ["MLOPS_FEATURE_STORE_YAML"])
+
+
+def materialize() -> str:
+    """Load the latest feature values into the online store (Redis)."""
+    end = dt.datetime.now(dt.timezone.utc)
+    feature_store().materialize_incremental(end_date=end)
+    return end.isoformat()
+
+
+def training_frame() -> pd.DataFrame:
+    """Point-in-time correct features for every labelled customer, from the offline store."""
+    store = feature_store()
+    labels = read_lake(LABELS_KEY)
+    return store.get_historical_features(entity_df=labels, features=store.get_feature_service("churn_model")).to_df()
+
+
+def train_and_register() -> dict[str, Any]:
+    """Train a classifier, log it to MLflow with its metrics, and register a model version."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = training_frame().dropna(subset=FEATURES)
+    x, y = frame[FEATURES].astype(float), frame["churned"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x_train, y_train)
+    auc = float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
+
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name="churn-training") as run:
+        mlflow.log_params({"model": "logistic_regression", "rows": len(frame), "features": ",".join(FEATURES)})
+        mlflow.log_metric("roc_auc", auc)
+        info = mlflow.sklearn.log_model(model, name="model", input_example=x_test.head(3), registered_model_name=MODEL_NAME)
+    # The training features become the monitoring reference; the held-out rows the first "current" data.
+    write_lake(x_train.reset_index(drop=True), REFERENCE_KEY)
+    write_lake(x_test.reset_index(drop=True), CURRENT_KEY)
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": str(info.registered_model_version), "roc_auc": auc}
+
+
+def drift_report() -> str:
+    """An Evidently drift snapshot of current against reference data, in the Evidently UI's workspace."""
+    from mlops_jobs.monitor import drift_snapshot, workspace
+
+    return drift_snapshot(read_lake(REFERENCE_KEY), read_lake(CURRENT_KEY), workspace(), EVIDENTLY_PROJECT, tags=["training"])
+
+
+def ingest_incoming(keys: list[str]) -> int:
+    """Append newly arrived activity files to the feature source, and move them out of incoming/."""
+    import s3fs
+
+    if not keys:
+        return 0
+    fs = s3fs.S3FileSystem(**_storage_options())
+    arrived = [read_lake(key) for key in keys]
+    current = read_lake(ACTIVITY_KEY) if lake_has(ACTIVITY_KEY) else None
+    combined = pd.concat([f for f in [current, *arrived] if f is not None], ignore_index=True)
+    write_lake(combined, ACTIVITY_KEY)
+    for key in keys:
+        fs.mv(lake_url(key), lake_url("processed/" + key.removeprefix("incoming/")))
+    return len(combined)

@@ -1,0 +1,261 @@
+"""A stand-in for the kubelet: runs a container of the rendered program as a local process.
+
+It takes a Deployment, Job or CronJob exactly as the program recorded it and builds the process the
+cluster would start: the container's command, its environment from `env` and `envFrom` (ConfigMaps and
+Secrets of the same recording, so the generated passwords are the real ones), and its volumes as
+local folders. Only what a cluster provides differently is translated, and nothing else:
+
+- in-cluster DNS names and ports (`mlflow.mlops.svc.cluster.local:5000`) become loopback servers;
+- a server's own port becomes a free loopback port;
+- mount paths become folders, and paths inside the image (/opt/mlops) become this repository;
+- commands run from the platform image's Python environment (.venv-platform, same pins as the image).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from infra.offline import REPO_ROOT, Recording, is_secret_value
+
+KINDS = {
+    "Deployment": "kubernetes:apps/v1:Deployment",
+    "Job": "kubernetes:batch/v1:Job",
+    "CronJob": "kubernetes:batch/v1:CronJob",
+    "ConfigMap": "kubernetes:core/v1:ConfigMap",
+    "Secret": "kubernetes:core/v1:Secret",
+}
+# What the platform image holds at /opt/mlops (images/platform/Dockerfile): the jobs and the examples.
+IMAGE_PATHS = {"/opt/mlops": str(REPO_ROOT)}
+PORT_FLAGS = ("--port", "-p")
+
+
+def platform_venv() -> Path:
+    """The platform image's environment; scripts/test.sh builds it. In CI its absence is a failure."""
+    venv = Path(os.environ.get("MLOPS_PLATFORM_VENV", REPO_ROOT / ".venv-platform"))
+    if not (venv / "bin" / "airflow").exists():
+        message = f"{venv} is missing: ./scripts/test.sh builds it from images/platform/requirements.txt"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return venv
+
+
+def plain(value: Any) -> Any:
+    """Recorded inputs with secrets unwrapped: the values the cluster would hold."""
+    if is_secret_value(value):
+        return plain(value["value"])
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass
+class LocalProcess:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    ports: dict[int, int]  # container port -> loopback port
+    log: Path
+    process: Optional[subprocess.Popen] = None
+
+    def with_command(self, argv: list[str], name: Optional[str] = None) -> "LocalProcess":
+        """The same container (env, mounts) running another command, as `kubectl exec` would."""
+        return LocalProcess(name=name or self.name, argv=argv, env=dict(self.env), cwd=self.cwd, ports=self.ports, log=self.log)
+
+    def run(self, timeout: float = 600, extra_args: Optional[list[str]] = None) -> subprocess.CompletedProcess:
+        argv = self.argv + list(extra_args or [])
+        with self.log.open("a") as log:
+            log.write(f"$ {shlex.join(argv)}\n")
+        result = subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout)
+        with self.log.open("a") as log:
+            log.write(result.stdout + result.stderr)
+        return result
+
+    def start(self) -> "LocalProcess":
+        log = self.log.open("a")
+        log.write(f"$ {shlex.join(self.argv)}\n")
+        log.flush()
+        # Its own process group: servers fork workers, and stop() ends them all.
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self
+
+    def wait_http(self, path: str, port: int, timeout: float = 180, headers: Optional[dict] = None) -> None:
+        url = f"http://127.0.0.1:{self.ports.get(port, port)}{path}"
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                request = urllib.request.Request(url, headers=headers or {})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if response.status < 500:
+                        return
+            except Exception as error:  # not up yet
+                last = error
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name}: {url} did not answer within {timeout}s ({last}):\n{self.tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log.read_text() if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class LocalCluster:
+    recording: Recording
+    workdir: Path
+    # "host:port" as pods see it (in-cluster DNS) -> "127.0.0.1:port" where it runs here
+    addresses: dict[str, str] = field(default_factory=dict)
+    processes: list[LocalProcess] = field(default_factory=list)
+
+    def object(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
+        found = [
+            r.inputs for r in self.recording.by_type(KINDS[kind])
+            if r.inputs["metadata"]["name"] == name and namespace in (None, r.inputs["metadata"].get("namespace"))
+        ]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} {kind} objects named {name} in namespace {namespace}")
+        return plain(found[0])
+
+    def expose(self, in_cluster: str, loopback_port: int) -> None:
+        self.addresses[in_cluster] = f"127.0.0.1:{loopback_port}"
+
+    def translate(self, text: str, paths: dict[str, str]) -> str:
+        """One pass over the text, so a replacement is never replaced again. Paths match whole
+        segments only, the longest mount first (/etc/airflow/auth before /etc/airflow)."""
+        table = {**self.addresses, **paths}
+        if not table:
+            return text
+        keys = sorted(table, key=len, reverse=True)
+        pattern = "|".join(
+            re.escape(k) + (r"(?=/|$|[\s'\":;,])" if k.startswith("/") else "") for k in keys
+        )
+        return re.sub(pattern, lambda m: table[m.group(0)], text)
+
+    def container(
+        self, kind: str, name: str, container: Optional[str] = None, *, init: bool = False, ports: Optional[dict[int, int]] = None
+    ) -> LocalProcess:
+        """The process a container of the named workload would run, with its environment and volumes."""
+        workload = self.object(kind, name)
+        spec = workload["spec"]
+        if kind == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        return self.pod_container(workload["metadata"]["namespace"], name, spec["template"]["spec"], container, init=init, ports=ports)
+
+    def pod_container(
+        self, namespace: str, name: str, pod: dict[str, Any], container: Optional[str] = None, *,
+        init: bool = False, ports: Optional[dict[int, int]] = None,
+    ) -> LocalProcess:
+        """A container of a pod spec, e.g. the Airflow task pod template."""
+        candidates = pod.get("initContainers", []) if init else pod["containers"]
+        chosen = next(c for c in candidates if container is None or c["name"] == container)
+
+        root = self.workdir / f"{name}-{chosen['name']}"
+        root.mkdir(parents=True, exist_ok=True)
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        paths = dict(IMAGE_PATHS)
+        for mount in chosen.get("volumeMounts", []):
+            local = root / "mounts" / mount["name"]
+            local.mkdir(parents=True, exist_ok=True)
+            self._fill_volume(volumes[mount["name"]], namespace, local)
+            paths[mount["mountPath"]] = str(local)
+
+        env: dict[str, str] = {}
+        for source in chosen.get("envFrom", []):
+            if "configMapRef" in source:
+                env.update(self.object("ConfigMap", source["configMapRef"]["name"], namespace).get("data", {}))
+            if "secretRef" in source:
+                env.update(self.object("Secret", source["secretRef"]["name"], namespace).get("stringData", {}))
+        for variable in chosen.get("env", []):
+            if "value" in variable:
+                env[variable["name"]] = variable["value"]
+            else:
+                ref = variable["valueFrom"]["secretKeyRef"]
+                env[variable["name"]] = self.object("Secret", ref["name"], namespace)["stringData"][ref["key"]]
+
+        ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
+        argv = [self.translate(arg, paths) for arg in chosen.get("command", []) + chosen.get("args", [])]
+        argv = _rebind(argv, ports)
+        env = {key: self.translate(value, paths) for key, value in env.items() if key != "PATH"}
+        venv = platform_venv()
+        env.update({
+            "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+            "HOME": str(root / "home"),
+            "PYTHONPATH": str(REPO_ROOT),  # the image's /opt/mlops
+            "PYTHONUNBUFFERED": "1",
+            "VIRTUAL_ENV": str(venv),
+        })
+        (root / "home").mkdir(exist_ok=True)
+        cwd = paths.get("/tmp", str(root))
+        process = LocalProcess(name=f"{name}/{chosen['name']}", argv=argv, env=env, cwd=cwd, ports=ports, log=root / "log.txt")
+        self.processes.append(process)
+        return process
+
+    def _fill_volume(self, volume: dict, namespace: str, local: Path) -> None:
+        if "configMap" in volume:
+            data = self.object("ConfigMap", volume["configMap"]["name"], namespace).get("data", {})
+            items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+        elif "secret" in volume:
+            data = self.object("Secret", volume["secret"]["secretName"], namespace).get("stringData", {})
+            items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
+        else:  # emptyDir
+            return
+        for item in items:
+            target = local / item["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.translate(data[item["key"]], {}))
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def _rebind(argv: list[str], ports: dict[int, int]) -> list[str]:
+    """A server's listening port, in its flags (`--port 5000`) or inside a `sh -c` script."""
+    out = []
+    for index, arg in enumerate(argv):
+        if index and argv[index - 1] in PORT_FLAGS and arg.isdigit() and int(arg) in ports:
+            arg = str(ports[int(arg)])
+        for container_port, local_port in ports.items():
+            for flag in PORT_FLAGS:
+                arg = arg.replace(f"{flag} {container_port}", f"{flag} {local_port}")
+        out.append(arg)
+    return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

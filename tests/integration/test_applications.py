@@ -1,0 +1,311 @@
+"""MLflow, Feast, Evidently and Airflow as rendered for the local stack, run as local processes against
+real PostgreSQL, Redis and an S3 server, and used through their real clients.
+
+Every server's command, environment and mounted files come from the recorded Kubernetes objects
+(see kubelet.py); clients get exactly what a pipeline pod gets: the Airflow task pod template's
+environment and files, i.e. the pipeline config.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from infra.offline import REPO_ROOT
+from tests.conftest import recording_of
+from tests.integration.conftest import free_port, wait_for_port
+from tests.integration.kubelet import LocalCluster, LocalProcess, platform_venv
+from tests.integration.test_data_services import rendered_postgres_setup, run_setup
+
+pytestmark = pytest.mark.integration
+
+NAMESPACE, PIPELINES = "mlops", "mlops-pipelines"
+SERVICE_PORTS = {"mlflow": 5000, "feast": 6566, "evidently": 8000, "airflow-api-server": 8080}
+BUCKETS = ("lake", "artifacts", "feature-store", "monitoring")
+
+
+class Platform:
+    def __init__(self, cluster: LocalCluster, s3_endpoint: str, redis_port: int, ports: dict[str, int]):
+        self.cluster, self.s3_endpoint, self.redis_port, self.ports = cluster, s3_endpoint, redis_port, ports
+        self.migrate: subprocess.CompletedProcess | None = None
+        self.feast_apply: subprocess.CompletedProcess | None = None
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def task_pod(self, name: str = "task") -> LocalProcess:
+        """A pipeline: the Airflow task pod template (pipeline config env and files), with the example DAGs importable."""
+        template = yaml.safe_load(self.cluster.object("ConfigMap", "airflow-pod-template", NAMESPACE)["data"]["pod_template.yaml"])
+        pod = self.cluster.pod_container(PIPELINES, name, template["spec"], "base")
+        pod.env["PYTHONPATH"] = f"{REPO_ROOT}:{REPO_ROOT / 'examples' / 'dags'}"
+        return pod
+
+    def python(self, code: str, *, timeout: float = 600) -> dict:
+        """Run client code in a pipeline's environment; it prints one JSON document last."""
+        pod = self.task_pod()
+        result = pod.with_command([str(platform_venv() / "bin" / "python"), "-c", textwrap.dedent(code)]).run(timeout=timeout)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def s3(self):
+        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def airflow_token(self) -> str:
+        admin = self.cluster.object("Secret", "airflow-admin", NAMESPACE)["stringData"]
+        body = json.dumps({"username": admin["username"], "password": admin["password"]}).encode()
+        request = urllib.request.Request(self.url("airflow-api-server", "/auth/token"), data=body,
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)["access_token"]
+
+
+def get_json(url: str, *, data: dict | None = None, headers: dict | None = None, timeout: float = 60):
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})},
+                                     method="POST" if body is not None else "GET")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def platform(postgres_server, redis_binary):
+    venv = platform_venv()
+    recording = recording_of("local")
+    work = Path(tempfile.mkdtemp(prefix="mlops-apps-"))
+    cluster = LocalCluster(recording, work)
+    started: list[subprocess.Popen] = []
+    try:
+        # PostgreSQL: the rendered setup Job creates each consumer's database with the recorded passwords.
+        credentials = cluster.object("Secret", "postgres-credentials", NAMESPACE)["stringData"]
+        passwords = {c: credentials[f"{c}-password"] for c in ("mlflow", "airflow", "feast")}
+        script, env_spec = rendered_postgres_setup(work)
+        setup = run_setup(script, env_spec, postgres_server, passwords)
+        assert setup.returncode == 0, setup.stderr
+
+        redis_password = cluster.object("Secret", "redis-credentials", NAMESPACE)["stringData"]["password"]
+        redis_port = free_port()
+        redis_process = subprocess.Popen([redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1",
+                                          "--requirepass", redis_password, "--save", "", "--dir", str(work)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        started.append(redis_process)
+        wait_for_port(redis_port, redis_process)
+
+        # S3 in place of MinIO; the buckets are the ones the MinIO setup Job creates.
+        s3_port = free_port()
+        s3_process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        started.append(s3_process)
+        wait_for_port(s3_port, s3_process)
+
+        cluster.expose(f"postgres.{NAMESPACE}.svc.cluster.local:5432", postgres_server["port"])
+        cluster.expose(f"redis.{NAMESPACE}.svc.cluster.local:6379", redis_port)
+        cluster.expose(f"minio.{NAMESPACE}.svc.cluster.local:9000", s3_port)
+        ports = {service: free_port() for service in SERVICE_PORTS}
+        for service, port in SERVICE_PORTS.items():
+            cluster.expose(f"{service}.{NAMESPACE}.svc.cluster.local:{port}", ports[service])
+
+        result = Platform(cluster, f"http://127.0.0.1:{s3_port}", redis_port, ports)
+        s3 = result.s3()
+        for bucket in BUCKETS:
+            s3.create_bucket(Bucket=bucket)
+
+        mlflow = cluster.container("Deployment", "mlflow", ports={5000: ports["mlflow"]}).start()
+        evidently = cluster.container("Deployment", "evidently", ports={8000: ports["evidently"]}).start()
+        # The Feast apply Job registers the example feature repository in the SQL registry.
+        result.feast_apply = cluster.container("Job", "feast-apply").run(timeout=300)
+        feast = cluster.container("Deployment", "feast", ports={6566: ports["feast"]}).start()
+        result.migrate = cluster.container("Job", "airflow-migrate").run(timeout=600)
+        assert result.migrate.returncode == 0, result.migrate.stdout[-3000:] + result.migrate.stderr[-3000:]
+        api = cluster.container("Deployment", "airflow-api-server", ports={8080: ports["airflow-api-server"]}).start()
+
+        mlflow.wait_http("/health", 5000)
+        evidently.wait_http("/api/version", 8000)
+        feast.wait_http("/health", 6566)
+        api.wait_http("/api/v2/monitor/health", 8080, timeout=300)
+        yield result
+    finally:
+        cluster.stop_all()
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_mlflow_logs_a_run_whose_artifact_lands_in_the_artifacts_bucket_and_registers_a_model(platform):
+    run = platform.python("""
+        import json, os, tempfile
+        import mlflow
+        from mlflow import MlflowClient
+        from sklearn.linear_model import LinearRegression
+        mlflow.set_experiment("integration")
+        with mlflow.start_run() as run:
+            mlflow.log_params({"alpha": 0.5, "rows": 3})
+            mlflow.log_metric("rmse", 0.25)
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "notes.txt")
+                open(path, "w").write("hello from a pipeline")
+                mlflow.log_artifact(path)
+            info = mlflow.sklearn.log_model(LinearRegression().fit([[0], [1], [2]], [0, 1, 2]), name="model",
+                                            registered_model_name="integration-model")
+        client = MlflowClient()
+        fetched = client.get_run(run.info.run_id)
+        print(json.dumps({"run_id": run.info.run_id, "params": fetched.data.params, "metrics": fetched.data.metrics,
+                          "artifact_uri": fetched.info.artifact_uri, "version": str(info.registered_model_version),
+                          "tracking_uri": mlflow.get_tracking_uri()}))
+    """)
+    # The client knew only the pipeline config: the in-cluster tracking URI, here on loopback.
+    assert run["tracking_uri"] == platform.url("mlflow")
+    assert run["params"] == {"alpha": "0.5", "rows": "3"} and run["metrics"] == {"rmse": 0.25}
+    assert run["artifact_uri"].startswith("mlflow-artifacts:")  # proxied by the server
+    assert run["version"] == "1"
+
+    keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket="artifacts", Prefix="mlflow/").get("Contents", [])]
+    assert any(k.endswith(f"{run['run_id']}/artifacts/notes.txt") for k in keys), keys
+    versions = get_json(platform.url("mlflow", "/api/2.0/mlflow/registered-models/get?name=integration-model"))
+    assert versions["registered_model"]["latest_versions"][0]["version"] == "1"
+
+
+def test_feast_apply_materialize_and_an_online_read_through_the_feature_server(platform):
+    assert platform.feast_apply.returncode == 0, platform.feast_apply.stderr[-3000:]
+    seeded = platform.python("""
+        import json
+        from churn import pipeline
+        print(json.dumps(pipeline.ensure_data()))
+    """)
+    assert seeded["activity"] == "s3://lake/example/churn/customer_activity.parquet"
+
+    materialize = platform.cluster.container("CronJob", "feast-materialize").run(timeout=300)
+    assert materialize.returncode == 0, materialize.stdout[-2000:] + materialize.stderr[-3000:]
+
+    online = get_json(platform.url("feast", "/get-online-features"),
+                      data={"features": ["customer_activity:tenure_months", "customer_activity:monthly_charges"],
+                            "entities": {"customer_id": [1, 2, 9999]}})
+    names = online["metadata"]["feature_names"]
+    values = {name: result["values"] for name, result in zip(names, online["results"])}
+    assert values["customer_id"] == [1, 2, 9999]
+    assert all(v is not None for v in values["tenure_months"][:2]) and values["tenure_months"][2] is None
+    assert online["results"][names.index("monthly_charges")]["statuses"][:2] == ["PRESENT", "PRESENT"]
+    assert values["monthly_charges"][2] is None  # no customer 9999 in the online store
+
+
+def test_evidently_monitoring_job_writes_a_snapshot_that_the_ui_lists(platform):
+    platform.python("""
+        import json
+        from churn import pipeline
+        activity, _ = pipeline.synthetic_activity(seed=1)
+        shifted, _ = pipeline.synthetic_activity(seed=2)
+        shifted["monthly_charges"] = shifted["monthly_charges"] * 1.8
+        pipeline.write_lake(activity[pipeline.FEATURES], pipeline.REFERENCE_KEY)
+        pipeline.write_lake(shifted[pipeline.FEATURES], pipeline.CURRENT_KEY)
+        print(json.dumps({}))
+    """)
+    monitor = platform.cluster.container("CronJob", "evidently-monitor").run(timeout=300)
+    assert monitor.returncode == 0, monitor.stdout[-2000:] + monitor.stderr[-3000:]
+    assert "added to project 'mlops'" in monitor.stdout
+
+    projects = get_json(platform.url("evidently", "/api/projects"))
+    project = next(p for p in projects if p["name"] == "mlops")
+    snapshots = get_json(platform.url("evidently", f"/api/projects/{project['id']}/snapshots"))
+    assert len(snapshots) == 1
+    # The workspace lives in the monitoring bucket.
+    keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket="monitoring", Prefix="evidently/").get("Contents", [])]
+    assert any(project["id"] in k for k in keys), keys
+
+    # Writing needs the token from the pipeline config; without it the UI refuses.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get_json(platform.url("evidently", "/api/v2/projects"), data={"name": "intruder", "description": ""})
+    assert refused.value.code in (401, 403)
+
+
+def airflow_cli(platform: Platform, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """An Airflow command in the scheduler's container (its env: Airflow settings, secrets, pipeline config)."""
+    scheduler = platform.cluster.container("Deployment", "airflow-scheduler")
+    return scheduler.with_command(["airflow", *args], name=f"airflow {args[0]}").run(timeout=timeout)
+
+
+def test_airflow_migrates_parses_the_example_dags_and_resolves_the_pipeline_connections(platform):
+    assert "Database migrating done!" in platform.migrate.stdout + platform.migrate.stderr
+    reserialize = airflow_cli(platform, "dags", "reserialize")
+    assert reserialize.returncode == 0, reserialize.stderr[-3000:]
+    errors = airflow_cli(platform, "dags", "list-import-errors", "-o", "json")
+    assert errors.returncode == 0 and json.loads(errors.stdout or "[]") == [], errors.stdout + errors.stderr[-2000:]
+
+    token = platform.airflow_token()
+    auth = {"Authorization": f"Bearer {token}"}
+    dags = get_json(platform.url("airflow-api-server", "/api/v2/dags"), headers=auth)
+    assert {"churn_training", "lake_watch"} <= {d["dag_id"] for d in dags["dags"]}
+
+    # Manual trigger through the REST API: the run is queued for the scheduler.
+    run = get_json(platform.url("airflow-api-server", "/api/v2/dags/churn_training/dagRuns"),
+                   data={"logical_date": None, "conf": {"reason": "integration test"}}, headers=auth)
+    assert run["state"] == "queued" and run["conf"] == {"reason": "integration test"}
+
+    # The connections exist only as AIRFLOW_CONN_* variables of the pipeline config; none was typed in.
+    for conn_id, conn_type in (("mlops_postgres", "postgres"), ("mlops_s3", "aws"), ("mlops_mlflow", "http")):
+        got = airflow_cli(platform, "connections", "get", conn_id, "-o", "json")
+        assert got.returncode == 0, got.stderr[-2000:]
+        assert json.loads(got.stdout)[0]["conn_type"] == conn_type
+    checked = platform.python("""
+        import json
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        db = PostgresHook(postgres_conn_id="mlops_postgres").get_first("select current_user, current_database()")
+        buckets = sorted(b["Name"] for b in S3Hook(aws_conn_id="mlops_s3").get_conn().list_buckets()["Buckets"])
+        print(json.dumps({"db": list(db), "buckets": buckets}))
+    """)
+    assert checked == {"db": ["feast", "feast"], "buckets": sorted(BUCKETS)}
+
+
+def test_the_example_dag_leaves_a_model_version_online_features_and_a_drift_report(platform):
+    """`airflow dags test churn_training`: features → MLflow model version → Redis → Evidently report."""
+    if airflow_cli(platform, "dags", "reserialize").returncode != 0:
+        pytest.fail("dags reserialize failed")
+    run = airflow_cli(platform, "dags", "test", "churn_training", timeout=900)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    assert "state=success" in output or "success" in output.lower(), output[-3000:]
+
+    model = get_json(platform.url("mlflow", "/api/2.0/mlflow/registered-models/get?name=churn"))
+    versions = model["registered_model"]["latest_versions"]
+    assert versions and versions[0]["status"] == "READY"
+    run_id = versions[0]["run_id"]
+    metrics = get_json(platform.url("mlflow", f"/api/2.0/mlflow/runs/get?run_id={run_id}"))["run"]["data"]["metrics"]
+    assert next(m["value"] for m in metrics if m["key"] == "roc_auc") > 0.6  # the synthetic data has a real signal
+
+    online = get_json(platform.url("feast", "/get-online-features"),
+                      data={"feature_service": "churn_model", "entities": {"customer_id": [5, 6]}})
+    assert all(status == "PRESENT" for result in online["results"][1:] for status in result["statuses"])
+
+    projects = get_json(platform.url("evidently", "/api/projects"))
+    churn = next(p for p in projects if p["name"] == "churn")
+    assert len(get_json(platform.url("evidently", f"/api/projects/{churn['id']}/snapshots"))) >= 1
+
+
+def test_new_data_in_the_lake_becomes_an_asset_event_for_the_training_dag(platform):
+    """The event trigger: a new object under incoming/churn/ is ingested and updates the training DAG's asset."""
+    platform.python("""
+        import json
+        from churn import pipeline
+        activity, _ = pipeline.synthetic_activity(customers=5, seed=3)
+        activity["customer_id"] += 10000
+        pipeline.write_lake(activity, pipeline.INCOMING_PREFIX + "batch-1.parquet")
+        print(json.dumps({}))
+    """)
+    run = airflow_cli(platform, "dags", "test", "lake_watch", timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+
+    auth = {"Authorization": f"Bearer {platform.airflow_token()}"}
+    events = get_json(platform.url("airflow-api-server", "/api/v2/assets/events?source_dag_id=lake_watch"), headers=auth)
+    assert events["total_entries"] >= 1
+    assert events["asset_events"][0]["uri"] == "s3://lake/example/churn/customer_activity.parquet"
+    keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket="lake", Prefix="processed/").get("Contents", [])]
+    assert keys == ["processed/churn/batch-1.parquet"]
