@@ -8,17 +8,11 @@ Triggers:
   feature source and updates the asset below, which starts this DAG.
 """
 
-import os
-
 import pendulum
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, task
 
 from churn import pipeline
-
-CUSTOMER_ACTIVITY = Asset(
-    name="churn_customer_activity",
-    uri=f"s3://{os.environ.get('MLOPS_BUCKET_LAKE', 'lake')}/{pipeline.ACTIVITY_KEY}",
-)
+from churn.assets import CUSTOMER_ACTIVITY
 
 with DAG(
     dag_id="churn_training",

@@ -14,7 +14,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import DAG, task
 
 from churn import pipeline
-from churn_training import CUSTOMER_ACTIVITY
+from churn.assets import CUSTOMER_ACTIVITY
 
 with DAG(
     dag_id="lake_watch",

@@ -149,6 +149,8 @@ class LocalCluster:
 
     def expose(self, in_cluster: str, loopback_port: int) -> None:
         self.addresses[in_cluster] = f"127.0.0.1:{loopback_port}"
+        # URL-encoded too, as in the query of an Airflow connection URI (endpoint_url=http%3A%2F%2F...).
+        self.addresses[in_cluster.replace(":", "%3A")] = f"127.0.0.1%3A{loopback_port}"
 
     def translate(self, text: str, paths: dict[str, str]) -> str:
         """One pass over the text, so a replacement is never replaced again. Paths match whole
