@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -272,14 +274,24 @@ def test_airflow_migrates_parses_the_example_dags_and_resolves_the_pipeline_conn
     assert checked == {"db": ["feast", "feast"], "buckets": sorted(BUCKETS)}
 
 
+def succeeded_tasks(platform: Platform, dag_id: str) -> set[str]:
+    """The tasks that succeeded in the DAG's latest successful run, as the REST API reports them."""
+    auth = {"Authorization": f"Bearer {platform.airflow_token()}"}
+    runs = get_json(platform.url("airflow-api-server", f"/api/v2/dags/{dag_id}/dagRuns?state=success"), headers=auth)
+    assert runs["total_entries"] >= 1, f"no successful run of {dag_id}"
+    run_id = urllib.parse.quote(runs["dag_runs"][-1]["dag_run_id"], safe="")
+    instances = get_json(platform.url("airflow-api-server", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"), headers=auth)
+    return {ti["task_id"] for ti in instances["task_instances"] if ti["state"] == "success"}
+
+
 def test_the_example_dag_leaves_a_model_version_online_features_and_a_drift_report(platform):
     """`airflow dags test churn_training`: features → MLflow model version → Redis → Evidently report."""
     if airflow_cli(platform, "dags", "reserialize").returncode != 0:
         pytest.fail("dags reserialize failed")
     run = airflow_cli(platform, "dags", "test", "churn_training", timeout=900)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-6000:]
-    assert "state=success" in output or "success" in output.lower(), output[-3000:]
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    tasks = succeeded_tasks(platform, "churn_training")
+    assert tasks == {"ensure_data", "materialize_features", "train_and_register", "drift_report"}
 
     model = get_json(platform.url("mlflow", "/api/2.0/mlflow/registered-models/get?name=churn"))
     versions = model["registered_model"]["latest_versions"]
@@ -309,6 +321,7 @@ def test_new_data_in_the_lake_becomes_an_asset_event_for_the_training_dag(platfo
     """)
     run = airflow_cli(platform, "dags", "test", "lake_watch", timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    assert succeeded_tasks(platform, "lake_watch") == {"ingest_new_objects"}
 
     auth = {"Authorization": f"Bearer {platform.airflow_token()}"}
     events = get_json(platform.url("airflow-api-server", "/api/v2/assets/events?source_dag_id=lake_watch"), headers=auth)
