@@ -573,6 +573,11 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         materialize_schedule=services.feast.materialize_schedule,
         repository=source("services.feast.repository", services.feast.repository, IMAGE_FEATURE_REPO),
     )
+    if (services.evidently.replicas or 1) != 1:
+        problem(
+            "services.evidently.replicas", services.evidently.replicas,
+            "1 (the UI is the one writer of its workspace; writers go through its API)",
+        )
     evidently = Evidently(
         mode=mode_of("evidently", services.evidently.mode),
         image=services.evidently.image or DEFAULT_IMAGES["evidently"],

@@ -96,7 +96,12 @@ SERVICE_TYPES = {
     "mlops:kubernetes:Postgres": "PostgreSQL",
     "mlops:kubernetes:Redis": "Redis",
     "mlops:kubernetes:Minio": "MinIO",
+    "mlops:kubernetes:Mlflow": "MLflow",
+    "mlops:kubernetes:Feast": "Feast",
+    "mlops:kubernetes:Evidently": "Evidently",
+    "mlops:kubernetes:Airflow": "Airflow",
 }
+DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO"}
 
 
 def inventory(recording: Recording) -> str:
@@ -104,20 +109,27 @@ def inventory(recording: Recording) -> str:
     lines = [f"# Inventory of stack `{recording.stack}`", "", f"{len(recording.resources)} resources.", ""]
     lines += ["| type | count |", "|---|---|"]
     lines += [f"| `{type_}` | {count} |" for type_, count in sorted(counts.items())]
-    services = {r.urn: SERVICE_TYPES[r.type] for r in recording.resources if r.type in SERVICE_TYPES}
+    components = [r for r in recording.resources if r.type in SERVICE_TYPES]
+    services = {r.urn: SERVICE_TYPES[r.type] for r in components}
     config_nodes = [r for r in recording.resources if r.type == "mlops:kubernetes:PipelineConfig"]
     lines += ["", "## Services and what they connect to", "", "```mermaid", "flowchart LR"]
     lines.append('  pipelines["pipelines (read mlops-pipeline-config)"]')
-    for urn, label in sorted(services.items(), key=lambda item: item[1]):
-        node = label.lower()
-        lines.append(f'  {node}[("{label}")]')
+    lines.append(f'  config["ConfigMap + Secret {pipeline_config.NAME}"]')
+    for label in sorted(set(services.values())):
+        shape = f'[("{label}")]' if label in DATA_SERVICES else f'["{label}"]'
+        lines.append(f"  {label.lower()}{shape}")
+    edges: set[str] = set()
+    for component in components:
+        for dependency in _dependencies_through_children(recording, component):
+            if dependency in services and dependency != component.urn:
+                edges.add(f"  {services[component.urn].lower()} --> {services[dependency].lower()}")
     for node in config_nodes:
-        lines.append(f'  config["ConfigMap + Secret {pipeline_config.NAME}"]')
-        feeds = {services[d] for d in _dependencies_through_children(recording, node) if d in services}
-        for label in sorted(feeds):
-            lines.append(f"  {label.lower()} -. endpoints .-> config")
+        for dependency in _dependencies_through_children(recording, node):
+            if dependency in services:
+                edges.add(f"  {services[dependency].lower()} -. endpoints .-> config")
+    lines += sorted(edges)
     lines.append("  config --> pipelines")
-    for label in sorted(services.values()):
+    for label in sorted(set(services.values())):
         lines.append(f"  pipelines --> {label.lower()}")
     lines += ["```", ""]
     return "\n".join(lines)

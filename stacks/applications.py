@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Sequence
+from typing import Mapping
 
 import pulumi
 
@@ -30,28 +30,44 @@ def data_checksum(endpoints: PlatformEndpoints) -> pulumi.Output[str]:
     return public.apply(lambda c: hashlib.sha256(json.dumps(c.config_map_data(), sort_keys=True).encode()).hexdigest())
 
 
+# What each application must wait for: the setup Jobs that create its database, login and buckets.
+NEEDS = {
+    "mlflow": ("postgres", "objectStore"),
+    "feast": ("postgres", "redis", "objectStore"),
+    "evidently": ("objectStore",),
+    "airflow": ("postgres", "objectStore"),
+}
+
+
 def build(
-    cfg: StackConfig, endpoints: PlatformEndpoints, *, depends_on: Sequence[pulumi.Resource]
+    cfg: StackConfig, endpoints: PlatformEndpoints, *, data_services: Mapping[str, pulumi.Resource]
 ) -> PlatformEndpoints:
-    """Add the in-cluster applications; returns the endpoints with their URLs filled in."""
+    """Add the in-cluster applications; returns the endpoints with their URLs filled in.
+
+    `data_services` holds the in-cluster data service components by role (postgres, redis, objectStore);
+    a managed service has none, as it is ready when its endpoint is.
+    """
     endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
     on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
     namespace = endpoints.kubernetes.platform_namespace
     store = endpoints.object_store
-    common = dict(
-        namespace=namespace,
-        labels=cfg.labels,
-        pipeline_config=pipeline_config.NAME,
-        config_checksum=data_checksum(endpoints),
-        depends_on=tuple(depends_on),
-    )
+    checksum = data_checksum(endpoints)
+
+    def common(app: str) -> dict:
+        return dict(
+            namespace=namespace,
+            labels=cfg.labels,
+            pipeline_config=pipeline_config.NAME,
+            config_checksum=checksum,
+            depends_on=tuple(data_services[role] for role in NEEDS[app] if role in data_services),
+        )
     urls: dict[str, pulumi.Input[str]] = {}
 
     if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
         mlflow = Mlflow(
             "mlflow",
             MlflowArgs(
-                **common,
+                **common("mlflow"),
                 image=cfg.mlflow.image,
                 size=cfg.mlflow.size,
                 database=endpoints.database,
@@ -67,7 +83,7 @@ def build(
         feast = Feast(
             "feast",
             FeastArgs(
-                **common,
+                **common("feast"),
                 image=cfg.feast.image,
                 size=cfg.feast.size,
                 repository=cfg.feast.repository,
@@ -82,7 +98,7 @@ def build(
         evidently = Evidently(
             "evidently",
             EvidentlyArgs(
-                **common,
+                **common("evidently"),
                 image=cfg.evidently.image,
                 size=cfg.evidently.size,
                 workspace=pulumi.Output.concat("s3://", store.buckets.monitoring, "/evidently"),
@@ -97,7 +113,7 @@ def build(
         airflow = Airflow(
             "airflow",
             AirflowArgs(
-                **common,
+                **common("airflow"),
                 image=cfg.airflow.image,
                 size=cfg.airflow.sizes["scheduler"],
                 sizes=cfg.airflow.sizes,

@@ -63,7 +63,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         opts=on_cluster,
     )
-    data_services = PlatformEndpoints(
+    data_endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(
             provider=provider, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines
@@ -81,4 +81,4 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
     )
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
-    return applications.build(cfg, data_services, depends_on=[postgres, redis, minio])
+    return applications.build(cfg, data_endpoints, data_services={"postgres": postgres, "redis": redis, "objectStore": minio})

@@ -97,6 +97,7 @@ BAD = [
     ("local", {"services": {"mlflow": {"image": "ghcr.io/x/mlflow"}}}, "mlops:services.mlflow.image", "'ghcr.io/x/mlflow'", "pinned"),
     ("local", {"services": {"mlflow": {"workers": 0}}}, "mlops:services.mlflow.workers", "0", "greater than or equal to 1"),
     ("local", {"services": {"mlflow": {"ingress": {"enabled": True}}}}, "mlops:services.mlflow.ingress.host", "not set", "host name"),
+    ("local", {"services": {"evidently": {"replicas": 2}}}, "mlops:services.evidently.replicas", "2", "1 (the UI is the one writer"),
     ("local", {"services": {"feast": {"offlineStore": "bigquery"}}}, "mlops:services.feast.offlineStore", "'bigquery'", "file or postgres"),
     ("local", {"services": {"feast": {"materializeSchedule": "hourly"}}}, "mlops:services.feast.materializeSchedule", "'hourly'", "cron schedule"),
     ("local", {"services": {"feast": {"repository": {"path": "features"}}}}, "mlops:services.feast.repository.path", "'features'", "absolute path inside the image"),
