@@ -108,6 +108,7 @@ def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: st
     return values
 
 
+# The servers' secrets. Task pods get none of them: they talk to the Execution API with a per-task token.
 SECRET_KEYS = {
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sql-alchemy-conn",
     "AIRFLOW__CORE__FERNET_KEY": "fernet-key",
@@ -115,8 +116,6 @@ SECRET_KEYS = {
     "AIRFLOW__API__SECRET_KEY": "api-secret-key",
 }
 
-# Components whose processes need the Airflow secrets; task pods get none of them (they talk to the
-# Execution API with a per-task token).
 def api_server_command(workers: int) -> list[str]:
     # The auth manager rewrites its passwords file, so it gets a writable copy of the Secret's file.
     return ["sh", "-c",
@@ -341,26 +340,17 @@ class Airflow(pulumi.ComponentResource):
             )
 
         migrate_labels = workload.labels(APP, args.labels, "migrate")
-        migrate = k8s.batch.v1.Job(
-            f"{name}-migrate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-migrate", namespace=ns, labels=migrate_labels),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=6,
-                active_deadline_seconds=1200,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    # A new image (a new Airflow version) runs the migration again.
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=migrate_labels, annotations={"mlops-stack/image": args.image}),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="OnFailure",
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
-                        containers=[container("migrate", COMMANDS["migrate"], args.sizes["scheduler"])],
-                        volumes=base_volumes,
-                    ),
-                ),
+        migrate = workload.run_once_job(
+            self, f"{name}-migrate", f"{APP}-migrate", ns, migrate_labels,
+            # A new image (a new Airflow version) runs the migration again.
+            workload.batch_pod(
+                migrate_labels,
+                containers=[container("migrate", COMMANDS["migrate"], args.sizes["scheduler"])],
+                volumes=base_volumes,
+                annotations={"mlops-stack/image": args.image},
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), delete_before_replace=True),
+            depends_on=list(args.depends_on),
+            deadline_seconds=1200,
         )
 
         # The API server: REST API, UI, and the Execution API that task pods report to.

@@ -78,46 +78,20 @@ class Evidently(pulumi.ComponentResource):
 
         if args.monitoring.enabled:
             monitor_labels = workload.labels(APP, args.labels, "monitor")
-            k8s.batch.v1.CronJob(
-                f"{name}-monitor",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-monitor", namespace=args.namespace, labels=monitor_labels),
-                spec=k8s.batch.v1.CronJobSpecArgs(
-                    schedule=args.monitoring.schedule,
-                    time_zone="Etc/UTC",
-                    concurrency_policy="Forbid",
-                    starting_deadline_seconds=600,
-                    successful_jobs_history_limit=3,
-                    failed_jobs_history_limit=3,
-                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                        spec=k8s.batch.v1.JobSpecArgs(
-                            backoff_limit=2,
-                            active_deadline_seconds=3600,
-                            template=k8s.core.v1.PodTemplateSpecArgs(
-                                metadata=k8s.meta.v1.ObjectMetaArgs(labels=monitor_labels),
-                                spec=k8s.core.v1.PodSpecArgs(
-                                    restart_policy="Never",
-                                    automount_service_account_token=False,
-                                    enable_service_links=False,
-                                    security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
-                                    containers=[
-                                        k8s.core.v1.ContainerArgs(
-                                            name="monitor",
-                                            image=args.image,
-                                            command=monitor_command(args.monitoring),
-                                            # MLOPS_EVIDENTLY_URL and MLOPS_EVIDENTLY_TOKEN come with the pipeline config.
-                                            env_from=workload.pipeline_env_from(args.pipeline_config),
-                                            resources=workload.resources(args.size),
-                                            security_context=workload.container_security(),
-                                            volume_mounts=mounts,
-                                        )
-                                    ],
-                                    volumes=volumes,
-                                ),
-                            ),
-                        )
-                    ),
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            monitor = k8s.core.v1.ContainerArgs(
+                name="monitor",
+                image=args.image,
+                command=monitor_command(args.monitoring),
+                # MLOPS_EVIDENTLY_URL and MLOPS_EVIDENTLY_TOKEN come with the pipeline config.
+                env_from=workload.pipeline_env_from(args.pipeline_config),
+                resources=workload.resources(args.size),
+                security_context=workload.container_security(),
+                volume_mounts=mounts,
+            )
+            workload.cron_job(
+                self, f"{name}-monitor", f"{APP}-monitor", args.namespace, monitor_labels, args.monitoring.schedule,
+                workload.batch_pod(monitor_labels, containers=[monitor], volumes=volumes, restart_policy="Never"),
+                depends_on=list(args.depends_on),
             )
 
         self.url = workload.service_url(service, args.namespace, PORT)

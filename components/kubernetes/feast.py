@@ -95,87 +95,47 @@ class Feast(pulumi.ComponentResource):
         source_mounts = [k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True)] if args.repository.git else []
         apply_labels = workload.labels(APP, args.labels, "apply")
         repository_hash = hashlib.sha256(json.dumps(args.repository.model_dump(), sort_keys=True).encode()).hexdigest()
-        k8s.batch.v1.Job(
-            f"{name}-apply",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-apply", namespace=args.namespace, labels=apply_labels),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=4,
-                active_deadline_seconds=900,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=apply_labels,
-                        annotations={
-                            "mlops-stack/config-checksum": args.config_checksum,
-                            "mlops-stack/repository-sha256": repository_hash,
-                        },
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="OnFailure",
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
-                        init_containers=init or None,
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="apply",
-                                image=args.image,
-                                command=apply_command(args.repository),
-                                env=env,
-                                env_from=env_from,
-                                resources=workload.resources(args.size),
-                                security_context=workload.container_security(),
-                                volume_mounts=[config_mount, *scratch_mounts, *source_mounts],
-                            )
-                        ],
-                        volumes=job_volumes,
-                    ),
-                ),
+        apply = k8s.core.v1.ContainerArgs(
+            name="apply",
+            image=args.image,
+            command=apply_command(args.repository),
+            env=env,
+            env_from=env_from,
+            resources=workload.resources(args.size),
+            security_context=workload.container_security(),
+            volume_mounts=[config_mount, *scratch_mounts, *source_mounts],
+        )
+        workload.run_once_job(
+            self, f"{name}-apply", f"{APP}-apply", args.namespace, apply_labels,
+            workload.batch_pod(
+                apply_labels,
+                containers=[apply],
+                init_containers=init,
+                volumes=job_volumes,
+                annotations={
+                    "mlops-stack/config-checksum": args.config_checksum,
+                    "mlops-stack/repository-sha256": repository_hash,
+                },
             ),
-            # A fixed name: a changed Job is deleted before its replacement runs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), delete_before_replace=True),
+            depends_on=list(args.depends_on),
         )
 
         materialize_labels = workload.labels(APP, args.labels, "materialize")
-        k8s.batch.v1.CronJob(
-            f"{name}-materialize",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-materialize", namespace=args.namespace, labels=materialize_labels),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=args.materialize_schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=2,
-                        active_deadline_seconds=3600,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=materialize_labels),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                restart_policy="Never",
-                                automount_service_account_token=False,
-                                enable_service_links=False,
-                                security_context=workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID),
-                                containers=[
-                                    k8s.core.v1.ContainerArgs(
-                                        name="materialize",
-                                        image=args.image,
-                                        command=["sh", "-c", MATERIALIZE_SCRIPT],
-                                        env=env,
-                                        env_from=env_from,
-                                        resources=workload.resources(args.size),
-                                        security_context=workload.container_security(),
-                                        volume_mounts=[config_mount, *scratch_mounts],
-                                    )
-                                ],
-                                volumes=[config_volume, *scratch],
-                            ),
-                        ),
-                    )
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        materialize = k8s.core.v1.ContainerArgs(
+            name="materialize",
+            image=args.image,
+            command=["sh", "-c", MATERIALIZE_SCRIPT],
+            env=env,
+            env_from=env_from,
+            resources=workload.resources(args.size),
+            security_context=workload.container_security(),
+            volume_mounts=[config_mount, *scratch_mounts],
+        )
+        workload.cron_job(
+            self, f"{name}-materialize", f"{APP}-materialize", args.namespace, materialize_labels,
+            args.materialize_schedule,
+            workload.batch_pod(materialize_labels, containers=[materialize], volumes=[config_volume, *scratch], restart_policy="Never"),
+            depends_on=list(args.depends_on),
         )
 
         self.url = workload.service_url(service, args.namespace, PORT)

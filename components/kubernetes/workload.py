@@ -499,3 +499,79 @@ def git_sync_container(
         security_context=container_security(),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="source", mount_path=root)],
     )
+
+
+def batch_pod(
+    pod_labels: dict[str, str],
+    *,
+    containers: list[k8s.core.v1.ContainerArgs],
+    volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
+    init_containers: Optional[list[k8s.core.v1.ContainerArgs]] = None,
+    annotations: Optional[dict[str, pulumi.Input[str]]] = None,
+    restart_policy: str = "OnFailure",
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """The pod of a Job or CronJob run from the platform image: non-root, no API token."""
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=annotations),
+        spec=k8s.core.v1.PodSpecArgs(
+            restart_policy=restart_policy,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=pod_security(PLATFORM_UID, PLATFORM_GID),
+            init_containers=init_containers or None,
+            containers=containers,
+            volumes=volumes or None,
+        ),
+    )
+
+
+def run_once_job(
+    parent: pulumi.Resource,
+    name: str,
+    object_name: str,
+    namespace: pulumi.Input[str],
+    pod_labels: dict[str, str],
+    pod: k8s.core.v1.PodTemplateSpecArgs,
+    *,
+    depends_on: list[pulumi.Resource],
+    deadline_seconds: int = 900,
+) -> k8s.batch.v1.Job:
+    """A Job that Pulumi waits for. A changed pod template (a new annotation checksum or image)
+    replaces it, and so runs it again."""
+    return k8s.batch.v1.Job(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=pod_labels),
+        spec=k8s.batch.v1.JobSpecArgs(backoff_limit=6, active_deadline_seconds=deadline_seconds, template=pod),
+        # The Job has a fixed name, so a changed Job must be deleted before its replacement is created.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on, delete_before_replace=True),
+    )
+
+
+def cron_job(
+    parent: pulumi.Resource,
+    name: str,
+    object_name: str,
+    namespace: pulumi.Input[str],
+    pod_labels: dict[str, str],
+    schedule: str,
+    pod: k8s.core.v1.PodTemplateSpecArgs,
+    *,
+    depends_on: list[pulumi.Resource],
+) -> k8s.batch.v1.CronJob:
+    """A scheduled job in UTC; a run never overlaps the previous one, and a little history is kept."""
+    return k8s.batch.v1.CronJob(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=pod_labels),
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=schedule,
+            time_zone="Etc/UTC",
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=600,
+            successful_jobs_history_limit=3,
+            failed_jobs_history_limit=3,
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                spec=k8s.batch.v1.JobSpecArgs(backoff_limit=2, active_deadline_seconds=3600, template=pod)
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+    )
