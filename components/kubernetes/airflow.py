@@ -21,7 +21,7 @@ import yaml
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import GitSource, IngressConfig, Size
+from infra.config import IMAGE_DAGS, GitSource, IngressConfig, Size
 from infra.contract import Database
 
 APP = "airflow"
@@ -53,9 +53,10 @@ class AirflowArgs(AppArgs):
 
 
 def dags_folder(dags: GitSource) -> str:
+    """The checkout's folder with git; otherwise the path in the image (config resolves a default)."""
     if dags.git:
         return posixpath.normpath(f"{SOURCE_ROOT}/current/{dags.path}")
-    return dags.path or "/opt/mlops/examples/dags"
+    return dags.path or IMAGE_DAGS
 
 
 def metadata_connection(database: Database) -> pulumi.Output[str]:
@@ -120,7 +121,7 @@ def api_server_command(workers: int) -> list[str]:
     # The auth manager rewrites its passwords file, so it gets a writable copy of the Secret's file.
     return ["sh", "-c",
             f'install -m 600 {AUTH_DIR}/passwords.json "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" '
-            f"&& exec airflow api-server --port {API_PORT} --workers {workers}"]
+            f"&& exec airflow api-server --host 0.0.0.0 --port {API_PORT} --workers {workers}"]
 
 
 COMMANDS = {

@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import GitSource
+from infra.config import IMAGE_FEATURE_REPO, GitSource
 
 APP = "feast"
 PORT = 6566
@@ -38,7 +38,7 @@ def repository_dir(repository: GitSource) -> str:
     """Where the feature repository is inside the container: the git-sync checkout, or the image."""
     if repository.git:
         return posixpath.normpath(f"{SOURCE_ROOT}/current/{repository.path}")
-    return repository.path or "."
+    return repository.path or IMAGE_FEATURE_REPO
 
 
 def apply_command(repository: GitSource) -> list[str]:
