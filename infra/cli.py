@@ -1,9 +1,10 @@
-"""`mlops-stack`: render stacks offline and print the config schema."""
+"""`mlops-stack`: render stacks offline, print the config schema, and run the environment lifecycle."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,7 +24,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     render.add_argument("--out", type=Path, help="output folder (default build/<stack>; with --all, <out>/<stack>)")
     render.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
 
+    env = commands.add_parser("env", help="ephemeral PR stacks and previews (Pulumi Automation API; needs the Pulumi CLI)")
+    env.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with Pulumi.yaml (default: here)")
+    env.add_argument("--secrets-provider", default=os.environ.get("MLOPS_SECRETS_PROVIDER", "passphrase"),
+                     help="secrets provider of new stacks: passphrase (default), awskms://…, azurekeyvault://…, default (Pulumi Cloud)")
+    actions = env.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="create or update staging-pr-N from Pulumi.staging.yaml, ephemeral, and deploy it")
+    up.add_argument("--pr", type=int, required=True, help="pull request number")
+    up.add_argument("--owner", default=None, help="who owns it (default: $GITHUB_ACTOR or $USER)")
+    up.add_argument("--ttl-hours", type=int, default=lifecycle_defaults()["ttl"], help="hours until the sweep may destroy it (default 72)")
+    down = actions.add_parser("down", help="destroy and remove staging-pr-N (refuses any stack that is not ephemeral)")
+    down.add_argument("--pr", type=int, required=True, help="pull request number")
+    sweep = actions.add_parser("sweep", help="tear down every ephemeral stack past its expiry")
+    sweep.add_argument("--dry-run", action="store_true", help="report only; destroy nothing")
+    preview = actions.add_parser("preview", help="preview a stack (with the policy pack) and write a Markdown summary")
+    preview.add_argument("stack")
+    preview.add_argument("--out", type=Path, default=Path("preview.md"), help="Markdown summary for the PR comment (default preview.md)")
+
     args = parser.parse_args(argv)
+    if args.command == "env":
+        return _env(args)
     if args.command == "schema":
         print(json.dumps(config.json_schema(), indent=2))
         return 0
@@ -31,6 +51,39 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("render takes a STACK or --all")
     stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
     return _render(stacks, args.out, args.dir, many=args.all)
+
+
+def lifecycle_defaults() -> dict:
+    from infra.lifecycle import DEFAULT_TTL_HOURS
+
+    return {"ttl": DEFAULT_TTL_HOURS}
+
+
+def _env(args: argparse.Namespace, backend=None) -> int:
+    from infra import lifecycle
+
+    try:
+        backend = backend or lifecycle.AutomationBackend(args.dir, args.secrets_provider)
+        run = lifecycle.Lifecycle(backend, args.dir)
+        if args.action == "up":
+            run.up(args.pr, args.owner or lifecycle.owner_from_environment(), args.ttl_hours)
+        elif args.action == "down":
+            run.down(args.pr)
+        elif args.action == "sweep":
+            report = run.sweep(dry_run=args.dry_run)
+            return 1 if report.failed else 0
+        elif args.action == "preview":
+            run.preview(args.stack, args.out)
+    except lifecycle.LifecycleError as error:
+        print(f"mlops-stack env {args.action}: {error}", file=sys.stderr)
+        return 2
+    except config.ConfigError as error:
+        print(f"mlops-stack env {args.action}: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:  # no Pulumi CLI on PATH
+        print(f"mlops-stack env {args.action}: {error}; install the Pulumi CLI (https://www.pulumi.com/docs/install/)", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _render(stacks: list[str], out: Optional[Path], project: Path, many: bool) -> int:
