@@ -17,6 +17,7 @@ from components.kubernetes.airflow import Airflow, AirflowArgs
 from components.kubernetes.evidently import Evidently, EvidentlyArgs
 from components.kubernetes.feast import Feast, FeastArgs
 from components.kubernetes.mlflow import Mlflow, MlflowArgs
+from components.kubernetes.network_policies import Admission
 from infra import pipeline_config
 from infra.config import Environment, ServiceMode, StackConfig
 from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, resolve
@@ -37,6 +38,20 @@ NEEDS = {
     "evidently": ("objectStore",),
     "airflow": ("postgres", "objectStore"),
 }
+
+
+def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
+    """Who reaches each application: pipelines (their namespace), Airflow's tasks and jobs, and an
+    Ingress controller only where an Ingress is enabled. `kubectl port-forward` is not filtered."""
+    mlflow_ingress = cfg.mlflow.ingress.enabled
+    airflow_ingress = cfg.airflow.ingress.enabled
+    return (
+        Admission("mlflow", (5000,), from_apps=("airflow",), from_pipelines=True, from_anywhere=mlflow_ingress),
+        Admission("feast", (6566,), from_apps=("airflow",), from_pipelines=True),
+        Admission("evidently", (8000,), from_apps=("evidently", "airflow"), from_pipelines=True),
+        # Task pods report to the Execution API of the api-server.
+        Admission("airflow", (8080,), component="api-server", from_pipelines=True, from_anywhere=airflow_ingress),
+    )
 
 
 def build(

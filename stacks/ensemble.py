@@ -9,12 +9,21 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.minio import Minio, MinioArgs
 from components.kubernetes.namespaces import Namespaces, NamespacesArgs
+from components.kubernetes.network_policies import Admission, NetworkPolicies, NetworkPoliciesArgs
 from components.kubernetes.postgres import Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
 from infra.config import DATABASE_CONSUMERS, DataService, StackConfig
 from stacks import applications
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
+
+# Who reaches the data services: the applications that use them, their own setup Jobs (and MinIO's
+# peers), and the pipelines namespace, whose pods read the pipeline config.
+DATA_ADMISSIONS = (
+    Admission("postgres", (5432,), from_apps=("postgres", "mlflow", "feast", "airflow"), from_pipelines=True),
+    Admission("redis", (6379,), from_apps=("redis", "feast"), from_pipelines=True),
+    Admission("minio", (9000,), from_apps=("minio", "mlflow", "feast", "evidently", "airflow"), from_pipelines=True),
+)
 
 # Bucket names per role; S3 bucket names allow no capitals, hence feature-store.
 BUCKETS = Buckets(lake="lake", artifacts="artifacts", feature_store="feature-store", monitoring="monitoring")
@@ -79,6 +88,16 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
+    )
+    NetworkPolicies(
+        "network-policies",
+        NetworkPoliciesArgs(
+            platform_namespace=namespaces.platform,
+            pipelines_namespace=namespaces.pipelines,
+            admissions=DATA_ADMISSIONS + applications.admissions(cfg),
+            labels=cfg.labels,
+        ),
+        opts=on_cluster,
     )
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
     return applications.build(cfg, data_endpoints, data_services={"postgres": postgres, "redis": redis, "objectStore": minio})

@@ -346,6 +346,7 @@ class Airflow(pulumi.ComponentResource):
             # A new image (a new Airflow version) runs the migration again.
             workload.batch_pod(
                 migrate_labels,
+                service_account=account.metadata.name,
                 containers=[container("migrate", COMMANDS["migrate"], args.sizes["scheduler"])],
                 volumes=base_volumes,
                 annotations={"mlops-stack/image": args.image},
@@ -367,6 +368,7 @@ class Airflow(pulumi.ComponentResource):
         workload.deployment(
             self, f"{name}-api-server", APP, api_args, component="api-server",
             service_account=account.metadata.name,
+            api_access=True,  # reads the logs of running task pods
             containers=[container(
                 "api-server", api_server_command(args.api_workers), api_size,
                 mounts=[k8s.core.v1.VolumeMountArgs(name="auth", mount_path=AUTH_DIR, read_only=True)],
@@ -390,6 +392,7 @@ class Airflow(pulumi.ComponentResource):
         workload.deployment(
             self, f"{name}-scheduler", APP, scheduler_args, component="scheduler",
             service_account=account.metadata.name,
+            api_access=True,  # the KubernetesExecutor launches and watches task pods
             containers=[container(
                 "scheduler", COMMANDS["scheduler"], args.sizes["scheduler"],
                 mounts=[k8s.core.v1.VolumeMountArgs(name="pod-template", mount_path=POD_TEMPLATE_DIR, read_only=True)],
@@ -410,6 +413,7 @@ class Airflow(pulumi.ComponentResource):
             sidecars.append(k8s.core.v1.ContainerArgs(**{**sync.__dict__, "restart_policy": "Always"}))
         workload.deployment(
             self, f"{name}-dag-processor", APP, processor_args, component="dag-processor",
+            service_account=account.metadata.name,
             init_containers=sidecars or None,
             containers=[container(
                 "dagProcessor", COMMANDS["dagProcessor"], args.sizes["dagProcessor"], mounts=source_mounts,
@@ -422,6 +426,7 @@ class Airflow(pulumi.ComponentResource):
         triggerer_args = AppArgs(**{**component_args.__dict__, "size": args.sizes["triggerer"]})
         workload.deployment(
             self, f"{name}-triggerer", APP, triggerer_args, component="triggerer",
+            service_account=account.metadata.name,
             containers=[container(
                 "triggerer", COMMANDS["triggerer"], args.sizes["triggerer"],
                 probes=dict(liveness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45)),

@@ -73,7 +73,8 @@ class Evidently(pulumi.ComponentResource):
             volume_mounts=mounts,
         )
         # One writer of the workspace: a new pod starts only after the old one has stopped.
-        workload.deployment(self, name, APP, args, containers=[ui], volumes=volumes, replicas=1, recreate=True)
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[ui], volumes=volumes, replicas=1, recreate=True)
         service = workload.cluster_service(self, name, APP, args, PORT)
 
         if args.monitoring.enabled:
@@ -90,7 +91,7 @@ class Evidently(pulumi.ComponentResource):
             )
             workload.cron_job(
                 self, f"{name}-monitor", f"{APP}-monitor", args.namespace, monitor_labels, args.monitoring.schedule,
-                workload.batch_pod(monitor_labels, containers=[monitor], volumes=volumes, restart_policy="Never"),
+                workload.batch_pod(monitor_labels, service_account=account.metadata.name, containers=[monitor], volumes=volumes, restart_policy="Never"),
                 depends_on=list(args.depends_on),
             )
 

@@ -83,7 +83,8 @@ class Feast(pulumi.ComponentResource):
             security_context=workload.container_security(),
             volume_mounts=[config_mount, *scratch_mounts],
         )
-        workload.deployment(self, name, APP, args, containers=[server], volumes=[config_volume, *scratch])
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=[config_volume, *scratch])
         service = workload.cluster_service(self, name, APP, args, PORT)
 
         # `feast apply`: once per change of the repository or of the pipeline config.
@@ -109,6 +110,7 @@ class Feast(pulumi.ComponentResource):
             self, f"{name}-apply", f"{APP}-apply", args.namespace, apply_labels,
             workload.batch_pod(
                 apply_labels,
+                service_account=account.metadata.name,
                 containers=[apply],
                 init_containers=init,
                 volumes=job_volumes,
@@ -134,7 +136,7 @@ class Feast(pulumi.ComponentResource):
         workload.cron_job(
             self, f"{name}-materialize", f"{APP}-materialize", args.namespace, materialize_labels,
             args.materialize_schedule,
-            workload.batch_pod(materialize_labels, containers=[materialize], volumes=[config_volume, *scratch], restart_policy="Never"),
+            workload.batch_pod(materialize_labels, service_account=account.metadata.name, containers=[materialize], volumes=[config_volume, *scratch], restart_policy="Never"),
             depends_on=list(args.depends_on),
         )
 

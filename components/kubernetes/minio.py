@@ -144,6 +144,7 @@ class Minio(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
         service, statefulset = workload.stateful_workload(
             self,
             name,
@@ -155,6 +156,7 @@ class Minio(pulumi.ComponentResource):
                 k8s.core.v1.ServicePortArgs(name="console", port=CONSOLE_PORT, target_port="console"),
             ],
             security=workload.pod_security(UID, GID),
+            service_account=account.metadata.name,
             volumes=[workload.scratch_volume("tmp")],
         )
         workload.setup_job(
@@ -177,6 +179,7 @@ class Minio(pulumi.ComponentResource):
                 workload.secret_env("PIPELINES_SECRET_KEY", secret.metadata.name, "pipelines-secret-key"),
             ],
             security=workload.pod_security(UID, GID),
+            service_account=account.metadata.name,
             depends_on=[statefulset],
         )
         self.endpoint = pulumi.Output.concat("http://", workload.service_dns(APP, args.namespace), f":{API_PORT}")

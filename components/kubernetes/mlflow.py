@@ -90,7 +90,8 @@ class Mlflow(pulumi.ComponentResource):
             security_context=workload.container_security(),
             volume_mounts=mounts,
         )
-        deployment = workload.deployment(self, name, APP, args, containers=[server], volumes=volumes)
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        deployment = workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=volumes)
         service = workload.cluster_service(self, name, APP, args, PORT)
         if args.ingress.enabled:
             workload.ingress(

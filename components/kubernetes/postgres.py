@@ -117,6 +117,7 @@ class Postgres(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
         service, statefulset = workload.stateful_workload(
             self,
             name,
@@ -125,6 +126,7 @@ class Postgres(pulumi.ComponentResource):
             container=container,
             ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port="postgres")],
             security=workload.pod_security(UID, GID),
+            service_account=account.metadata.name,
             volumes=[workload.scratch_volume("run"), workload.scratch_volume("tmp")],
         )
         self.host = workload.service_dns(APP, args.namespace)
@@ -146,6 +148,7 @@ class Postgres(pulumi.ComponentResource):
                 *[workload.secret_env(consumer_password_env(c), secret.metadata.name, password_key(c)) for c in args.consumers],
             ],
             security=workload.pod_security(UID, GID),
+            service_account=account.metadata.name,
             depends_on=[statefulset],
         )
         self.logins = {

@@ -57,6 +57,7 @@ class Redis(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="auth", mount_path="/etc/redis", read_only=True),
             ],
         )
+        account = workload.service_account(self, name, APP, args.namespace, args.labels)
         workload.stateful_workload(
             self,
             name,
@@ -65,6 +66,7 @@ class Redis(pulumi.ComponentResource):
             container=container,
             ports=[k8s.core.v1.ServicePortArgs(name="redis", port=PORT, target_port="redis")],
             security=workload.pod_security(UID, GID),
+            service_account=account.metadata.name,
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name="auth",

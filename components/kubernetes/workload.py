@@ -132,6 +132,35 @@ def password(resource_name: str, parent: pulumi.Resource, protect: bool, length:
     return pulumi.Output.secret(generated.result)
 
 
+def service_account(
+    parent: pulumi.Resource, name: str, app: str, namespace: pulumi.Input[str], extra_labels: dict[str, str]
+) -> k8s.core.v1.ServiceAccount:
+    """The service's own identity. No API token is mounted unless a pod asks for one (Airflow's executor)."""
+    return k8s.core.v1.ServiceAccount(
+        f"{name}-service-account",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels(app, extra_labels)),
+        automount_service_account_token=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def disruption_budget(
+    parent: pulumi.Resource, name: str, object_name: str, namespace: pulumi.Input[str], match: dict[str, str],
+    meta_labels: dict[str, str], replicas: int,
+) -> Optional[k8s.policy.v1.PodDisruptionBudget]:
+    """A replicated service loses at most one pod at a time to node drains and upgrades."""
+    if replicas < 2:
+        return None
+    return k8s.policy.v1.PodDisruptionBudget(
+        f"{name}-disruption-budget",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=meta_labels),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match)
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def stateful_workload(
     parent: pulumi.Resource,
     name: str,
@@ -141,6 +170,7 @@ def stateful_workload(
     container: k8s.core.v1.ContainerArgs,
     ports: list[k8s.core.v1.ServicePortArgs],
     security: k8s.core.v1.PodSecurityContextArgs,
+    service_account: pulumi.Input[str],
     volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
     depends_on: Optional[list[pulumi.Resource]] = None,
 ) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
@@ -179,6 +209,7 @@ def stateful_workload(
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=meta_labels),
                 spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=service_account,
                     automount_service_account_token=False,
                     enable_service_links=False,
                     security_context=security,
@@ -191,6 +222,7 @@ def stateful_workload(
         ),
         opts=pulumi.ResourceOptions(parent=parent, protect=args.protect, depends_on=depends_on),
     )
+    disruption_budget(parent, name, app, args.namespace, match, meta_labels, args.size.replicas)
     return service, statefulset
 
 
@@ -222,6 +254,7 @@ def setup_job(
     command: list[str],
     env: list[k8s.core.v1.EnvVarArgs],
     security: k8s.core.v1.PodSecurityContextArgs,
+    service_account: pulumi.Input[str],
     depends_on: list[pulumi.Resource],
 ) -> k8s.batch.v1.Job:
     """A Job that configures a data service once it is ready (databases, users, buckets).
@@ -249,6 +282,7 @@ def setup_job(
                 ),
                 spec=k8s.core.v1.PodSpecArgs(
                     restart_policy="OnFailure",
+                    service_account_name=service_account,
                     automount_service_account_token=False,
                     enable_service_links=False,
                     security_context=security,
@@ -363,7 +397,8 @@ def deployment(
     init_containers: Optional[list[k8s.core.v1.ContainerArgs]] = None,
     volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
     replicas: Optional[int] = None,
-    service_account: Optional[pulumi.Input[str]] = None,
+    service_account: pulumi.Input[str],
+    api_access: bool = False,
     annotations: Optional[dict[str, pulumi.Input[str]]] = None,
     depends_on: Optional[list[pulumi.Resource]] = None,
     recreate: bool = False,
@@ -377,6 +412,7 @@ def deployment(
     meta_labels = labels(app, args.labels, component)
     pod_annotations = {"mlops-stack/config-checksum": args.config_checksum, **(annotations or {})}
     count = args.size.replicas if replicas is None else replicas
+    disruption_budget(parent, name, object_name, args.namespace, selector(app, component), meta_labels, count)
     return k8s.apps.v1.Deployment(
         f"{name}-deployment",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=meta_labels),
@@ -394,7 +430,8 @@ def deployment(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=meta_labels, annotations=pod_annotations),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=service_account,
-                    automount_service_account_token=service_account is not None,
+                    # Only a pod that drives the Kubernetes API gets a token (Airflow's executor).
+                    automount_service_account_token=api_access,
                     enable_service_links=False,
                     security_context=pod_security(PLATFORM_UID, PLATFORM_GID),
                     termination_grace_period_seconds=30,
@@ -504,6 +541,7 @@ def git_sync_container(
 def batch_pod(
     pod_labels: dict[str, str],
     *,
+    service_account: pulumi.Input[str],
     containers: list[k8s.core.v1.ContainerArgs],
     volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
     init_containers: Optional[list[k8s.core.v1.ContainerArgs]] = None,
@@ -515,6 +553,7 @@ def batch_pod(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=annotations),
         spec=k8s.core.v1.PodSpecArgs(
             restart_policy=restart_policy,
+            service_account_name=service_account,
             automount_service_account_token=False,
             enable_service_links=False,
             security_context=pod_security(PLATFORM_UID, PLATFORM_GID),

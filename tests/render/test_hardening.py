@@ -1,0 +1,65 @@
+"""Kubernetes hardening as rendered: identities, network admission, disruption budgets, Pod Security."""
+
+from __future__ import annotations
+
+from infra import offline
+from tests.conftest import recording_of
+from tests.render.test_applications import DEPLOYMENT, objects, objects_all, pod_specs
+
+API_USERS = {"airflow-scheduler", "airflow-api-server"}
+
+
+def test_every_pod_runs_as_its_service_account_and_only_the_executor_gets_an_api_token(shipped):
+    accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects_all(shipped, "kubernetes:core/v1:ServiceAccount")}
+    assert {("mlops", a) for a in ("postgres", "redis", "minio", "mlflow", "feast", "evidently", "airflow")} <= accounts
+    for name, spec in pod_specs(shipped):
+        assert spec.get("serviceAccountName"), name
+        assert spec["automountServiceAccountToken"] is (name in API_USERS), name
+    for account in objects_all(shipped, "kubernetes:core/v1:ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(shipped):
+    policies = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"] for p in objects_all(shipped, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    for namespace in ("mlops", "mlops-pipelines"):
+        deny = policies[(namespace, "default-deny-ingress")]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+    def peers(name):
+        rule = policies[("mlops", name)]["ingress"][0]
+        apps = next((p["podSelector"]["matchExpressions"][0]["values"] for p in rule["from"] if "podSelector" in p), [])
+        pipelines = any(p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "mlops-pipelines"} for p in rule["from"])
+        anywhere = any(p.get("namespaceSelector") == {} for p in rule["from"])
+        return set(apps), pipelines, anywhere, [port["port"] for port in rule["ports"]]
+
+    assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
+    assert peers("allow-redis") == ({"redis", "feast"}, True, False, [6379])
+    assert peers("allow-minio") == ({"minio", "mlflow", "feast", "evidently", "airflow"}, True, False, [9000])
+    assert peers("allow-mlflow") == ({"airflow"}, True, False, [5000])
+    assert peers("allow-airflow-api-server") == (set(), True, False, [8080])
+    # Every server pod is selected by exactly one allow rule.
+    selected = {tuple(sorted(p["podSelector"].get("matchLabels", {}).items())) for (ns, n), p in policies.items() if n.startswith("allow-")}
+    assert len(selected) == 7
+
+
+def test_an_enabled_ingress_opens_its_ui_to_the_ingress_controller():
+    recording = offline.run("local", {
+        "mlops:services": {"airflow": {"ingress": {"enabled": True, "host": "airflow.example.com"}}},
+        "kubernetes:context": "kind-mlops",
+    })
+    policy = objects(recording, "kubernetes:networking.k8s.io/v1:NetworkPolicy")["allow-airflow-api-server"]
+    assert {"namespaceSelector": {}} in policy["spec"]["ingress"][0]["from"]
+
+
+def test_replicated_services_in_production_have_disruption_budgets():
+    production = {o["metadata"]["name"]: o for o in objects_all(recording_of("production"), "kubernetes:policy/v1:PodDisruptionBudget")}
+    assert set(production) == {"minio", "mlflow", "feast", "airflow-api-server", "airflow-scheduler", "airflow-triggerer"}
+    assert all(p["spec"]["maxUnavailable"] == 1 for p in production.values())
+    assert production["mlflow"]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "server"}
+    assert not recording_of("local").by_type("kubernetes:policy/v1:PodDisruptionBudget")
+
+
+def test_both_namespaces_enforce_the_restricted_pod_security_standard(shipped):
+    for namespace in objects_all(shipped, "kubernetes:core/v1:Namespace"):
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", namespace["metadata"]["name"]
