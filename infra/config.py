@@ -73,6 +73,8 @@ DEFAULT_IMAGES = {
     "gitSync": "registry.k8s.io/git-sync/git-sync:v4.4.2",
 }
 
+ENVIRONMENT_LABEL = "mlops-stack/environment"
+
 DEFAULT_NAMESPACES = {"platform": "mlops", "pipelines": "mlops-pipelines"}
 
 
@@ -604,7 +606,8 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         protect=protect,
         cluster=cluster,
         namespaces=raw.namespaces,
-        labels=dict(raw.labels),
+        # Every object says which environment it belongs to; the policy pack reads it.
+        labels={**raw.labels, ENVIRONMENT_LABEL: environment.value},
         postgres=postgres,
         redis=redis,
         object_store=object_store,

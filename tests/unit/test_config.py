@@ -62,7 +62,8 @@ def test_overrides_win_over_environment_defaults():
     assert (cfg.postgres.size.storage, cfg.postgres.size.memory_limit, cfg.postgres.size.cpu) == ("7Gi", "3Gi", "100m")
     assert cfg.object_store.size.replicas == 4
     assert cfg.object_store_client_image.endswith("2025-07-21T05-28-08Z")
-    assert (cfg.namespaces.platform, cfg.namespaces.pipelines, cfg.labels) == ("ml", "ml-jobs", {"team": "ml-platform"})
+    assert (cfg.namespaces.platform, cfg.namespaces.pipelines) == ("ml", "ml-jobs")
+    assert cfg.labels == {"team": "ml-platform", "mlops-stack/environment": "local"}
 
 
 def test_applications_have_pinned_images_and_grow_with_the_environment():
