@@ -171,7 +171,13 @@ class Lifecycle:
         path = self.project_dir / f"Pulumi.{TEMPLATE_STACK}.yaml"
         if not path.exists():
             raise LifecycleError(f"{path.name} is missing: ephemeral stacks copy their config from it")
-        values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise LifecycleError(f"{path.name} is not valid YAML: {_last_line(str(error))}") from None
+        values = document.get("config") if isinstance(document, dict) else None
+        if not isinstance(values, dict):
+            raise LifecycleError(f"{path.name}: `config:` must be a mapping of keys to values")
         config = flatten(values)
         secure = [k for k, v in config.items() if v.secret]
         if secure:
