@@ -202,6 +202,18 @@ class DataServiceConfig(_Model):
 
 
 
+class BackupConfig(_Model):
+    """Scheduled `pg_dump` of every consumer database to the object store (in-cluster PostgreSQL)."""
+
+    enabled: bool = Field(True, description="Run the backup CronJob")
+    schedule: str = Field("30 2 * * *", pattern=_CRON, description="Cron schedule of the backup (UTC)")
+    retention_days: int = Field(7, ge=1, le=3650, description="Days a backup is kept before the job deletes it")
+
+
+class PostgresConfig(DataServiceConfig):
+    backup: BackupConfig = BackupConfig()
+
+
 class ObjectStoreConfig(DataServiceConfig):
     client_image: PinnedImage = Field(None, description="MinIO client image that creates buckets and users")
 
@@ -283,7 +295,7 @@ class AirflowConfig(_Model):
 
 
 class ServicesConfig(_Model):
-    postgres: DataServiceConfig = DataServiceConfig()
+    postgres: PostgresConfig = PostgresConfig()
     redis: DataServiceConfig = DataServiceConfig()
     object_store: ObjectStoreConfig = ObjectStoreConfig()
     mlflow: MlflowConfig = MlflowConfig()
@@ -393,6 +405,7 @@ class StackConfig:
     redis: DataService
     object_store: DataService
     object_store_client_image: str
+    postgres_backup: BackupConfig
     mlflow: Mlflow
     feast: Feast
     evidently: Evidently
@@ -612,6 +625,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         redis=redis,
         object_store=object_store,
         object_store_client_image=services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
+        postgres_backup=services.postgres.backup,
         mlflow=mlflow,
         feast=feast,
         evidently=evidently,

@@ -10,10 +10,10 @@ import pulumi_kubernetes as k8s
 from components.kubernetes.minio import Minio, MinioArgs
 from components.kubernetes.namespaces import Namespaces, NamespacesArgs
 from components.kubernetes.network_policies import Admission, NetworkPolicies, NetworkPoliciesArgs
-from components.kubernetes.postgres import Postgres, PostgresArgs
+from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DATABASE_CONSUMERS, DataService, StackConfig
+from infra.config import DATABASE_CONSUMERS, PLATFORM_IMAGE, DataService, ServiceMode, StackConfig
 from stacks import applications
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
@@ -22,8 +22,12 @@ from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectSto
 DATA_ADMISSIONS = (
     Admission("postgres", (5432,), from_apps=("postgres", "mlflow", "feast", "airflow"), from_pipelines=True),
     Admission("redis", (6379,), from_apps=("redis", "feast"), from_pipelines=True),
-    Admission("minio", (9000,), from_apps=("minio", "mlflow", "feast", "evidently", "airflow"), from_pipelines=True),
+    # "postgres": the backup CronJob uploads its dumps.
+    Admission("minio", (9000,), from_apps=("minio", "postgres", "mlflow", "feast", "evidently", "airflow"), from_pipelines=True),
 )
+
+# PostgreSQL backups: a bucket of its own, outside the pipelines' policy.
+BACKUP_BUCKET = "backups"
 
 # Bucket names per role; S3 bucket names allow no capitals, hence feature-store.
 BUCKETS = Buckets(lake="lake", artifacts="artifacts", feature_store="feature-store", monitoring="monitoring")
@@ -59,19 +63,37 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             delete_volumes=cfg.ephemeral,
         )
 
-    postgres = Postgres("postgres", PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS), opts=on_cluster)
-    redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=on_cluster)
     minio = Minio(
         "minio",
         MinioArgs(
             **service_args(cfg.object_store),
             client_image=cfg.object_store_client_image,
             buckets=(BUCKETS.lake, BUCKETS.artifacts, BUCKETS.feature_store, BUCKETS.monitoring),
+            private_buckets=(BACKUP_BUCKET,),
             # Versioning needs an erasure set; production's default of four replicas has one.
             versioning=cfg.object_store.size.replicas >= 4,
         ),
         opts=on_cluster,
     )
+    backup = None
+    if cfg.postgres_backup.enabled:
+        backup = BackupTarget(
+            schedule=cfg.postgres_backup.schedule,
+            retention_days=cfg.postgres_backup.retention_days,
+            image=cfg.mlflow.image if cfg.mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE,
+            endpoint=minio.endpoint,
+            region=minio.region,
+            bucket=BACKUP_BUCKET,
+            credentials_secret=minio.admin_secret_name,
+            access_key_key="root-user",
+            secret_key_key="root-password",
+        )
+    postgres = Postgres(
+        "postgres",
+        PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS, backup=backup),
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[minio] if backup else None),
+    )
+    redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=on_cluster)
     data_endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(

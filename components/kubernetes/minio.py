@@ -30,6 +30,8 @@ REGION = "us-east-1"
 class MinioArgs(StatefulServiceArgs):
     client_image: str = ""
     buckets: tuple[str, ...] = ()
+    # Created like the others, but outside the pipelines' policy (the platform's backups).
+    private_buckets: tuple[str, ...] = ()
     versioning: bool = False
 
 
@@ -166,7 +168,7 @@ class Minio(pulumi.ComponentResource):
             args,
             image=args.client_image,
             scripts={
-                "setup.sh": setup_script(args.buckets, args.versioning),
+                "setup.sh": setup_script(args.buckets + args.private_buckets, args.versioning),
                 "pipelines-policy.json": pipelines_policy(args.buckets),
             },
             command=["/bin/sh", "/setup/setup.sh"],
@@ -183,6 +185,8 @@ class Minio(pulumi.ComponentResource):
             depends_on=[statefulset],
         )
         self.endpoint = pulumi.Output.concat("http://", workload.service_dns(APP, args.namespace), f":{API_PORT}")
+        # The admin login, for the platform's own jobs (backups) in this namespace: Secret name and keys.
+        self.admin_secret_name = secret.metadata.name
         self.region = REGION
         self.buckets = {b: b for b in args.buckets}
         self.access_key_id = pulumi.Output.secret(PIPELINES_ACCESS_KEY)
@@ -194,6 +198,7 @@ class Minio(pulumi.ComponentResource):
                 "buckets": list(args.buckets),
                 "accessKeyId": self.access_key_id,
                 "secretAccessKey": self.secret_access_key,
+                "adminSecretName": self.admin_secret_name,
             }
         )
 

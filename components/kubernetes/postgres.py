@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,8 +21,25 @@ SECRET_NAME = "postgres-credentials"
 
 
 @dataclass(frozen=True)
+class BackupTarget:
+    """Where and how the scheduled backup goes: a bucket of an S3 endpoint, keys from a Secret."""
+
+    schedule: str
+    retention_days: int
+    image: str  # runs mlops_jobs.backup (the platform image)
+    endpoint: pulumi.Input[str]
+    region: pulumi.Input[str]
+    bucket: str
+    credentials_secret: pulumi.Input[str]
+    access_key_key: str
+    secret_key_key: str
+    prefix: str = "postgres"
+
+
+@dataclass(frozen=True)
 class PostgresArgs(StatefulServiceArgs):
     consumers: tuple[str, ...] = ()
+    backup: Optional[BackupTarget] = None
 
 
 def password_key(consumer: str) -> str:
@@ -58,6 +76,18 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
         ]
     return "\n".join(lines) + "\n"
 
+
+# Each database in PostgreSQL's custom format (pg_restore reads it), and the roles without their
+# password hashes (the setup Job sets passwords again from the Secret after a restore).
+DUMP_SCRIPT = """set -eu
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "/backup/$stamp"
+pg_dumpall --globals-only --no-role-passwords --file "/backup/$stamp/globals.sql"
+for database in $DATABASES; do
+  pg_dump --format=custom --file "/backup/$stamp/$database.dump" "$database"
+done
+echo "dumped $DATABASES to /backup/$stamp"
+"""
 
 SETUP_SCRIPT = """#!/bin/sh
 set -eu
@@ -151,6 +181,8 @@ class Postgres(pulumi.ComponentResource):
             service_account=account.metadata.name,
             depends_on=[statefulset],
         )
+        if args.backup:
+            backup_cron_job(self, name, args, args.backup, secret, service, account, statefulset)
         self.logins = {
             consumer: DatabaseLogin(database=consumer, user=consumer, password=password)
             for consumer, password in consumer_passwords.items()
@@ -171,4 +203,61 @@ def _pg_isready(period: int, failures: int) -> k8s.core.v1.ProbeArgs:
         period_seconds=period,
         timeout_seconds=5,
         failure_threshold=failures,
+    )
+
+
+def backup_cron_job(
+    parent: pulumi.Resource, name: str, args: PostgresArgs, target: BackupTarget,
+    secret: k8s.core.v1.Secret, service: k8s.core.v1.Service, account: k8s.core.v1.ServiceAccount,
+    statefulset: k8s.apps.v1.StatefulSet,
+) -> k8s.batch.v1.CronJob:
+    """A CronJob: `pg_dump` (the server's own image) into a shared folder, then an upload that also
+    deletes backups past their retention."""
+    job_labels = workload.labels(APP, args.labels, "backup")
+    dump = k8s.core.v1.ContainerArgs(
+        name="dump",
+        image=args.image,
+        command=["/bin/sh", "-c", DUMP_SCRIPT],
+        env=[
+            k8s.core.v1.EnvVarArgs(name="PGHOST", value=service.metadata.name),
+            k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(PORT)),
+            k8s.core.v1.EnvVarArgs(name="PGUSER", value=ADMIN_USER),
+            k8s.core.v1.EnvVarArgs(name="PGDATABASE", value="postgres"),
+            k8s.core.v1.EnvVarArgs(name="DATABASES", value=" ".join(args.consumers)),
+            workload.secret_env("PGPASSWORD", secret.metadata.name, "password"),
+        ],
+        resources=workload.job_resources(),
+        security_context=workload.container_security(),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="backup", mount_path="/backup")],
+    )
+    upload = k8s.core.v1.ContainerArgs(
+        name="upload",
+        image=target.image,
+        command=["python", "-m", "mlops_jobs.backup", "--source", "/backup", "--bucket", target.bucket,
+                 "--prefix", target.prefix, "--retention-days", str(target.retention_days)],
+        env=[
+            k8s.core.v1.EnvVarArgs(name="AWS_ENDPOINT_URL_S3", value=target.endpoint),
+            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=target.region),
+            workload.secret_env("AWS_ACCESS_KEY_ID", target.credentials_secret, target.access_key_key),
+            workload.secret_env("AWS_SECRET_ACCESS_KEY", target.credentials_secret, target.secret_key_key),
+        ],
+        resources=workload.job_resources(),
+        security_context=workload.container_security(),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="backup", mount_path="/backup", read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+    )
+    backup_volume = k8s.core.v1.VolumeArgs(name="backup", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=args.size.storage or "10Gi"))
+    return workload.cron_job(
+        parent, f"{name}-backup", f"{APP}-backup", args.namespace, job_labels, target.schedule,
+        workload.batch_pod(
+            job_labels,
+            service_account=account.metadata.name,
+            init_containers=[dump],
+            containers=[upload],
+            volumes=[backup_volume, workload.scratch_volume("tmp")],
+            restart_policy="Never",
+        ),
+        depends_on=[statefulset],
     )

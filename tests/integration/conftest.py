@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -54,6 +55,13 @@ ADMIN_PASSWORD = "AdminPassword1"
 
 @pytest.fixture(scope="module")
 def postgres_server():
+    with running_postgres() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_postgres():
+    """A PostgreSQL server of its own on a free loopback port, removed afterwards."""
     initdb = need("initdb", *POSTGRES_BIN_DIRS)
     server = need("postgres", *POSTGRES_BIN_DIRS)
     need("psql", *POSTGRES_BIN_DIRS)

@@ -187,7 +187,8 @@ class LocalCluster:
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         paths = dict(IMAGE_PATHS)
         for mount in chosen.get("volumeMounts", []):
-            local = root / "mounts" / mount["name"]
+            # Volumes belong to the pod: its containers share them (a dump step and its upload step).
+            local = self.workdir / name / "mounts" / mount["name"]
             local.mkdir(parents=True, exist_ok=True)
             self._fill_volume(volumes[mount["name"]], namespace, local)
             paths[mount["mountPath"]] = str(local)

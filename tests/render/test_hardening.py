@@ -34,7 +34,7 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(sh
 
     assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
     assert peers("allow-redis") == ({"redis", "feast"}, True, False, [6379])
-    assert peers("allow-minio") == ({"minio", "mlflow", "feast", "evidently", "airflow"}, True, False, [9000])
+    assert peers("allow-minio") == ({"minio", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [9000])
     assert peers("allow-mlflow") == ({"airflow"}, True, False, [5000])
     assert peers("allow-airflow-api-server") == (set(), True, False, [8080])
     # Every server pod is selected by exactly one allow rule.

@@ -1,0 +1,90 @@
+"""The PostgreSQL backup CronJob as rendered: pg_dump against a real server, the upload to S3 with
+retention, and a restore into a fresh PostgreSQL that finds the data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import boto3
+import psycopg
+import psycopg.sql
+import pytest
+
+from tests.conftest import recording_of
+from tests.integration.conftest import POSTGRES_BIN_DIRS, free_port, need, running_postgres, wait_for_port
+from tests.integration.kubelet import LocalCluster
+from tests.integration.test_data_services import rendered_postgres_setup, run_setup
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def s3_endpoint():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres_server, s3_endpoint):
+    recording = recording_of("local")
+    work = Path(tempfile.mkdtemp(prefix="mlops-backup-"))
+    cluster = LocalCluster(recording, work)
+    credentials = cluster.object("Secret", "postgres-credentials", "mlops")["stringData"]
+    passwords = {c: credentials[f"{c}-password"] for c in ("mlflow", "airflow", "feast")}
+    script, env_spec = rendered_postgres_setup(work)
+    assert run_setup(script, env_spec, postgres_server, passwords).returncode == 0
+    # In the cluster the server is initialised with the admin password of the Secret; here too.
+    with psycopg.connect(host="127.0.0.1", port=postgres_server["port"], dbname="postgres", user="postgres",
+                         password=postgres_server["admin_password"], autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("ALTER ROLE postgres PASSWORD {}").format(psycopg.sql.Literal(credentials["password"])))
+    with psycopg.connect(host="127.0.0.1", port=postgres_server["port"], dbname="mlflow", user="mlflow", password=passwords["mlflow"]) as conn:
+        conn.execute("CREATE TABLE experiments (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO experiments VALUES (1, 'churn'), (2, 'fraud')")
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    s3.create_bucket(Bucket="backups")
+    s3.put_object(Bucket="backups", Key="postgres/20200101T000000Z/mlflow.dump", Body=b"an old backup")
+    cluster.expose("postgres.mlops.svc.cluster.local:5432", postgres_server["port"])
+    cluster.expose("minio.mlops.svc.cluster.local:9000", int(s3_endpoint.rsplit(":", 1)[1]))
+
+    dump = cluster.container("CronJob", "postgres-backup", "dump", init=True)
+    dump.env["PATH"] = os.pathsep.join([*map(str, POSTGRES_BIN_DIRS), dump.env["PATH"]])
+    # PGHOST is the Service name (port apart), which resolves inside the cluster; here it is loopback.
+    assert (dump.env["PGHOST"], dump.env["PGPORT"]) == ("postgres", "5432")
+    dump.env.update(PGHOST="127.0.0.1", PGPORT=str(postgres_server["port"]))
+    dumped = dump.run(timeout=300)
+    assert dumped.returncode == 0, dumped.stderr
+    assert passwords["mlflow"] not in dumped.stdout + dumped.stderr
+
+    uploaded = cluster.container("CronJob", "postgres-backup", "upload").run(timeout=300)
+    assert uploaded.returncode == 0, uploaded.stderr
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="backups", Prefix="postgres/")["Contents"])
+    stamp = keys[0].split("/")[1]
+    assert keys == [f"postgres/{stamp}/{name}" for name in ("airflow.dump", "feast.dump", "globals.sql", "mlflow.dump")]
+    assert "deleted 1 expired files" in uploaded.stdout  # the 2020 backup is past the 7 days
+
+    # Restore into a PostgreSQL that has never seen this data.
+    restore_dir = work / "restore"
+    restore_dir.mkdir()
+    for name in ("globals.sql", "mlflow.dump"):
+        s3.download_file("backups", f"postgres/{stamp}/{name}", str(restore_dir / name))
+    globals_sql = (restore_dir / "globals.sql").read_text()
+    assert "CREATE ROLE mlflow" in globals_sql and passwords["mlflow"] not in globals_sql
+    psql, pg_restore = need("psql", *POSTGRES_BIN_DIRS), need("pg_restore", *POSTGRES_BIN_DIRS)
+    with running_postgres() as fresh:
+        env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(fresh["port"]), "PGUSER": "postgres", "PGPASSWORD": fresh["admin_password"]}
+        subprocess.run([psql, "--quiet", "--dbname", "postgres", "--file", str(restore_dir / "globals.sql")], env=env, capture_output=True, check=True)
+        subprocess.run([psql, "--dbname", "postgres", "--command", "CREATE DATABASE mlflow OWNER mlflow"], env=env, capture_output=True, check=True)
+        restored = subprocess.run([pg_restore, "--dbname", "mlflow", "--no-owner", "--role", "mlflow", str(restore_dir / "mlflow.dump")],
+                                  env=env, capture_output=True, text=True)
+        assert restored.returncode == 0, restored.stderr
+        with psycopg.connect(host="127.0.0.1", port=fresh["port"], dbname="mlflow", user="postgres", password=fresh["admin_password"]) as conn:
+            assert conn.execute("SELECT id, name FROM experiments ORDER BY id").fetchall() == [(1, "churn"), (2, "fraud")]
