@@ -30,4 +30,14 @@ if [ "$(cat .venv-platform/.pins 2>/dev/null)" != "$platform_pins" ]; then
   echo "$platform_pins" > .venv-platform/.pins
 fi
 
+# checkov, for the manifest scan, in its own venv: its dependencies conflict with the project's.
+scan_pins="$(cat scan/requirements.txt scan/constraints.txt | sha256sum | cut -c1-16)"
+if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
+  rm -rf .venv-scan
+  python3 -m venv .venv-scan
+  .venv-scan/bin/python -m pip install --quiet --upgrade pip
+  .venv-scan/bin/python -m pip install --quiet --requirement scan/requirements.txt --constraint scan/constraints.txt
+  echo "$scan_pins" > .venv-scan/.pins
+fi
+
 exec .venv/bin/python -m pytest "$@"

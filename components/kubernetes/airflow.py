@@ -397,7 +397,9 @@ class Airflow(pulumi.ComponentResource):
                 "scheduler", COMMANDS["scheduler"], args.sizes["scheduler"],
                 mounts=[k8s.core.v1.VolumeMountArgs(name="pod-template", mount_path=POD_TEMPLATE_DIR, read_only=True)],
                 ports=[k8s.core.v1.ContainerPortArgs(name="health", container_port=SCHEDULER_HEALTH_PORT)],
-                probes=dict(startup_probe=workload.startup_probe(scheduler_health, 300), liveness_probe=scheduler_health),
+                probes=dict(startup_probe=workload.startup_probe(scheduler_health, 300), liveness_probe=scheduler_health,
+                            # Ready = heartbeating: a rollout waits for the new scheduler before it stops the old one.
+                            readiness_probe=workload.http_probe("/health", SCHEDULER_HEALTH_PORT, period=15)),
             )],
             volumes=[*base_volumes, template_volume],
             depends_on=[migrate],
@@ -417,7 +419,8 @@ class Airflow(pulumi.ComponentResource):
             init_containers=sidecars or None,
             containers=[container(
                 "dagProcessor", COMMANDS["dagProcessor"], args.sizes["dagProcessor"], mounts=source_mounts,
-                probes=dict(liveness_probe=workload.exec_probe(job_check("DagProcessorJob"), period=60, timeout=45)),
+                probes=dict(liveness_probe=workload.exec_probe(job_check("DagProcessorJob"), period=60, timeout=45),
+                            readiness_probe=workload.exec_probe(job_check("DagProcessorJob"), period=60, timeout=45, failures=1)),
             )],
             volumes=[*base_volumes, *source_volumes],
             depends_on=[migrate],
@@ -429,7 +432,8 @@ class Airflow(pulumi.ComponentResource):
             service_account=account.metadata.name,
             containers=[container(
                 "triggerer", COMMANDS["triggerer"], args.sizes["triggerer"],
-                probes=dict(liveness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45)),
+                probes=dict(liveness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45),
+                            readiness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45, failures=1)),
             )],
             volumes=[*base_volumes],
             depends_on=[migrate],

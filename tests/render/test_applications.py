@@ -51,9 +51,7 @@ def test_every_application_container_is_pinned_sized_probed_and_unprivileged(shi
             assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True, name
     for name, deployment in objects(shipped, DEPLOYMENT).items():
         server = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert "livenessProbe" in server, name
-        if name != "airflow-dag-processor" and name != "airflow-triggerer":  # no port: liveness only
-            assert "readinessProbe" in server or "startupProbe" in server, name
+        assert "livenessProbe" in server and "readinessProbe" in server, name
 
 
 def test_credentials_come_from_secrets_never_from_literal_env_values(shipped):
