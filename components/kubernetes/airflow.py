@@ -49,7 +49,7 @@ class AirflowArgs(AppArgs):
     api_workers: int = 1
     git_sync_image: str = ""
     remote_log_folder: pulumi.Input[str] = ""  # s3://<bucket>/airflow/logs: task logs outlive their pods
-    ingress: IngressConfig = IngressConfig()
+    ingress: IngressConfig = field(default_factory=IngressConfig)
 
 
 def dags_folder(dags: GitSource) -> str:
@@ -57,16 +57,6 @@ def dags_folder(dags: GitSource) -> str:
     if dags.git:
         return posixpath.normpath(f"{SOURCE_ROOT}/current/{dags.path}")
     return dags.path or IMAGE_DAGS
-
-
-def metadata_connection(database: Database) -> pulumi.Output[str]:
-    login = database.logins[APP]
-    return pulumi.Output.secret(
-        pulumi.Output.format(
-            "postgresql+psycopg2://{0}:{1}@{2}:{3}/{4}?sslmode={5}",
-            login.user, login.password, database.host, database.port, login.database, database.sslmode,
-        )
-    )
 
 
 def api_server_url(namespace: str) -> str:
@@ -221,7 +211,7 @@ class Airflow(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SECRET_NAME, namespace=ns, labels=workload.labels(APP, args.labels)),
             type="Opaque",
             string_data={
-                "sql-alchemy-conn": metadata_connection(args.database),
+                "sql-alchemy-conn": workload.database_url(args.database, APP),
                 "fernet-key": fernet_key,
                 "jwt-secret": jwt_secret,
                 "api-secret-key": api_secret_key,

@@ -7,7 +7,7 @@ view of the workspace is always current; reading needs no token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
@@ -25,7 +25,7 @@ SECRET_NAME = "evidently-token"
 @dataclass(frozen=True)
 class EvidentlyArgs(AppArgs):
     workspace: pulumi.Input[str] = ""  # s3://<monitoring bucket>/evidently
-    monitoring: MonitoringConfig = MonitoringConfig()
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
 
 def ui_command() -> list[str]:

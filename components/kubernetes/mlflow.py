@@ -6,7 +6,7 @@ to the artifacts bucket (`--artifacts-destination`), so clients need only the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
@@ -27,17 +27,7 @@ class MlflowArgs(AppArgs):
     database: Optional[Database] = None  # its login under the consumer key "mlflow"
     artifacts_destination: pulumi.Input[str] = ""  # s3://<artifacts bucket>/mlflow
     workers: int = 1
-    ingress: IngressConfig = IngressConfig()
-
-
-def backend_store_uri(database: Database) -> pulumi.Output[str]:
-    login = database.logins[APP]
-    return pulumi.Output.secret(
-        pulumi.Output.format(
-            "postgresql+psycopg2://{0}:{1}@{2}:{3}/{4}?sslmode={5}",
-            login.user, login.password, database.host, database.port, login.database, database.sslmode,
-        )
-    )
+    ingress: IngressConfig = field(default_factory=IngressConfig)
 
 
 def allowed_hosts(namespace: str, ingress_host: Optional[str]) -> str:
@@ -65,7 +55,7 @@ class Mlflow(pulumi.ComponentResource):
             f"{name}-backend-store",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SECRET_NAME, namespace=args.namespace, labels=workload.labels(APP, args.labels)),
             type="Opaque",
-            string_data={"uri": backend_store_uri(args.database)},
+            string_data={"uri": workload.database_url(args.database, APP)},
             opts=pulumi.ResourceOptions(parent=self),
         )
         hosts = pulumi.Output.from_input(args.namespace).apply(lambda ns: allowed_hosts(ns, args.ingress.host))

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.config import Size
+from infra.contract import Database
 
 PART_OF = "mlops-stack"
 
@@ -111,6 +112,17 @@ def data_volume_claim(size: Size, storage_class: Optional[str]) -> k8s.core.v1.P
 def volume_retention(delete_volumes: bool) -> k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs:
     when_deleted = "Delete" if delete_volumes else "Retain"
     return k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted=when_deleted, when_scaled="Retain")
+
+
+def database_url(database: Database, consumer: str) -> pulumi.Output[str]:
+    """SQLAlchemy URL of a consumer's own database (psycopg2), as a secret: it holds the password."""
+    login = database.logins[consumer]
+    return pulumi.Output.secret(
+        pulumi.Output.format(
+            "postgresql+psycopg2://{0}:{1}@{2}:{3}/{4}?sslmode={5}",
+            login.user, login.password, database.host, database.port, login.database, database.sslmode,
+        )
+    )
 
 
 def service_dns(name: str, namespace: pulumi.Input[str]) -> pulumi.Output[str]:
