@@ -429,6 +429,6 @@ class Airflow(pulumi.ComponentResource):
             depends_on=[migrate],
         )
 
-        self.url = workload.service_url(api_service, ns, API_PORT)
+        self.url = workload.service_url(f"{APP}-api-server", ns, API_PORT)
         self.admin_password = admin_password
         self.register_outputs({"url": self.url, "adminPassword": self.admin_password})

@@ -75,7 +75,7 @@ class Evidently(pulumi.ComponentResource):
         # One writer of the workspace: a new pod starts only after the old one has stopped.
         account = workload.service_account(self, name, APP, args.namespace, args.labels)
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[ui], volumes=volumes, replicas=1, recreate=True)
-        service = workload.cluster_service(self, name, APP, args, PORT)
+        workload.cluster_service(self, name, APP, args, PORT)
 
         if args.monitoring.enabled:
             monitor_labels = workload.labels(APP, args.labels, "monitor")
@@ -95,6 +95,6 @@ class Evidently(pulumi.ComponentResource):
                 depends_on=list(args.depends_on),
             )
 
-        self.url = workload.service_url(service, args.namespace, PORT)
+        self.url = workload.service_url(APP, args.namespace, PORT)
         self.token = token
         self.register_outputs({"url": self.url, "token": self.token})

@@ -85,7 +85,7 @@ class Feast(pulumi.ComponentResource):
         )
         account = workload.service_account(self, name, APP, args.namespace, args.labels)
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=[config_volume, *scratch])
-        service = workload.cluster_service(self, name, APP, args, PORT)
+        workload.cluster_service(self, name, APP, args, PORT)
 
         # `feast apply`: once per change of the repository or of the pipeline config.
         job_volumes = [config_volume, *scratch]
@@ -140,5 +140,5 @@ class Feast(pulumi.ComponentResource):
             depends_on=list(args.depends_on),
         )
 
-        self.url = workload.service_url(service, args.namespace, PORT)
+        self.url = workload.service_url(APP, args.namespace, PORT)
         self.register_outputs({"url": self.url})

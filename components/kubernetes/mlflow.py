@@ -88,6 +88,6 @@ class Mlflow(pulumi.ComponentResource):
                 self, name, APP, args, service, PORT,
                 host=args.ingress.host or "", class_name=args.ingress.class_name, tls_secret=args.ingress.tls_secret,
             )
-        self.url = workload.service_url(service, args.namespace, PORT)
+        self.url = workload.service_url(APP, args.namespace, PORT)
         self.deployment_name = deployment.metadata.name
         self.register_outputs({"url": self.url, "deploymentName": self.deployment_name})

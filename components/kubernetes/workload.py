@@ -473,8 +473,11 @@ def cluster_service(
     )
 
 
-def service_url(service: k8s.core.v1.Service, namespace: pulumi.Input[str], port: int) -> pulumi.Output[str]:
-    return pulumi.Output.concat("http://", service_dns(service.metadata.name, namespace), ":", str(port))
+def service_url(object_name: str, namespace: pulumi.Input[str], port: int) -> pulumi.Output[str]:
+    """The in-cluster URL of a Service, from its fixed name. Never from the Service's outputs: Pulumi
+    marks a Service created only once its pods are ready, and those pods read the pipeline config that
+    carries this URL, so waiting for it would deadlock the first deployment."""
+    return pulumi.Output.concat("http://", service_dns(object_name, namespace), ":", str(port))
 
 
 def ingress(
