@@ -91,7 +91,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     postgres = Postgres(
         "postgres",
         PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS, backup=backup),
-        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[minio] if backup else None),
+        # No wait for MinIO: the backup CronJob first runs hours later, and the server does not need it.
+        opts=on_cluster,
     )
     redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=on_cluster)
     data_endpoints = PlatformEndpoints(

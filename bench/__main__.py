@@ -1,0 +1,122 @@
+"""`python -m bench`: what decides the time to a ready platform and the time a preview takes.
+
+Prints, per shipped stack:
+1. evaluation cost: wall time and peak RSS of the offline render (the program under mocks, as a
+   preview evaluates it), median of 5 runs, against a bare import of the SDKs the stack uses;
+2. the critical path of the deployment and the unavoidable chain (bench/graph.py);
+3. resource count and preview size (bytes of resources.json and of the rendered manifests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import graph
+from infra import offline, render
+
+REPO = offline.REPO_ROOT
+# What a preview evaluates: the program, under the mocks instead of the engine.
+EVALUATE = """
+import sys
+from infra import offline
+offline.run({stack!r}, offline.stack_config({stack!r}))
+print(sorted({{m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}}))
+"""
+
+
+def measure_rss(code: str, runs: int) -> tuple[float, float, str]:
+    """Like `measure`, reading each child's peak RSS from wait4 (Linux reports kilobytes)."""
+    walls, peaks, last = [], [], ""
+    for _ in range(runs):
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out = process.stdout.read()
+        err = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        walls.append(time.perf_counter() - start)
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(err[-2000:])
+        peaks.append(usage.ru_maxrss / 1024)
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+    return statistics.median(walls), statistics.median(peaks), last
+
+
+def sdk_imports(resources: list[dict]) -> str:
+    """A bare import of the SDK modules whose resources the stack creates (the baseline)."""
+    modules = {"pulumi"}
+    for row in resources:
+        package, module, _ = (row["type"].split(":") + ["", ""])[:3]
+        if package in ("pulumi", "mlops"):
+            continue
+        sdk = {"kubernetes": "pulumi_kubernetes", "random": "pulumi_random", "aws": "pulumi_aws", "azure-native": "pulumi_azure_native"}[package]
+        modules.add(sdk)
+        if package == "kubernetes" and "/" in module:
+            group, version = module.split("/")
+            group = {"core": "core", "apps": "apps", "batch": "batch"}.get(group, group.split(".")[0].replace("-", "_"))
+            modules.add(f"{sdk}.{group}.{version}")
+    return "import " + ", ".join(sorted(modules)) + "\nprint('')"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--stacks", nargs="*", default=offline.shipped_stacks())
+    args = parser.parse_args(argv)
+
+    rows, paths = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for stack in args.stacks:
+            out = Path(tmp) / stack
+            render.render_stack(stack, out)
+            render_wall, render_peak, loaded = measure_rss(EVALUATE.format(stack=stack), args.runs)
+            resources = json.loads((out / "resources.json").read_text())
+            import_wall, import_peak, _ = measure_rss(sdk_imports(resources), args.runs)
+            deployment = graph.load(out / "resources.json")
+            critical, unavoidable = deployment.longest(), deployment.longest(essential_only=True)
+            manifests = sum(p.stat().st_size for p in (out / "manifests").glob("*.yaml"))
+            rows.append({
+                "stack": stack, "render_s": render_wall, "import_s": import_wall, "ratio": render_wall / import_wall,
+                "peak_mb": render_peak, "import_peak_mb": import_peak, "sdks": loaded,
+                "critical_s": critical.seconds, "unavoidable_s": unavoidable.seconds,
+                "path_ratio": critical.seconds / unavoidable.seconds,
+                "resources": len(resources), "objects": len(list((out / "manifests").glob("*.yaml"))),
+                "resources_json_kb": (out / "resources.json").stat().st_size / 1024, "manifests_kb": manifests / 1024,
+                "deadlocks": deployment.readiness_deadlocks(),
+            })
+            paths.append((stack, critical, unavoidable))
+
+    print(f"## Evaluation cost (median of {args.runs} runs; targets: ratio ≤ 1.5 for the largest stack, peak ≤ 300 MB)\n")
+    print("The program under mocks (what a preview evaluates) against a bare import of the SDK modules it uses.\n")
+    print("| stack | program | SDK import | ratio | peak RSS | SDK import RSS | SDKs loaded |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stack']} | {r['render_s']:.2f} s | {r['import_s']:.2f} s | {r['ratio']:.2f} | {r['peak_mb']:.0f} MB | {r['import_peak_mb']:.0f} MB | {r['sdks']} |")
+    print(f"\n## Deployment critical path (typical creation times: bench/creation_times.yaml; target ≤ {graph.TARGET_RATIO} × unavoidable)\n")
+    print("| stack | critical path | unavoidable chain | ratio | readiness deadlocks |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stack']} | {r['critical_s']:.0f} s | {r['unavoidable_s']:.0f} s | {r['path_ratio']:.2f} | {len(r['deadlocks'])} |")
+    for stack, critical, unavoidable in paths:
+        print(f"\n- `{stack}` critical: {critical.describe()}\n- `{stack}` unavoidable: {unavoidable.describe()}")
+    print("\n## Size\n")
+    print("| stack | resources | Kubernetes objects | resources.json | manifests |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stack']} | {r['resources']} | {r['objects']} | {r['resources_json_kb']:.0f} KB | {r['manifests_kb']:.0f} KB |")
+    largest = max(rows, key=lambda r: r["resources"])
+    print(f"\nLargest stack: {largest['stack']} ({largest['resources']} resources), evaluation ratio {largest['ratio']:.2f}.")
+    failed = [r["stack"] for r in rows if r["path_ratio"] > graph.TARGET_RATIO or r["deadlocks"] or r["peak_mb"] > 300]
+    failed += [largest["stack"]] if largest["ratio"] > 1.5 else []
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
