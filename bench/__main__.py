@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,19 +32,21 @@ print(sorted({{m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}}
 
 
 def measure_rss(code: str, runs: int) -> tuple[float, float, str]:
-    """Like `measure`, reading each child's peak RSS from wait4 (Linux reports kilobytes)."""
+    """Median wall seconds and median peak RSS (MB) of `python -c code`, and its last output line.
+
+    The peak comes from GNU time, which forks the interpreter from its own small process: a child
+    forked from this (large) process would report this process's pages as its own peak.
+    """
     walls, peaks, last = [], [], ""
     for _ in range(runs):
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out = process.stdout.read()
-        err = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
+        result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-c", code],
+                                cwd=REPO, capture_output=True, text=True)
         walls.append(time.perf_counter() - start)
-        if os.waitstatus_to_exitcode(status):
-            raise RuntimeError(err[-2000:])
-        peaks.append(usage.ru_maxrss / 1024)
-        last = out.strip().splitlines()[-1] if out.strip() else ""
+        if result.returncode:
+            raise RuntimeError(result.stderr[-2000:])
+        peaks.append(int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024)
+        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     return statistics.median(walls), statistics.median(peaks), last
 
 
