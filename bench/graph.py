@@ -171,7 +171,8 @@ class Graph:
     def _objects(self, kind: str, name: str, namespace: str) -> Iterable[Node]:
         return [n for n in self.nodes.values() if n.type.endswith(f":{kind}") and n.object_name == name and n.namespace == namespace]
 
-    def _waits_for(self, node: Node) -> set[Node]:
+    def _waits_for(self, node: Node) -> list[Node]:
+        """The Services that `node` waits for, directly or through others."""
         seen, stack, services = set(), list(node.after), set()
         while stack:
             urn = stack.pop()
@@ -182,13 +183,7 @@ class Graph:
             if dep.type == "kubernetes:core/v1:Service":
                 services.add(urn)
             stack.extend(dep.after)
-        return {self.nodes[u] for u in services}
-
-    def __hash__(self):  # nodes go into sets by identity
-        return id(self)
-
-
-Node.__hash__ = lambda self: hash(self.urn)  # type: ignore[assignment]
+        return [self.nodes[u] for u in sorted(services)]
 
 
 def _headless(service: Node) -> bool:
