@@ -74,6 +74,10 @@ DEFAULT_IMAGES = {
 }
 
 ENVIRONMENT_LABEL = "mlops-stack/environment"
+# Set by `mlops-stack env up` on an ephemeral stack (infra/lifecycle.py).
+OWNER_LABEL = "mlops-stack/owner"
+EXPIRES_LABEL = "mlops-stack/expires"
+DEFAULT_TTL_HOURS = 72
 
 DEFAULT_NAMESPACES = {"platform": "mlops", "pipelines": "mlops-pipelines"}
 
@@ -321,6 +325,97 @@ class NamespacesConfig(_Model):
     create: bool = Field(True, description="Create the namespaces (false: they exist already)")
 
 
+_AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
+_PATTERN_NAMES[_AWS_REGION] = "an AWS region, e.g. eu-west-1"
+_VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
+_PATTERN_NAMES[_VPC_ID] = "a VPC ID, e.g. vpc-0a1b2c3d4e5f60718"
+_SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
+_PATTERN_NAMES[_SUBNET_ID] = "a subnet ID, e.g. subnet-0a1b2c3d4e5f60718"
+_CIDR = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$"
+_PATTERN_NAMES[_CIDR] = "an IPv4 CIDR block, e.g. 10.40.0.0/16"
+_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+_PATTERN_NAMES[_INSTANCE_TYPE] = "an instance type, e.g. m7i.large"
+_DB_CLASS = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
+_PATTERN_NAMES[_DB_CLASS] = "an RDS instance class, e.g. db.m7g.large"
+_CACHE_NODE = r"^cache\.[a-z0-9]+\.[a-z0-9]+$"
+_PATTERN_NAMES[_CACHE_NODE] = "an ElastiCache node type, e.g. cache.m7g.large"
+_OWNER = r"^[A-Za-z0-9]([-A-Za-z0-9_.@]{0,61}[A-Za-z0-9])?$"
+_PATTERN_NAMES[_OWNER] = "a team or person: letters, digits, '-', '_', '.', '@', at most 63 characters"
+
+
+class AwsNetworkConfig(_Model):
+    """A new VPC (default), or an existing one given by its IDs."""
+
+    vpc_id: Optional[str] = Field(None, pattern=_VPC_ID, description="An existing VPC; unset: create one")
+    private_subnet_ids: list[Annotated[str, Field(pattern=_SUBNET_ID)]] = Field(
+        default_factory=list, description="Private subnets of the existing VPC (at least 2 AZs), with a route to a NAT"
+    )
+    cidr: str = Field("10.40.0.0/16", pattern=_CIDR, description="CIDR of a new VPC; split into public and private subnets")
+    availability_zones: Optional[int] = Field(None, ge=2, le=6, description="AZs of a new VPC; default 2, 3 in production")
+
+
+class AwsEksConfig(_Model):
+    version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$", description="Kubernetes version of a new EKS cluster")
+    instance_types: Optional[list[Annotated[str, Field(pattern=_INSTANCE_TYPE)]]] = Field(
+        None, min_length=1, description="Node instance types; default by environment"
+    )
+    min_nodes: Optional[int] = Field(None, ge=1, le=450, description="Smallest node count; default by environment")
+    desired_nodes: Optional[int] = Field(None, ge=1, le=450, description="Node count at creation; default by environment")
+    max_nodes: Optional[int] = Field(None, ge=1, le=450, description="Largest node count; default by environment")
+    public_endpoint: Optional[bool] = Field(
+        None, description="Kubernetes API reachable from the internet; default true, false in production"
+    )
+    public_access_cidrs: list[Annotated[str, Field(pattern=_CIDR)]] = Field(
+        default_factory=list, description="Who may reach a public API endpoint; default everywhere (0.0.0.0/0)"
+    )
+
+
+class AwsRdsConfig(_Model):
+    instance_class: Optional[str] = Field(None, pattern=_DB_CLASS, description="Default db.t4g.medium, db.m7g.large in production")
+    allocated_storage: Optional[int] = Field(None, ge=20, le=65536, description="GiB at creation; default 20, 100 in production")
+    max_allocated_storage: Optional[int] = Field(None, ge=20, le=65536, description="Storage autoscaling limit in GiB")
+    engine_version: str = Field("17", pattern=r"^[0-9]{2}(\.[0-9]+)?$", description="PostgreSQL major (or major.minor) version")
+    backup_retention_days: Optional[int] = Field(None, ge=0, le=35, description="Automated backups kept; default 1, 14 in production")
+
+
+class CacheEngine(str, Enum):
+    VALKEY = "valkey"
+    REDIS = "redis"
+
+
+class AwsElastiCacheConfig(_Model):
+    node_type: Optional[str] = Field(None, pattern=_CACHE_NODE, description="Default cache.t4g.small, cache.m7g.large in production")
+    engine: CacheEngine = Field(CacheEngine.VALKEY, description="valkey or redis (Redis OSS); both speak the Redis protocol")
+    engine_version: Optional[str] = Field(None, pattern=r"^[0-9]+\.[0-9]+$", description="Default 8.0 for valkey, 7.1 for redis")
+
+
+class AwsMwaaConfig(_Model):
+    """Amazon MWAA, used when services.airflow.mode is managed."""
+
+    airflow_version: str = Field("3.0.6", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description="An Airflow version MWAA offers")
+    environment_class: Optional[str] = Field(None, pattern=r"^mw1\.(micro|small|medium|large|xlarge|2xlarge)$", description="Default mw1.small, mw1.medium in production")
+    max_workers: Optional[int] = Field(None, ge=1, le=25, description="Default 2, 10 in production")
+
+
+class AwsSageMakerMlflowConfig(_Model):
+    """A SageMaker managed MLflow tracking server, used when services.mlflow.mode is managed."""
+
+    tracking_server_size: Optional[str] = Field(None, pattern=r"^(Small|Medium|Large)$", description="Small, Medium or Large; default Small, Medium in production")
+    mlflow_version: str = Field("3.0", pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$", description="An MLflow version SageMaker offers")
+
+
+class AwsConfig(_Model):
+    """Where and how big the AWS resources are (backend aws, or any service managed on AWS)."""
+
+    region: str = Field("us-east-1", pattern=_AWS_REGION, description="AWS region of every resource")
+    network: AwsNetworkConfig = AwsNetworkConfig()
+    eks: AwsEksConfig = AwsEksConfig()
+    rds: AwsRdsConfig = AwsRdsConfig()
+    elasticache: AwsElastiCacheConfig = AwsElastiCacheConfig()
+    mwaa: AwsMwaaConfig = AwsMwaaConfig()
+    sagemaker_mlflow: AwsSageMakerMlflowConfig = AwsSageMakerMlflowConfig()
+
+
 class StackConfigInput(_Model):
     """The `mlops:*` keys of a stack file, as written by the user (before defaults are resolved)."""
 
@@ -333,6 +428,10 @@ class StackConfigInput(_Model):
     labels: dict[str, str] = Field(default_factory=dict, description="Labels on every Kubernetes object (tags on the clouds)")
     services: ServicesConfig = ServicesConfig()
     git_sync_image: PinnedImage = Field(None, description="git-sync image that checks out DAGs and feature repositories")
+    owner: Optional[str] = Field(
+        None, pattern=_OWNER, description="Team or person in the owner tag of every cloud resource; required on aws and azure"
+    )
+    aws: AwsConfig = AwsConfig()
 
 
 @dataclass(frozen=True)
@@ -383,6 +482,58 @@ class Airflow:
     ingress: IngressConfig
 
 
+@dataclass(frozen=True)
+class AwsSizes:
+    """What the AWS resources of one environment are, before per-stack overrides."""
+
+    node_instance_types: tuple[str, ...]
+    min_nodes: int
+    desired_nodes: int
+    max_nodes: int
+    db_instance_class: str
+    db_storage: int  # GiB
+    db_max_storage: int  # GiB, storage autoscaling limit
+    db_backup_days: int
+    cache_node_type: str
+    cache_nodes: int  # the primary, plus replicas
+    mwaa_class: str
+    mwaa_max_workers: int
+    sagemaker_size: str
+
+
+# Staging is small; production is highly available: three AZs, Multi-AZ RDS, a Redis replica.
+# Nodes fit the applications' requests (DEFAULT_SIZES) plus Airflow's task pods.
+AWS_SIZES: dict[Environment, AwsSizes] = {
+    Environment.LOCAL: AwsSizes(("t3.large",), 1, 2, 3, "db.t4g.micro", 20, 50, 1, "cache.t4g.micro", 1, "mw1.micro", 1, "Small"),
+    Environment.STAGING: AwsSizes(("m7i.large",), 2, 2, 4, "db.t4g.medium", 20, 100, 7, "cache.t4g.small", 1, "mw1.small", 2, "Small"),
+    Environment.PRODUCTION: AwsSizes(
+        ("m7i.xlarge",), 3, 3, 9, "db.m7g.large", 100, 1000, 14, "cache.m7g.large", 2, "mw1.medium", 10, "Medium"
+    ),
+}
+CACHE_ENGINE_VERSIONS = {"valkey": "8.0", "redis": "7.1"}
+
+
+@dataclass(frozen=True)
+class Aws:
+    """The AWS settings of a stack with every default resolved."""
+
+    region: str
+    vpc_id: Optional[str]  # None: create a VPC
+    private_subnet_ids: tuple[str, ...]
+    cidr: str
+    availability_zones: int
+    eks_version: str
+    public_endpoint: bool
+    public_access_cidrs: tuple[str, ...]
+    sizes: AwsSizes
+    db_engine_version: str
+    db_multi_az: bool
+    cache_engine: str
+    cache_engine_version: str
+    mwaa_airflow_version: str
+    sagemaker_mlflow_version: str
+
+
 # Where the platform image keeps the example feature repository and DAGs (images/platform/Dockerfile).
 IMAGE_FEATURE_REPO = "/opt/mlops/examples/feature_repo"
 IMAGE_DAGS = "/opt/mlops/examples/dags"
@@ -411,9 +562,20 @@ class StackConfig:
     evidently: Evidently
     airflow: Airflow
     git_sync_image: str
+    owner: str  # "" on the ensemble when not set
+    aws: Optional[Aws]  # set when any resource is on AWS
 
     def mode(self, service: str) -> ServiceMode:
         return getattr(self, _SNAKE.get(service, service)).mode
+
+    @property
+    def cloud_tags(self) -> dict[str, str]:
+        """Tags on every cloud resource: who and what it belongs to, and when an ephemeral stack may go."""
+        tags = {"project": "mlops-stack", "stack": self.stack, "environment": self.environment.value, "owner": self.owner}
+        if self.ephemeral:
+            # `mlops-stack env up` labels the expiry time; a stack made ephemeral by hand gets the default TTL.
+            tags["ttl"] = self.labels.get(EXPIRES_LABEL) or f"{DEFAULT_TTL_HOURS}h"
+        return tags
 
     @property
     def pr_number(self) -> Optional[int]:
@@ -497,7 +659,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
             problem("cluster.create", True, "false or unset with backend ensemble (it uses the cluster of your kubeconfig)")
         if cluster.name is not None:
             problem("cluster.name", cluster.name, "unset with backend ensemble (use cluster.context)")
-    elif cluster.create is False and not (cluster.name or cluster.kubeconfig):
+    elif backend is not Backend.AWS and cluster.create is False and not (cluster.name or cluster.kubeconfig):
         problems.append(
             f"{NAMESPACE}:cluster: create is false but no existing cluster is given; "
             "allowed: set cluster.name (or cluster.kubeconfig), or create: true"
@@ -608,6 +770,32 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         ingress=ingress("services.airflow.ingress", services.airflow.ingress),
     )
 
+    # `mlops-stack env up` labels who opened the stack: on a PR stack, they own it, not the team.
+    owner = raw.labels.get(OWNER_LABEL) or raw.owner or ""
+    if backend is not Backend.ENSEMBLE and not owner:
+        problems.append(f"{NAMESPACE}:owner: not set; allowed: the team or person who owns this stack's cloud resources (tagged on each)")
+    if backend is Backend.AWS and cluster.create is not False and cluster.name is not None:
+        problem("cluster.name", cluster.name, "unset when the cluster is created (set cluster.create: false to use an existing one)")
+    if backend is Backend.AWS and cluster.create is False and not cluster.name:
+        problems.append(
+            f"{NAMESPACE}:cluster.name: not set; allowed: the name of the existing EKS cluster "
+            "(its OIDC issuer is needed for IAM roles for service accounts)"
+        )
+    if backend is Backend.AWS and cluster.create is False and not raw.aws.network.vpc_id:
+        problems.append(
+            f"{NAMESPACE}:aws.network.vpcId: not set; allowed: the VPC of the existing cluster "
+            "(with aws.network.privateSubnetIds), so the databases are reachable from it"
+        )
+    if backend is Backend.AWS:
+        prefix = int(raw.aws.network.cidr.split("/")[1])
+        if not 16 <= prefix <= 24:
+            problem("aws.network.cidr", raw.aws.network.cidr, "a block from /16 to /24 (it is split into 16 subnets)")
+        for service, resolved_service in (("postgres", postgres), ("redis", redis), ("objectStore", object_store)):
+            if resolved_service.mode is ServiceMode.IN_CLUSTER:
+                problem(f"services.{service}.mode", "in-cluster", "managed with backend 'aws' (in-cluster data services run on backend ensemble)")
+    uses_aws = backend is Backend.AWS
+    aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
+
     if problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
 
@@ -631,6 +819,66 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         evidently=evidently,
         airflow=airflow,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"],
+        owner=owner,
+        aws=aws,
+    )
+
+
+def _resolve_aws(raw: AwsConfig, environment: Environment, ephemeral: bool, problem, problems: list[str]) -> Aws:
+    production = environment is Environment.PRODUCTION
+    network, eks, rds, cache = raw.network, raw.eks, raw.rds, raw.elasticache
+    if network.vpc_id and len(network.private_subnet_ids) < 2:
+        problems.append(
+            f"{NAMESPACE}:aws.network.privateSubnetIds: {len(network.private_subnet_ids)} given; "
+            "allowed: at least 2 private subnets in different AZs of aws.network.vpcId"
+        )
+    if network.private_subnet_ids and not network.vpc_id:
+        problems.append(f"{NAMESPACE}:aws.network.vpcId: not set; allowed: the VPC of aws.network.privateSubnetIds")
+    default = AWS_SIZES[environment]
+    sizes = AwsSizes(
+        node_instance_types=tuple(eks.instance_types or default.node_instance_types),
+        min_nodes=eks.min_nodes or default.min_nodes,
+        desired_nodes=eks.desired_nodes or max(default.desired_nodes, eks.min_nodes or 0),
+        max_nodes=eks.max_nodes or max(default.max_nodes, eks.desired_nodes or 0, eks.min_nodes or 0),
+        db_instance_class=rds.instance_class or default.db_instance_class,
+        db_storage=rds.allocated_storage or default.db_storage,
+        db_max_storage=rds.max_allocated_storage or max(default.db_max_storage, rds.allocated_storage or 0),
+        # An ephemeral stack keeps no automated backups: it is created and destroyed in minutes.
+        db_backup_days=rds.backup_retention_days if rds.backup_retention_days is not None else (0 if ephemeral else default.db_backup_days),
+        cache_node_type=cache.node_type or default.cache_node_type,
+        cache_nodes=default.cache_nodes,
+        mwaa_class=raw.mwaa.environment_class or default.mwaa_class,
+        mwaa_max_workers=raw.mwaa.max_workers or default.mwaa_max_workers,
+        sagemaker_size=raw.sagemaker_mlflow.tracking_server_size or default.sagemaker_size,
+    )
+    if not sizes.min_nodes <= sizes.desired_nodes <= sizes.max_nodes:
+        problem(
+            "aws.eks", {"minNodes": sizes.min_nodes, "desiredNodes": sizes.desired_nodes, "maxNodes": sizes.max_nodes},
+            "minNodes <= desiredNodes <= maxNodes",
+        )
+    if sizes.db_max_storage < sizes.db_storage:
+        problem("aws.rds.maxAllocatedStorage", sizes.db_max_storage, f"at least aws.rds.allocatedStorage ({sizes.db_storage})")
+    if production and sizes.db_backup_days < 7:
+        problem("aws.rds.backupRetentionDays", sizes.db_backup_days, "7 to 35 in production")
+    public_endpoint = eks.public_endpoint if eks.public_endpoint is not None else not production
+    if eks.public_access_cidrs and not public_endpoint:
+        problem("aws.eks.publicAccessCidrs", eks.public_access_cidrs, "empty while the API endpoint is private (set aws.eks.publicEndpoint: true)")
+    return Aws(
+        region=raw.region,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=tuple(network.private_subnet_ids),
+        cidr=network.cidr,
+        availability_zones=network.availability_zones or (3 if production else 2),
+        eks_version=eks.version,
+        public_endpoint=public_endpoint,
+        public_access_cidrs=tuple(eks.public_access_cidrs or (["0.0.0.0/0"] if public_endpoint else [])),
+        sizes=sizes,
+        db_engine_version=rds.engine_version,
+        db_multi_az=production,
+        cache_engine=cache.engine.value,
+        cache_engine_version=cache.engine_version or CACHE_ENGINE_VERSIONS[cache.engine.value],
+        mwaa_airflow_version=raw.mwaa.airflow_version,
+        sagemaker_mlflow_version=raw.sagemaker_mlflow.mlflow_version,
     )
 
 

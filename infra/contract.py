@@ -88,6 +88,9 @@ class ServiceUrls:
     feast: pulumi.Input[str] = ""
     airflow: pulumi.Input[str] = ""
     evidently: pulumi.Input[str] = ""
+    # The MLflow client plugin the tracking URI needs: "" for an MLflow server, "sagemaker-mlflow"
+    # when the URI is a SageMaker tracking server's ARN.
+    mlflow_plugin: str = ""
     # Writers (monitoring jobs, pipelines) send it to the Evidently UI; readers need none.
     evidently_token: Optional[pulumi.Input[str]] = secret(None)
 

@@ -62,6 +62,70 @@ class Recording:
         return [r for r in self.resources if r.type.startswith("kubernetes:") and r.custom and "providers" not in r.type]
 
 
+# What the clouds would answer, for the invokes and the outputs the program reads.
+MOCK_ACCOUNT = "123456789012"
+MOCK_REGION = "us-east-1"
+MOCK_OIDC_ISSUER = f"https://oidc.eks.{MOCK_REGION}.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+
+
+def _eks_cluster(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "arn": f"arn:aws:eks:{MOCK_REGION}:{MOCK_ACCOUNT}:cluster/{name}",
+        "endpoint": f"https://0123456789ABCDEF.gr7.{MOCK_REGION}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"},
+        "certificateAuthorities": [{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"}],
+        "identities": [{"oidcs": [{"issuer": MOCK_OIDC_ISSUER}]}],
+        "vpcConfig": {"clusterSecurityGroupId": "sg-0eks0cluster0000", "vpcId": "vpc-0mock"},
+    }
+
+
+MOCK_INVOKES: dict[str, Callable[[dict], dict]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
+        "accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/mock", "userId": "AIDAMOCK", "id": MOCK_ACCOUNT,
+    },
+    "aws:index/getPartition:getPartition": lambda a: {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a: {
+        "names": [f"{a.get('region') or MOCK_REGION}{z}" for z in "abcdef"], "id": a.get("region") or MOCK_REGION,
+    },
+    "aws:eks/getCluster:getCluster": lambda a: {**_eks_cluster(a["name"]), "id": a["name"]},
+    "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": lambda a: {
+        "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{a['url'].removeprefix('https://')}", "url": a["url"], "id": a["url"],
+    },
+}
+
+
+def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs AWS computes: ARNs, endpoints, addresses."""
+    service = type_.split(":")[1].split("/")[0]
+    outputs: dict[str, Any] = {"arn": f"arn:aws:{service}:{MOCK_REGION}:{MOCK_ACCOUNT}:{name}"}
+    if type_ == "aws:iam/role:Role":
+        outputs.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", name=name)
+    elif type_ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or name
+        outputs.update(arn=f"arn:aws:s3:::{bucket}", bucket=bucket)
+    elif type_ == "aws:rds/instance:Instance":
+        outputs.update(address=f"{inputs.get('identifier', name)}.c0mock.{MOCK_REGION}.rds.amazonaws.com", port=5432)
+    elif type_ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        outputs["primaryEndpointAddress"] = f"master.{inputs.get('replicationGroupId', name)}.mock.use1.cache.amazonaws.com"
+    elif type_ == "aws:eks/cluster:Cluster":
+        mock = _eks_cluster(inputs.get("name", name))
+        outputs.update(mock, vpcConfig={**inputs.get("vpcConfig", {}), **mock["vpcConfig"]})
+    elif type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+    elif type_ == "aws:mwaa/environment:Environment":
+        outputs["webserverUrl"] = f"0mock-vpce.c{MOCK_REGION}.airflow.amazonaws.com"
+    elif type_ == "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer":
+        server = inputs.get("trackingServerName", name)
+        outputs.update(
+            arn=f"arn:aws:sagemaker:{MOCK_REGION}:{MOCK_ACCOUNT}:mlflow-tracking-server/{server}",
+            trackingServerUrl=f"https://t-0mock.{MOCK_REGION}.experiments.sagemaker.aws",
+        )
+    elif type_ == "aws:secretsmanager/secret:Secret":
+        outputs["name"] = inputs.get("name", name)
+    return outputs
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echoes inputs back as outputs, with plausible values for the outputs the program reads."""
 
@@ -81,10 +145,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["b64Std"] = base64.b64encode(raw).decode()
             outputs["hex"] = raw.hex()
             self.recording.generated_secrets.append(outputs["b64Url"])
+        if args.typ.startswith("aws:"):
+            outputs = {**_aws_outputs(args.typ, args.name, outputs), **outputs}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
+        answer = MOCK_INVOKES.get(args.token)
+        return answer(args.args) if answer else {}
 
 
 class RecordingMonitor(mocks.MockMonitor):

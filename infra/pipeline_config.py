@@ -82,6 +82,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         "MLOPS_REDIS_PORT": str(int(cache.port)),
         "MLOPS_REDIS_TLS": "true" if cache.tls else "false",
         "MLFLOW_TRACKING_URI": e.services.mlflow,
+        "MLOPS_MLFLOW_PLUGIN": e.services.mlflow_plugin,
         "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{store.buckets.artifacts}/mlflow",
         "MLOPS_FEAST_URL": e.services.feast,
         "MLOPS_AIRFLOW_URL": e.services.airflow,
@@ -188,7 +189,7 @@ def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         "AIRFLOW_CONN_MLOPS_POSTGRES": postgres,
         "AIRFLOW_CONN_MLOPS_S3": f"aws://{credentials}/?{urlencode(extra)}",
     }
-    if e.services.mlflow:  # an http URL is itself an Airflow connection URI (conn_type http)
+    if e.services.mlflow.startswith("http"):  # an http URL is itself an Airflow connection URI (conn_type http)
         connections["AIRFLOW_CONN_MLOPS_MLFLOW"] = e.services.mlflow
     return connections
 
@@ -216,6 +217,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "feast": e.services.feast,
             "airflow": e.services.airflow,
             "evidently": e.services.evidently,
+            "mlflowPlugin": e.services.mlflow_plugin,
         },
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,

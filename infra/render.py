@@ -100,8 +100,13 @@ SERVICE_TYPES = {
     "mlops:kubernetes:Feast": "Feast",
     "mlops:kubernetes:Evidently": "Evidently",
     "mlops:kubernetes:Airflow": "Airflow",
+    "mlops:aws:RdsPostgres": "PostgreSQL",
+    "mlops:aws:ElastiCache": "Redis",
+    "mlops:aws:PrivateBucket": "S3",
+    "mlops:aws:SageMakerMlflow": "MLflow",
+    "mlops:aws:Mwaa": "Airflow",
 }
-DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO"}
+DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "S3"}
 
 
 def inventory(recording: Recording) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 
@@ -55,12 +55,21 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
 
 
 def build(
-    cfg: StackConfig, endpoints: PlatformEndpoints, *, data_services: Mapping[str, pulumi.Resource]
+    cfg: StackConfig,
+    endpoints: PlatformEndpoints,
+    *,
+    data_services: Mapping[str, pulumi.Resource],
+    identities: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
+    nodes: Sequence[pulumi.Resource] = (),
+    urls: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> PlatformEndpoints:
     """Add the in-cluster applications; returns the endpoints with their URLs filled in.
 
-    `data_services` holds the in-cluster data service components by role (postgres, redis, objectStore);
-    a managed service has none, as it is ready when its endpoint is.
+    `data_services` holds, by role (postgres, redis, objectStore), what must be done before an
+    application uses the service: the in-cluster components, or the setup Job of a managed database.
+    `identities` holds each application's service account annotations (its cloud identity), `nodes`
+    what the pods need to be scheduled (a new cluster's node group), and `urls` the services that run
+    managed (e.g. SageMaker MLflow, MWAA).
     """
     endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
     on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
@@ -74,9 +83,10 @@ def build(
             labels=cfg.labels,
             pipeline_config=pipeline_config.NAME,
             config_checksum=checksum,
-            depends_on=tuple(data_services[role] for role in NEEDS[app] if role in data_services),
+            depends_on=(*nodes, *(data_services[role] for role in NEEDS[app] if role in data_services)),
+            service_account_annotations=(identities or {}).get(app, {}),
         )
-    urls: dict[str, pulumi.Input[str]] = {}
+    urls = dict(urls or {})
 
     if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
         mlflow = Mlflow(

@@ -25,6 +25,20 @@ def is_secret(output: Any) -> bool:
     return _sync_await(output.is_secret())
 
 
+def backend_of(stack: str) -> str:
+    return offline.stack_config(stack).get("mlops:backend", "ensemble")
+
+
+# Stacks whose data services run in the cluster (PostgreSQL, Redis and MinIO StatefulSets).
+ENSEMBLE_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "ensemble"]
+AWS_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "aws"]
+
+
 @pytest.fixture(params=offline.shipped_stacks())
 def shipped(request) -> Recording:
+    return recording_of(request.param)
+
+
+@pytest.fixture(params=ENSEMBLE_STACKS)
+def ensemble(request) -> Recording:
     return recording_of(request.param)

@@ -257,16 +257,21 @@ class Airflow(pulumi.ComponentResource):
         )
 
         # RBAC: the scheduler launches and watches task pods; the API server reads their logs.
+        # Both accounts share the service's cloud identity: logs, and the tasks' own buckets.
+        identity = dict(args.service_account_annotations) or None
         account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=workload.labels(APP, args.labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP, namespace=ns, labels=workload.labels(APP, args.labels), annotations=identity,
+            ),
             automount_service_account_token=False,
             opts=child,
         )
         k8s.core.v1.ServiceAccount(
             f"{name}-worker-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=WORKER_SERVICE_ACCOUNT, namespace=args.pipelines_namespace, labels=workload.labels(APP, args.labels, "worker")
+                name=WORKER_SERVICE_ACCOUNT, namespace=args.pipelines_namespace, labels=workload.labels(APP, args.labels, "worker"),
+                annotations=identity,
             ),
             automount_service_account_token=False,
             opts=child,

@@ -73,7 +73,7 @@ class Evidently(pulumi.ComponentResource):
             volume_mounts=mounts,
         )
         # One writer of the workspace: a new pod starts only after the old one has stopped.
-        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        account = workload.service_account(self, name, APP, args.namespace, args.labels, args.service_account_annotations)
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[ui], volumes=volumes, replicas=1, recreate=True)
         workload.cluster_service(self, name, APP, args, PORT)
 

@@ -83,7 +83,7 @@ class Feast(pulumi.ComponentResource):
             security_context=workload.container_security(),
             volume_mounts=[config_mount, *scratch_mounts],
         )
-        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        account = workload.service_account(self, name, APP, args.namespace, args.labels, args.service_account_annotations)
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=[config_volume, *scratch])
         workload.cluster_service(self, name, APP, args, PORT)
 

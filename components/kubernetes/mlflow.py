@@ -80,7 +80,7 @@ class Mlflow(pulumi.ComponentResource):
             security_context=workload.container_security(),
             volume_mounts=mounts,
         )
-        account = workload.service_account(self, name, APP, args.namespace, args.labels)
+        account = workload.service_account(self, name, APP, args.namespace, args.labels, args.service_account_annotations)
         deployment = workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=volumes)
         service = workload.cluster_service(self, name, APP, args, PORT)
         if args.ingress.enabled:

@@ -68,6 +68,8 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
             f"SELECT format('CREATE ROLE %I LOGIN', '{consumer}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{consumer}')\\gexec",
             f'ALTER ROLE "{consumer}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
+            # A managed server's admin is no superuser: it must be a member to hand the database over.
+            f'GRANT "{consumer}" TO CURRENT_USER;',
             f"SELECT format('CREATE DATABASE %I OWNER %I', '{consumer}', '{consumer}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{consumer}')\\gexec",
             f'ALTER DATABASE "{consumer}" OWNER TO "{consumer}";',

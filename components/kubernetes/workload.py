@@ -10,7 +10,7 @@ import hashlib
 import json
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,6 +35,14 @@ class StatefulServiceArgs:
     protect: bool = False
     # Ephemeral stacks delete their volumes with the StatefulSet; everyone else keeps them.
     delete_volumes: bool = False
+
+
+class Placement(Protocol):
+    """Where a component's objects go, and how they are kept: what Secrets and setup Jobs need."""
+
+    namespace: pulumi.Input[str]
+    labels: dict[str, str]
+    protect: bool
 
 
 def labels(app: str, extra: dict[str, str], component: str = "server") -> dict[str, str]:
@@ -145,12 +153,17 @@ def password(resource_name: str, parent: pulumi.Resource, protect: bool, length:
 
 
 def service_account(
-    parent: pulumi.Resource, name: str, app: str, namespace: pulumi.Input[str], extra_labels: dict[str, str]
+    parent: pulumi.Resource, name: str, app: str, namespace: pulumi.Input[str], extra_labels: dict[str, str],
+    annotations: Optional[Mapping[str, pulumi.Input[str]]] = None,
 ) -> k8s.core.v1.ServiceAccount:
-    """The service's own identity. No API token is mounted unless a pod asks for one (Airflow's executor)."""
+    """The service's own identity. No API token is mounted unless a pod asks for one (Airflow's executor).
+
+    `annotations` bind it to a cloud identity (an IAM role on EKS, a managed identity on AKS)."""
     return k8s.core.v1.ServiceAccount(
         f"{name}-service-account",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels(app, extra_labels)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=app, namespace=namespace, labels=labels(app, extra_labels), annotations=dict(annotations) if annotations else None
+        ),
         automount_service_account_token=False,
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -242,7 +255,7 @@ def credentials_secret(
     parent: pulumi.Resource,
     resource_name: str,
     name: str,
-    args: StatefulServiceArgs,
+    args: Placement,
     app: str,
     string_data: dict[str, pulumi.Input[str]],
 ) -> k8s.core.v1.Secret:
@@ -259,7 +272,7 @@ def setup_job(
     parent: pulumi.Resource,
     name: str,
     app: str,
-    args: StatefulServiceArgs,
+    args: Placement,
     *,
     image: str,
     scripts: dict[str, str],
@@ -345,6 +358,8 @@ class AppArgs:
     config_checksum: pulumi.Input[str] = ""
     # Resources the server needs before it starts (databases and buckets created by the setup Jobs).
     depends_on: tuple[pulumi.Resource, ...] = ()
+    # On a cloud, the annotations that give the service account its cloud identity (IRSA, workload identity).
+    service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 def pipeline_env_from(name: str) -> list[k8s.core.v1.EnvFromSourceArgs]:

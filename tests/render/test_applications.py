@@ -33,11 +33,15 @@ def pod_specs(recording: Recording):
             yield name, spec
 
 
-def test_all_seven_services_run_on_the_ensemble(shipped):
-    deployments = set(objects(shipped, DEPLOYMENT))
+def test_all_seven_services_run_on_the_ensemble(ensemble):
+    deployments = set(objects(ensemble, DEPLOYMENT))
     assert APPLICATIONS <= deployments
-    statefulsets = set(objects(shipped, "kubernetes:apps/v1:StatefulSet"))
+    statefulsets = set(objects(ensemble, "kubernetes:apps/v1:StatefulSet"))
     assert statefulsets == {"postgres", "redis", "minio"}
+
+
+def test_the_applications_run_in_the_cluster_on_every_backend(shipped):
+    assert APPLICATIONS <= set(objects(shipped, DEPLOYMENT))
 
 
 def test_every_application_container_is_pinned_sized_probed_and_unprivileged(shipped):
@@ -80,14 +84,14 @@ def objects_all(recording: Recording, type_: str) -> list[dict]:
 
 
 def test_mlflow_serves_artifacts_from_the_bucket_with_workers_per_environment():
-    for stack, workers in (("local", "1"), ("production", "4")):
+    for stack, workers in (("local", "1"), ("production-onprem", "4")):
         mlflow = objects(recording_of(stack), DEPLOYMENT)["mlflow"]["spec"]["template"]["spec"]["containers"][0]
         command = mlflow["command"]
         assert command[:2] == ["mlflow", "server"] and command[command.index("--workers") + 1] == workers
         env = {e["name"]: e for e in mlflow["env"]}
         assert env["MLFLOW_ARTIFACTS_DESTINATION"]["value"] == "s3://artifacts/mlflow"
         assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-backend-store", "key": "uri"}
-    assert objects(recording_of("production"), DEPLOYMENT)["mlflow"]["spec"]["replicas"] == 2
+    assert objects(recording_of("production-onprem"), DEPLOYMENT)["mlflow"]["spec"]["replicas"] == 2
 
 
 def test_airflow_task_pods_get_the_pipeline_config_and_run_in_the_pipelines_namespace(shipped):
@@ -118,7 +122,8 @@ def test_airflow_task_pods_get_the_pipeline_config_and_run_in_the_pipelines_name
         assert objects(shipped, DEPLOYMENT)[name]["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
-def test_airflow_components_start_after_the_migration_and_the_applications_after_their_data_services(shipped):
+def test_airflow_components_start_after_the_migration_and_the_applications_after_their_data_services(ensemble):
+    shipped = ensemble
     urns = {r.name: r.urn for r in shipped.resources}
     for name in ("airflow-api-server-deployment", "airflow-scheduler-deployment", "airflow-dag-processor-deployment"):
         assert urns["airflow-migrate"] in shipped.one(DEPLOYMENT, name).dependencies

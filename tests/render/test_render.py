@@ -14,6 +14,7 @@ import yaml
 
 from infra import offline, render
 from infra.contract import REDACTED
+from tests.conftest import backend_of
 
 # The oldest and newest Kubernetes minor versions we support (README, "Supported Kubernetes").
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -27,8 +28,11 @@ def rendered(request, tmp_path_factory):
     return out, recording
 
 
-def test_shipped_stacks_are_local_staging_and_production():
-    assert STACKS == ["local", "production", "staging"]
+def test_shipped_stacks_are_local_staging_and_production_on_aws_and_on_your_own_cluster():
+    assert STACKS == ["local", "production", "production-onprem", "staging"]
+    assert {s: backend_of(s) for s in STACKS} == {
+        "local": "ensemble", "production-onprem": "ensemble", "staging": "aws", "production": "aws",
+    }
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -80,16 +84,26 @@ def test_container_env_values_hold_no_secret(rendered):
                     assert "PASSWORD" not in env["name"] or "valueFrom" in env
 
 
-def test_pipeline_files_point_at_the_in_cluster_services(rendered):
-    out, _ = rendered
+def test_pipeline_files_point_at_the_stacks_own_services(rendered):
+    out, recording = rendered
     env = dict(line.split("=", 1) for line in (out / "pipeline" / "pipeline.env").read_text().splitlines())
-    assert env["MLOPS_POSTGRES_HOST"] == "'postgres.mlops.svc.cluster.local'"
-    assert env["MLOPS_REDIS_HOST"] == "'redis.mlops.svc.cluster.local'"
-    assert env["AWS_ENDPOINT_URL_S3"] == env["MLFLOW_S3_ENDPOINT_URL"] == "'http://minio.mlops.svc.cluster.local:9000'"
-    assert env["MLOPS_POSTGRES_FEAST_PASSWORD"] == env["AWS_SECRET_ACCESS_KEY"] == f"'{REDACTED}'"
     feature_store = yaml.safe_load((out / "pipeline" / "feature_store.yaml").read_text())
-    assert "@postgres.mlops.svc.cluster.local:5432/feast" in feature_store["registry"]["path"]
-    assert feature_store["online_store"]["connection_string"].startswith("redis.mlops.svc.cluster.local:6379,")
+    assert env["MLOPS_POSTGRES_FEAST_PASSWORD"] == env["MLOPS_REDIS_PASSWORD"] == f"'{REDACTED}'"
+    if backend_of(recording.stack) == "ensemble":
+        assert env["MLOPS_POSTGRES_HOST"] == "'postgres.mlops.svc.cluster.local'"
+        assert env["MLOPS_REDIS_HOST"] == "'redis.mlops.svc.cluster.local'"
+        assert env["AWS_ENDPOINT_URL_S3"] == env["MLFLOW_S3_ENDPOINT_URL"] == "'http://minio.mlops.svc.cluster.local:9000'"
+        assert env["AWS_SECRET_ACCESS_KEY"] == f"'{REDACTED}'"
+        assert "@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable" in feature_store["registry"]["path"]
+        assert feature_store["online_store"]["connection_string"].startswith("redis.mlops.svc.cluster.local:6379,")
+    else:
+        # RDS and ElastiCache over TLS; S3 at its default endpoint, with the pod's IAM role.
+        assert env["MLOPS_POSTGRES_HOST"].endswith(".rds.amazonaws.com'") and env["MLOPS_POSTGRES_SSLMODE"] == "'require'"
+        assert env["MLOPS_REDIS_HOST"].endswith(".cache.amazonaws.com'") and env["MLOPS_REDIS_TLS"] == "'true'"
+        assert env["MLOPS_OBJECT_STORE_AUTH"] == "'irsa'" and env["AWS_REGION"] == "'eu-west-1'"
+        assert not {"AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)
+        assert feature_store["registry"]["path"].endswith(".rds.amazonaws.com:5432/feast?sslmode=require")
+        assert feature_store["online_store"]["connection_string"].endswith(",ssl=true")
     assert (out / "pipeline" / "pipeline.yaml").exists() and (out / "pipeline" / "dvc.config").exists()
 
 
@@ -97,15 +111,18 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     from feast.repo_config import RepoConfig, load_repo_config
 
     out, _ = rendered
+    env = dict(line.split("=", 1) for line in (out / "pipeline" / "pipeline.env").read_text().splitlines())
+    host, redis, sslmode = (env[k].strip("'") for k in ("MLOPS_POSTGRES_HOST", "MLOPS_REDIS_HOST", "MLOPS_POSTGRES_SSLMODE"))
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", "feast")
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", "Secret123")
     monkeypatch.setenv("MLOPS_REDIS_PASSWORD", "Redis456")
     config = load_repo_config(tmp_path, out / "pipeline" / "feature_store.yaml")
     assert isinstance(config, RepoConfig)
     assert config.registry.registry_type == "sql"
-    assert config.registry.path == "postgresql+psycopg://feast:Secret123@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable"
+    assert config.registry.path == f"postgresql+psycopg://feast:Secret123@{host}:5432/feast?sslmode={sslmode}"
     assert config.online_store.type == "redis"
-    assert config.online_store.connection_string == "redis.mlops.svc.cluster.local:6379,password=Redis456"
+    tls = ",ssl=true" if env["MLOPS_REDIS_TLS"] == "'true'" else ""
+    assert config.online_store.connection_string == f"{redis}:6379,password=Redis456{tls}"
     assert config.offline_store.type == "file"
 
 
@@ -116,19 +133,30 @@ def test_resources_json_lists_every_resource_with_options_and_dependencies(rende
     assert all(set(e) == {"urn", "type", "name", "parent", "inputs", "protect", "depends_on"} for e in entries)
     by_name = {e["name"]: e for e in entries}
     job = by_name["postgres-setup"]
-    # Explicit (the StatefulSet) and through inputs (the Secret its env reads, the ConfigMap it mounts).
-    assert by_name["postgres-statefulset"]["urn"] in job["depends_on"]
-    assert by_name["postgres-credentials"]["urn"] in job["depends_on"]
-    assert by_name["postgres-setup-scripts"]["urn"] in job["depends_on"]
-    assert by_name["postgres-statefulset"]["protect"] is (recording.stack == "production")
+    assert by_name["postgres-setup-scripts"]["urn"] in job["depends_on"]  # through inputs: the ConfigMap it mounts
+    production = recording.stack.startswith("production")
+    if backend_of(recording.stack) == "ensemble":
+        # Explicit (the StatefulSet) and through inputs (the Secret its env reads).
+        assert by_name["postgres-statefulset"]["urn"] in job["depends_on"]
+        assert by_name["postgres-credentials"]["urn"] in job["depends_on"]
+        assert by_name["postgres-statefulset"]["protect"] is production
+    else:
+        # Explicit (nodes to run on) and through inputs (the server's address, the admin Secret).
+        assert by_name["eks-nodes"]["urn"] in job["depends_on"]
+        assert by_name["postgres-instance"]["urn"] in job["depends_on"]
+        assert by_name["postgres-credentials"]["urn"] in job["depends_on"]
+        assert by_name["postgres-instance"]["protect"] is production
 
 
 def test_inventory_counts_types_and_draws_the_services(rendered):
     out, recording = rendered
     text = (out / "inventory.md").read_text()
     assert f"{len(recording.resources)} resources." in text
-    assert "| `kubernetes:apps/v1:StatefulSet` | 3 |" in text
     assert "```mermaid" in text and "postgresql -. endpoints .-> config" in text
+    if backend_of(recording.stack) == "ensemble":
+        assert "| `kubernetes:apps/v1:StatefulSet` | 3 |" in text
+    else:
+        assert "| `aws:rds/instance:Instance` | 1 |" in text and "StatefulSet" not in text
 
 
 def test_cli_renders_a_stack_and_reports_bad_config_in_one_line(tmp_path):

@@ -39,11 +39,25 @@ def test_production_is_protected_and_highly_available_by_default():
 def test_services_default_to_in_cluster_on_the_ensemble_and_managed_data_on_clouds():
     ensemble = config.load("local", {})
     assert {ensemble.mode(s) for s in config.DATA_SERVICES + config.APP_SERVICES} == {ServiceMode.IN_CLUSTER}
-    aws = config.load("staging", {"backend": "aws"})
+    aws = config.load("staging", {"backend": "aws", "owner": "ml-platform"})
     assert [aws.mode(s) for s in config.DATA_SERVICES] == [ServiceMode.MANAGED] * 3
     assert aws.mode("mlflow") is ServiceMode.IN_CLUSTER
-    override = config.load("staging", {"backend": "aws", "services": {"postgres": {"mode": "in-cluster"}, "mlflow": {"mode": "managed"}}})
-    assert override.mode("postgres") is ServiceMode.IN_CLUSTER and override.mode("mlflow") is ServiceMode.MANAGED
+    override = config.load("staging", {"backend": "aws", "owner": "ml-platform", "services": {"mlflow": {"mode": "managed"}}})
+    assert override.mode("postgres") is ServiceMode.MANAGED and override.mode("mlflow") is ServiceMode.MANAGED
+    assert override.mode("airflow") is ServiceMode.IN_CLUSTER
+
+
+def test_aws_sizes_follow_the_environment_and_ephemeral_stacks_keep_no_backups():
+    staging = config.load("staging", {"backend": "aws", "owner": "ml"}).aws
+    production = config.load("production", {"backend": "aws", "owner": "ml"}).aws
+    pr = config.load("staging-pr-9", {"backend": "aws", "labels": {"mlops-stack/owner": "octo", "mlops-stack/expires": "20261130T1200Z"}})
+    assert (staging.availability_zones, production.availability_zones) == (2, 3)
+    assert (staging.db_multi_az, production.db_multi_az) == (False, True)
+    assert (staging.public_endpoint, production.public_endpoint) == (True, False)
+    assert production.sizes.db_backup_days >= 7 and production.sizes.cache_nodes == 2
+    assert pr.aws.sizes.db_backup_days == 0
+    assert pr.cloud_tags == {"project": "mlops-stack", "stack": "staging-pr-9", "environment": "staging", "owner": "octo", "ttl": "20261130T1200Z"}
+    assert "ttl" not in config.load("staging", {"backend": "aws", "owner": "ml"}).cloud_tags
 
 
 def test_overrides_win_over_environment_defaults():
@@ -105,8 +119,19 @@ BAD = [
     ("local", {"services": {"airflow": {"dags": {"git": "https://github.com/o/r.git", "path": "../dags"}}}}, "mlops:services.airflow.dags.path", "'../dags'", "relative to the repository root"),
     ("local", {"services": {"airflow": {"dags": {"git": "github.com/o/r"}}}}, "mlops:services.airflow.dags.git", "'github.com/o/r'", "a git URL"),
     ("local", {"cluster": {"create": True}}, "mlops:cluster.create", "true", "false or unset with backend ensemble"),
-    ("staging", {"backend": "aws", "cluster": {"create": False}}, "mlops:cluster", "create is false", "cluster.name"),
-    ("staging", {"backend": "azure", "services": {"airflow": {"mode": "managed"}}}, "mlops:services.airflow.mode", "'managed'", "in-cluster with backend 'azure'"),
+    ("staging", {"backend": "azure", "owner": "ml", "cluster": {"create": False}}, "mlops:cluster", "create is false", "cluster.name"),
+    ("staging", {"backend": "azure", "owner": "ml", "services": {"airflow": {"mode": "managed"}}}, "mlops:services.airflow.mode", "'managed'", "in-cluster with backend 'azure'"),
+    ("staging", {"backend": "aws"}, "mlops:owner", "not set", "the team or person"),
+    ("staging", {"backend": "aws", "owner": "ml", "cluster": {"create": False, "name": "shared"}, "aws": {"network": {"vpcId": "vpc-0123456789abcdef0"}}},
+     "mlops:aws.network.privateSubnetIds", "0 given", "at least 2 private subnets"),
+    ("staging", {"backend": "aws", "owner": "ml", "services": {"redis": {"mode": "in-cluster"}}}, "mlops:services.redis.mode", "'in-cluster'", "managed with backend 'aws'"),
+    ("staging", {"backend": "aws", "owner": "ml", "aws": {"region": "Europe"}}, "mlops:aws.region", "'Europe'", "an AWS region, e.g. eu-west-1"),
+    ("staging", {"backend": "aws", "owner": "ml", "aws": {"network": {"cidr": "10.0.0.0/8"}}}, "mlops:aws.network.cidr", "'10.0.0.0/8'", "/16 to /24"),
+    ("production", {"backend": "aws", "owner": "ml", "aws": {"rds": {"backupRetentionDays": 3}}}, "mlops:aws.rds.backupRetentionDays", "3", "7 to 35 in production"),
+    ("staging", {"backend": "aws", "owner": "ml", "aws": {"eks": {"minNodes": 5, "maxNodes": 3}}}, "mlops:aws.eks", "minNodes", "minNodes <= desiredNodes <= maxNodes"),
+    ("staging", {"backend": "aws", "owner": "ml", "cluster": {"create": False}, "aws": {"network": {
+        "vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}}},
+     "mlops:cluster.name", "not set", "existing EKS cluster"),
     ("production", {"ephemeral": True}, "mlops:ephemeral", "true", "false in production"),
     ("production", {"protect": False}, "mlops:protect", "false", "true in production"),
     ("staging-pr-3", {"protect": True}, "mlops:protect", "true", "false on an ephemeral stack"),

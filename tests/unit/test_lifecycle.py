@@ -96,7 +96,8 @@ def test_up_copies_the_staging_config_marks_the_stack_ephemeral_tags_it_then_dep
     staging = yaml.safe_load((REPO_ROOT / "Pulumi.staging.yaml").read_text())["config"]
     # Every plain key of Pulumi.staging.yaml arrives, as a --path key.
     assert config["mlops:backend"] == ConfigEntry(staging["mlops:backend"])
-    assert config["mlops:cluster.context"] == ConfigEntry(staging["mlops:cluster"]["context"])
+    assert config["mlops:owner"] == ConfigEntry(staging["mlops:owner"])
+    assert config["mlops:aws.region"] == ConfigEntry(staging["mlops:aws"]["region"])
     for key, value in staging.get("mlops:labels", {}).items():
         assert config[f"mlops:labels.{key}"] == ConfigEntry(value)
     assert config["mlops:ephemeral"] == ConfigEntry("true") and config["mlops:protect"] == ConfigEntry("false")

@@ -54,7 +54,7 @@ def test_every_kubernetes_object_goes_through_the_stack_provider():
 
 
 def test_production_protects_stateful_resources_and_keeps_volumes():
-    recording = recording_of("production")
+    recording = recording_of("production-onprem")
     protected = {r.name for r in recording.resources if r.protect}
     assert set(STATEFUL) | {"postgres-credentials", "namespaces-platform", "postgres-mlflow-password"} <= protected
     # Jobs must stay replaceable: protecting them would block every script change.
@@ -70,7 +70,7 @@ def test_production_protects_stateful_resources_and_keeps_volumes():
 
 
 def test_ephemeral_stack_is_destroyable():
-    recording = recording_of("staging-pr-7", "staging")
+    recording = offline.run("staging-pr-7", {"mlops:backend": "ensemble", "mlops:cluster": {"context": "mlops-staging"}})
     assert not any(r.protect for r in recording.resources)
     for name in STATEFUL:
         spec = recording.one(STATEFULSET, name).inputs["spec"]
@@ -113,8 +113,8 @@ def test_containers_are_pinned_hardened_and_sized():
 
 
 def test_backends_not_yet_built_are_refused_clearly():
-    with pytest.raises(ConfigError, match=r"^mlops:backend: 'aws' is not available in this release yet; allowed: ensemble$"):
-        offline.run("staging", {"mlops:backend": "aws"})
+    with pytest.raises(ConfigError, match=r"^mlops:backend: 'azure' is not available in this release yet; allowed: ensemble, aws$"):
+        offline.run("staging", {"mlops:backend": "azure", "mlops:owner": "ml"})
 
 
 def test_the_program_never_imports_a_cloud_sdk_for_the_ensemble():

@@ -1,0 +1,258 @@
+"""AWS: EKS, RDS for PostgreSQL, ElastiCache and S3, with an IAM role per service (IRSA); MWAA and
+SageMaker managed MLflow as options. The applications run on EKS exactly as in the ensemble.
+
+Dependencies are only the ones the resources need: the data services wait for the network, not for
+the cluster, so RDS, ElastiCache and S3 are created while EKS is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.aws.eks import EksCluster, EksClusterArgs
+from components.aws.elasticache import ElastiCache, ElastiCacheArgs
+from components.aws.iam import Statement, bucket_access
+from components.aws.iam import WorkloadRole, WorkloadRoleArgs
+from components.aws.mwaa import AirflowConnections, AirflowConnectionsArgs, Mwaa, MwaaArgs
+from components.aws.naming import physical_name
+from components.aws.network import Network, NetworkArgs
+from components.aws.rds import RdsPostgres, RdsPostgresArgs
+from components.aws.s3 import BucketArgs, PrivateBucket
+from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
+from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
+from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
+from components.kubernetes.namespaces import Namespaces, NamespacesArgs
+from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from infra import pipeline_config
+from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
+from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints, resolve
+from stacks import applications
+
+# The annotation that binds a Kubernetes service account to an IAM role (IRSA).
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+# Bucket suffix per role; S3 bucket names allow no capitals.
+BUCKET_SUFFIXES = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
+SAGEMAKER_MLFLOW_PLUGIN = "sagemaker-mlflow"
+
+
+def build(cfg: StackConfig) -> PlatformEndpoints:
+    settings = cfg.aws
+    assert settings is not None  # config.load resolves it for backend aws
+    production = cfg.environment is Environment.PRODUCTION
+    provider = aws.Provider("aws", region=settings.region, default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.cloud_tags))
+    on_aws = pulumi.ResourceOptions(providers=[provider])
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(provider=provider)).account_id
+    base_name = physical_name("mlops", cfg.stack, max_length=40)
+
+    network = Network(
+        "network",
+        NetworkArgs(
+            region=settings.region, cidr=settings.cidr, availability_zones=settings.availability_zones,
+            nat_per_zone=production, existing_vpc_id=settings.vpc_id, existing_private_subnet_ids=settings.private_subnet_ids,
+        ),
+        opts=on_aws,
+    )
+    sizes = settings.sizes
+    cluster = EksCluster(
+        "eks",
+        EksClusterArgs(
+            cluster_name=cfg.cluster.name or base_name,
+            existing=cfg.cluster.create is False,
+            region=settings.region,
+            subnet_ids=network.private_subnet_ids,
+            version=settings.eks_version,
+            public_endpoint=settings.public_endpoint,
+            public_access_cidrs=settings.public_access_cidrs,
+            instance_types=sizes.node_instance_types,
+            min_nodes=sizes.min_nodes, desired_nodes=sizes.desired_nodes, max_nodes=sizes.max_nodes,
+            key_deletion_days=7 if cfg.ephemeral else 30,
+        ),
+        opts=on_aws,
+    )
+
+    buckets = {
+        role: PrivateBucket(
+            f"bucket-{suffix}",
+            BucketArgs(
+                bucket=account_id.apply(lambda account, s=suffix: physical_name("mlops", cfg.stack, s, account)),
+                versioning=production, force_destroy=cfg.ephemeral, protect=cfg.protect,
+            ),
+            opts=on_aws,
+        )
+        for role, suffix in BUCKET_SUFFIXES.items()
+    }
+    arn = {role: bucket.arn for role, bucket in buckets.items()}
+    pipelines_access: list[pulumi.Input[Statement]] = [
+        *bucket_access(arn["lake"], write=True),
+        *bucket_access(arn["feature_store"], write=True),
+    ]
+
+    mlflow_managed = cfg.mlflow.mode is ServiceMode.MANAGED
+    airflow_managed = cfg.airflow.mode is ServiceMode.MANAGED
+    sagemaker = None
+    if mlflow_managed:
+        sagemaker = SageMakerMlflow(
+            "mlflow",
+            SageMakerMlflowArgs(
+                tracking_server_name=base_name, artifacts_bucket_arn=arn["artifacts"], artifacts_bucket=buckets["artifacts"].name,
+                size=sizes.sagemaker_size, mlflow_version=settings.sagemaker_mlflow_version,
+            ),
+            opts=on_aws,
+        )
+        # Pipelines log runs and register models through the tracking server's API.
+        pipelines_access.append(sagemaker.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker-mlflow:*", "Resource": a}))
+
+    clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
+    mwaa = None
+    if airflow_managed:
+        mwaa = Mwaa(
+            "airflow",
+            MwaaArgs(
+                environment_name=base_name, region=settings.region, account_id=account_id, vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids.apply(lambda ids: ids[:2]),
+                dag_bucket=account_id.apply(lambda account: physical_name("mlops", cfg.stack, "dags", account)),
+                airflow_version=settings.mwaa_airflow_version, environment_class=sizes.mwaa_class, max_workers=sizes.mwaa_max_workers,
+                connections_prefix=connections_prefix(cfg), statements=pipelines_access,
+                force_destroy=cfg.ephemeral, protect=cfg.protect,
+            ),
+            opts=on_aws,
+        )
+        clients["mwaa"] = mwaa.security_group_id
+
+    postgres = RdsPostgres(
+        "postgres",
+        RdsPostgresArgs(
+            identifier=base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
+            consumers=DATABASE_CONSUMERS, instance_class=sizes.db_instance_class, allocated_storage=sizes.db_storage,
+            max_allocated_storage=sizes.db_max_storage, engine_version=settings.db_engine_version,
+            backup_retention_days=sizes.db_backup_days, multi_az=settings.db_multi_az,
+            deletion_protection=production, final_snapshot=not cfg.ephemeral, protect=cfg.protect,
+        ),
+        opts=on_aws,
+    )
+    cache = ElastiCache(
+        "redis",
+        ElastiCacheArgs(
+            replication_group_id=base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
+            engine=settings.cache_engine, engine_version=settings.cache_engine_version, node_type=sizes.cache_node_type,
+            nodes=sizes.cache_nodes, snapshot_days=7 if production else 0, protect=cfg.protect,
+        ),
+        opts=on_aws,
+    )
+
+    # One role per service, each limited to its own buckets and prefixes; created side by side.
+    platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
+    access: dict[str, tuple[tuple[tuple[str, str], ...], list[pulumi.Input[Statement]]]] = {
+        "feast": (((platform, "feast"),), [*bucket_access(arn["lake"], write=False), *bucket_access(arn["feature_store"], write=True)]),
+        "evidently": (
+            ((platform, "evidently"),),
+            [*bucket_access(arn["monitoring"], "evidently/", write=True), *bucket_access(arn["lake"], write=False)],
+        ),
+    }
+    if not mlflow_managed:
+        access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
+    if not airflow_managed:
+        access["airflow"] = (
+            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT)),
+            [*bucket_access(arn["artifacts"], "airflow/logs/", write=True), *pipelines_access],
+        )
+    roles = {
+        app: WorkloadRole(
+            f"{app}-identity",
+            WorkloadRoleArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+                service_accounts=accounts, statements=statements,
+            ),
+            opts=on_aws,
+        )
+        for app, (accounts, statements) in sorted(access.items())
+    }
+
+    kubernetes = k8s.Provider(
+        "kubernetes",
+        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
+        context=cfg.cluster.context,
+    )
+    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
+    namespaces = Namespaces(
+        "namespaces",
+        NamespacesArgs(platform=platform, pipelines=pipelines, labels=cfg.labels, create=cfg.namespaces.create, protect=cfg.protect),
+        opts=on_cluster,
+    )
+    database_setup = DatabaseSetup(
+        "postgres",
+        DatabaseSetupArgs(
+            namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode="require",
+            admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
+            labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
+        ),
+        opts=on_cluster,
+    )
+    endpoints = PlatformEndpoints(
+        environment=cfg.environment.value,
+        kubernetes=KubernetesTarget(provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines),
+        # No endpoint and no keys: the SDKs' default endpoint, and each pod's IAM role.
+        object_store=ObjectStore(
+            kind="s3", endpoint="", region=settings.region,
+            buckets=Buckets(**{role: bucket.name for role, bucket in buckets.items()}), auth="irsa",
+        ),
+        database=Database(host=postgres.host, port=postgres.port, sslmode="require", logins=postgres.logins),
+        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
+    )
+    NetworkPolicies(
+        "network-policies",
+        NetworkPoliciesArgs(
+            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            admissions=applications.admissions(cfg), labels=cfg.labels,
+        ),
+        opts=on_cluster,
+    )
+    managed_urls: dict[str, pulumi.Input[str]] = {}
+    if sagemaker:
+        managed_urls.update(mlflow=sagemaker.arn, mlflow_plugin=SAGEMAKER_MLFLOW_PLUGIN)
+    if mwaa:
+        managed_urls["airflow"] = mwaa.url
+    endpoints = applications.build(
+        cfg, endpoints,
+        data_services={"postgres": database_setup},
+        identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
+        nodes=cluster.nodes,
+        urls=managed_urls,
+    )
+    if mwaa:
+        complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)
+        AirflowConnections(
+            "airflow-connections",
+            AirflowConnectionsArgs(
+                prefix=connections_prefix(cfg),
+                connections={conn_id: complete.apply(lambda c, k=key: c.secret_env[k]) for conn_id, key in mwaa_connections(cfg).items()},
+                recovery_days=0 if cfg.ephemeral else 30,
+            ),
+            opts=on_aws,
+        )
+    pulumi.export("aws", {
+        "region": settings.region,
+        "accountId": account_id,
+        "cluster": cluster.name,
+        "roles": {app: role.arn for app, role in roles.items()},
+        "buckets": {role: bucket.name for role, bucket in buckets.items()},
+        "dagBucket": mwaa.dag_bucket if mwaa else None,
+    })
+    return endpoints
+
+
+def connections_prefix(cfg: StackConfig) -> str:
+    return f"mlops/{cfg.stack}/airflow/connections"
+
+
+def mwaa_connections(cfg: StackConfig) -> Mapping[str, str]:
+    """Airflow connection IDs MWAA reads from Secrets Manager, and their pipeline config keys."""
+    ids = {"mlops_postgres": "AIRFLOW_CONN_MLOPS_POSTGRES", "mlops_s3": "AIRFLOW_CONN_MLOPS_S3"}
+    if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
+        ids["mlops_mlflow"] = "AIRFLOW_CONN_MLOPS_MLFLOW"
+    return ids
