@@ -34,6 +34,12 @@ SERVICE_ROLES = {
     "mlops:kubernetes:Feast": "feast",
     "mlops:kubernetes:Evidently": "evidently",
     "mlops:kubernetes:Airflow": "airflow",
+    "mlops:kubernetes:DatabaseSetup": "postgres",
+    "mlops:aws:RdsPostgres": "postgres",
+    "mlops:aws:ElastiCache": "redis",
+    "mlops:aws:PrivateBucket": "objectStore",
+    "mlops:aws:SageMakerMlflow": "mlflow",
+    "mlops:aws:Mwaa": "airflow",
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")
 

@@ -97,10 +97,9 @@ MOCK_INVOKES: dict[str, Callable[[dict], dict]] = {
 
 def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Outputs AWS computes: ARNs, endpoints, addresses."""
-    service = type_.split(":")[1].split("/")[0]
-    outputs: dict[str, Any] = {"arn": f"arn:aws:{service}:{MOCK_REGION}:{MOCK_ACCOUNT}:{name}"}
+    outputs: dict[str, Any] = {}
     if type_ == "aws:iam/role:Role":
-        outputs.update(arn=f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", name=name)
+        outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:role/{inputs.get('name', name)}"
     elif type_ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or name
         outputs.update(arn=f"arn:aws:s3:::{bucket}", bucket=bucket)
@@ -111,6 +110,7 @@ def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
     elif type_ == "aws:eks/cluster:Cluster":
         mock = _eks_cluster(inputs.get("name", name))
         outputs.update(mock, vpcConfig={**inputs.get("vpcConfig", {}), **mock["vpcConfig"]})
+        del outputs["name"]
     elif type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
         outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
     elif type_ == "aws:mwaa/environment:Environment":
@@ -121,8 +121,6 @@ def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
             arn=f"arn:aws:sagemaker:{MOCK_REGION}:{MOCK_ACCOUNT}:mlflow-tracking-server/{server}",
             trackingServerUrl=f"https://t-0mock.{MOCK_REGION}.experiments.sagemaker.aws",
         )
-    elif type_ == "aws:secretsmanager/secret:Secret":
-        outputs["name"] = inputs.get("name", name)
     return outputs
 
 
@@ -146,7 +144,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["hex"] = raw.hex()
             self.recording.generated_secrets.append(outputs["b64Url"])
         if args.typ.startswith("aws:"):
-            outputs = {**_aws_outputs(args.typ, args.name, outputs), **outputs}
+            # Auto-names and ARNs under the inputs; what AWS computes (endpoints, addresses) over them.
+            # (An input fed by an output the mock leaves unset would lose its dependency.)
+            defaults = {"arn": f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{MOCK_REGION}:{MOCK_ACCOUNT}:{args.name}", "name": args.name}
+            outputs = {**defaults, **outputs, **_aws_outputs(args.typ, args.name, outputs)}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):

@@ -67,7 +67,8 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
             "\\endif",
             f"SELECT format('CREATE ROLE %I LOGIN', '{consumer}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{consumer}')\\gexec",
-            f'ALTER ROLE "{consumer}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
+            # No NOSUPERUSER: only a superuser may name that attribute, and CREATE ROLE made none.
+            f'ALTER ROLE "{consumer}" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
             # A managed server's admin is no superuser: it must be a member to hand the database over.
             f'GRANT "{consumer}" TO CURRENT_USER;',
             f"SELECT format('CREATE DATABASE %I OWNER %I', '{consumer}', '{consumer}') "

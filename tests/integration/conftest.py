@@ -60,8 +60,11 @@ def postgres_server():
 
 
 @contextlib.contextmanager
-def running_postgres():
-    """A PostgreSQL server of its own on a free loopback port, removed afterwards."""
+def running_postgres(tls: bool = False):
+    """A PostgreSQL server of its own on a free loopback port, removed afterwards.
+
+    With `tls`, it behaves like a managed server with `rds.force_ssl`: a self-signed certificate,
+    and TCP connections without TLS are rejected."""
     initdb = need("initdb", *POSTGRES_BIN_DIRS)
     server = need("postgres", *POSTGRES_BIN_DIRS)
     need("psql", *POSTGRES_BIN_DIRS)
@@ -83,15 +86,34 @@ def running_postgres():
         text=True,
     )
     assert init.returncode == 0, init.stderr
+    options = ["-c", "listen_addresses=127.0.0.1"]
+    if tls:
+        certificate, key = base / "server.crt", base / "server.key"
+        made = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(key), "-out", str(certificate)],
+            capture_output=True, text=True,
+        )
+        assert made.returncode == 0, made.stderr
+        os.chmod(key, 0o600)
+        (data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "hostnossl all all 127.0.0.1/32 reject\n"
+        )
+        if os.geteuid() == 0:
+            for path in (certificate, key, data / "pg_hba.conf"):
+                shutil.chown(path, "postgres")
+        options += ["-c", "ssl=on", "-c", f"ssl_cert_file={certificate}", "-c", f"ssl_key_file={key}"]
     port = free_port()
     process = subprocess.Popen(
-        as_unprivileged([server, "-D", str(data), "-p", str(port), "-k", str(sockets), "-c", "listen_addresses=127.0.0.1"]),
+        as_unprivileged([server, "-D", str(data), "-p", str(port), "-k", str(sockets), *options]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         wait_for_port(port, process)
-        yield {"host": "127.0.0.1", "port": port, "admin_password": ADMIN_PASSWORD}
+        yield {"host": "127.0.0.1", "port": port, "admin_password": ADMIN_PASSWORD, "sockets": str(sockets)}
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -14,7 +14,7 @@ from components.kubernetes import postgres as postgres_component
 from components.kubernetes import redis as redis_component
 from infra import offline
 from tests.conftest import recording_of
-from tests.integration.conftest import POSTGRES_BIN_DIRS, free_port, wait_for_port
+from tests.integration.conftest import POSTGRES_BIN_DIRS, as_unprivileged, free_port, running_postgres, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +74,35 @@ def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, 
         assert conn.execute("SELECT count(*) FROM probe").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         connect(postgres_server, "mlflow", "mlflow", "MlflowPw1")
+
+
+def test_on_aws_the_setup_job_creates_the_databases_as_a_non_superuser_admin_over_tls(tmp_path):
+    """RDS gives no superuser: its master login may create roles and databases, and rds.force_ssl
+    refuses plain TCP. The AWS stack's rendered Job must work against exactly that."""
+    recording = recording_of("staging")
+    scripts = recording.one("kubernetes:core/v1:ConfigMap", "postgres-setup-scripts").inputs["data"]
+    for name, content in scripts.items():
+        (tmp_path / name).write_text(content)
+    env_spec = recording.one("kubernetes:batch/v1:Job", "postgres-setup").inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    admin = next(e["value"] for e in env_spec if e["name"] == "PGUSER")
+    with running_postgres(tls=True) as server:
+        psql = next(str(d / "psql") for d in POSTGRES_BIN_DIRS if (d / "psql").exists())
+        created = subprocess.run(
+            as_unprivileged([psql, "-h", server["sockets"], "-p", str(server["port"]), "-U", "postgres", "-d", "postgres", "-c",
+                             f"CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{server['admin_password']}'"]),
+            capture_output=True, text=True,
+        )
+        assert created.returncode == 0, created.stderr
+        passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
+        result = run_setup(tmp_path / "setup.sh", env_spec, server, passwords)
+        assert result.returncode == 0, result.stderr
+        for consumer, password in passwords.items():
+            with psycopg.connect(host=server["host"], port=server["port"], dbname=consumer, user=consumer, password=password,
+                                 sslmode="require", connect_timeout=5) as conn:
+                assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+                assert conn.execute("SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()").fetchone() == (consumer,)
+        with pytest.raises(psycopg.OperationalError, match="no encryption|rejects connection"):
+            psycopg.connect(host=server["host"], port=server["port"], dbname="feast", user="feast", password="FeastPw3", sslmode="disable")
 
 
 def test_setup_fails_loudly_when_a_password_is_missing(postgres_server, tmp_path):

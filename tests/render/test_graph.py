@@ -59,11 +59,40 @@ def test_the_graph_finds_a_readiness_deadlock_and_a_needless_wait():
     assert found.essential(found.nodes["u:sts"], found.nodes["u:web"])
 
 
-def test_a_stack_loads_only_the_sdks_it_uses():
-    code = ("import sys; from infra import offline; offline.run('production', offline.stack_config('production')); "
+@pytest.mark.parametrize("stack,sdks", [
+    ("production-onprem", ["pulumi_kubernetes", "pulumi_random"]),
+    ("production", ["pulumi_aws", "pulumi_kubernetes", "pulumi_random"]),
+])
+def test_a_stack_loads_only_the_sdks_it_uses(stack, sdks):
+    code = (f"import sys; from infra import offline; offline.run({stack!r}, offline.stack_config({stack!r})); "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
-    assert json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"')) == ["pulumi_kubernetes", "pulumi_random"]
+    assert json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"')) == sdks
+
+
+def test_on_aws_the_data_services_are_created_while_the_cluster_is():
+    out = REPO_ROOT / "build" / "graph-test-staging"
+    render.render_stack("staging", out)
+    deployment = graph.load(out / "resources.json")
+    names = {n.urn: n.name for n in deployment.nodes.values()}
+
+    def waits_for(name: str) -> set[str]:
+        node = next(n for n in deployment.nodes.values() if n.name == name)
+        seen, stack = set(), list(node.after)
+        while stack:
+            urn = stack.pop()
+            if urn not in seen:
+                seen.add(urn)
+                stack.extend(deployment.nodes[urn].after)
+        return {names[u] for u in seen}
+
+    for data_service in ("postgres-instance", "redis-replication-group", "bucket-lake-bucket"):
+        assert not {"eks-cluster", "eks-nodes"} & waits_for(data_service), data_service
+    # What they do wait for is the network (subnets) and, for the security group rule, the cluster's group.
+    assert "network-private-0" in waits_for("postgres-instance")
+    assert "eks-cluster" in waits_for("postgres-from-cluster")
+    # The applications wait for both: the nodes to run on and the database setup Job.
+    assert {"eks-nodes", "postgres-setup", "postgres-instance"} <= waits_for("mlflow-deployment")
 
 
 def test_every_creation_time_cites_its_source():
