@@ -63,6 +63,9 @@ def sdk_imports(resources: list[dict]) -> str:
             group, version = module.split("/")
             group = {"core": "core", "apps": "apps", "batch": "batch"}.get(group, group.split(".")[0].replace("-", "_"))
             modules.add(f"{sdk}.{group}.{version}")
+        if package in ("aws", "azure-native") and module and module.split("/")[0] != "index":
+            # Cloud SDKs load one submodule per service on first use (pulumi_aws.rds, .eks, ...).
+            modules.add(f"{sdk}.{module.split('/')[0].replace('-', '_')}")
     return "import " + ", ".join(sorted(modules)) + "\nprint('')"
 
 
