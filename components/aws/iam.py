@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -17,8 +18,6 @@ def document(statements: Sequence[pulumi.Input[Statement]]) -> pulumi.Output[str
 
 def service_trust(*services: str) -> str:
     """A trust policy that lets AWS services (eks, ec2, sagemaker, airflow) assume the role."""
-    import json
-
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": list(services)}, "Action": "sts:AssumeRole"}],

@@ -54,7 +54,7 @@ class Network(pulumi.ComponentResource):
             private_ids = []
             nat_gateways: list[aws.ec2.NatGateway] = []
             for index in range(args.availability_zones):
-                zone = zones.names.apply(lambda names, i=index: names[i % len(names)])
+                zone = zones.names.apply(lambda names, i=index: _zone(names, i, args.region))
                 public = aws.ec2.Subnet(
                     f"{name}-public-{index}", vpc_id=vpc.id, cidr_block=public_cidrs[index], availability_zone=zone,
                     map_public_ip_on_launch=False,
@@ -80,3 +80,11 @@ class Network(pulumi.ComponentResource):
             self.vpc_id = vpc.id
             self.private_subnet_ids = pulumi.Output.all(*private_ids).apply(list)
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids})
+
+
+def _zone(names: list[str], index: int, region: str) -> str:
+    if index >= len(names):
+        raise ValueError(
+            f"mlops:aws.network.availabilityZones: {index + 1} or more is not allowed in {region}; allowed: at most {len(names)}"
+        )
+    return sorted(names)[index]

@@ -76,25 +76,31 @@ def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, 
         connect(postgres_server, "mlflow", "mlflow", "MlflowPw1")
 
 
-def test_on_aws_the_setup_job_creates_the_databases_as_a_non_superuser_admin_over_tls(tmp_path):
-    """RDS gives no superuser: its master login may create roles and databases, and rds.force_ssl
-    refuses plain TCP. The AWS stack's rendered Job must work against exactly that."""
+def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str]) -> subprocess.CompletedProcess:
+    """An admin login like RDS's master user (CREATEROLE, CREATEDB, no superuser), then the AWS stack's
+    rendered setup Job run with it."""
     recording = recording_of("staging")
     scripts = recording.one("kubernetes:core/v1:ConfigMap", "postgres-setup-scripts").inputs["data"]
     for name, content in scripts.items():
         (tmp_path / name).write_text(content)
     env_spec = recording.one("kubernetes:batch/v1:Job", "postgres-setup").inputs["spec"]["template"]["spec"]["containers"][0]["env"]
     admin = next(e["value"] for e in env_spec if e["name"] == "PGUSER")
+    psql = next(str(d / "psql") for d in POSTGRES_BIN_DIRS if (d / "psql").exists())
+    created = subprocess.run(
+        as_unprivileged([psql, "-h", server["sockets"], "-p", str(server["port"]), "-U", "postgres", "-d", "postgres", "-c",
+                         f"CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{server['admin_password']}'"]),
+        capture_output=True, text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    return run_setup(tmp_path / "setup.sh", env_spec, server, passwords)
+
+
+def test_on_aws_the_setup_job_creates_the_databases_as_a_non_superuser_admin_over_tls(tmp_path):
+    """RDS gives no superuser: its master login may create roles and databases, and rds.force_ssl
+    refuses plain TCP. The AWS stack's rendered Job must work against exactly that."""
+    passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
     with running_postgres(tls=True) as server:
-        psql = next(str(d / "psql") for d in POSTGRES_BIN_DIRS if (d / "psql").exists())
-        created = subprocess.run(
-            as_unprivileged([psql, "-h", server["sockets"], "-p", str(server["port"]), "-U", "postgres", "-d", "postgres", "-c",
-                             f"CREATE ROLE {admin} LOGIN CREATEROLE CREATEDB PASSWORD '{server['admin_password']}'"]),
-            capture_output=True, text=True,
-        )
-        assert created.returncode == 0, created.stderr
-        passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
-        result = run_setup(tmp_path / "setup.sh", env_spec, server, passwords)
+        result = set_up_like_rds(server, tmp_path, passwords)
         assert result.returncode == 0, result.stderr
         for consumer, password in passwords.items():
             with psycopg.connect(host=server["host"], port=server["port"], dbname=consumer, user=consumer, password=password,

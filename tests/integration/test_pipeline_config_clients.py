@@ -13,8 +13,8 @@ import yaml
 
 from infra import pipeline_config
 from tests.conftest import recording_of, resolved
-from tests.integration.conftest import free_port, wait_for_port
-from tests.integration.test_data_services import rendered_postgres_setup, run_setup
+from tests.integration.conftest import free_port, running_postgres, wait_for_port
+from tests.integration.test_data_services import rendered_postgres_setup, run_setup, set_up_like_rds
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +39,64 @@ def redis_server(redis_binary, tmp_path):
 def test_feast_registry_and_online_store_work_from_the_generated_feature_store_yaml(postgres_server, redis_server, tmp_path, monkeypatch):
     script, env_spec = rendered_postgres_setup(tmp_path)
     assert run_setup(script, env_spec, postgres_server, PASSWORDS).returncode == 0
-
     public = resolved(recording_of("local").result.public)
-    text = public.files[pipeline_config.FEATURE_STORE_YAML]
     # In-cluster DNS names stand for the servers that run here on loopback.
-    text = text.replace("postgres.mlops.svc.cluster.local:5432", f"127.0.0.1:{postgres_server['port']}")
-    text = text.replace("redis.mlops.svc.cluster.local:6379", f"127.0.0.1:{redis_server}")
+    feast_round_trip(public, {
+        "postgres.mlops.svc.cluster.local:5432": f"127.0.0.1:{postgres_server['port']}",
+        "redis.mlops.svc.cluster.local:6379": f"127.0.0.1:{redis_server}",
+    }, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def tls_certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1, trusted by this process's TLS clients (SSL_CERT_FILE)."""
+    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        capture_output=True, text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    return certificate, key
+
+
+@pytest.fixture
+def tls_redis_server(redis_binary, tls_certificate, tmp_path):
+    """Like ElastiCache with transit encryption: TLS only, an auth token."""
+    certificate, key = tls_certificate
+    port = free_port()
+    process = subprocess.Popen(
+        [redis_binary, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certificate), "--tls-key-file", str(key),
+         "--tls-ca-cert-file", str(certificate), "--tls-auth-clients", "no", "--requirepass", REDIS_PASSWORD,
+         "--dir", str(tmp_path), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_feast_works_from_the_aws_pipeline_config_over_tls_to_rds_and_elasticache(tls_redis_server, tls_certificate, tmp_path, monkeypatch):
+    """The AWS stack's feature_store.yaml (sslmode=require, ssl=true) against servers that accept TLS only."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))  # ElastiCache's certificate chains to a public CA
+    public = resolved(recording_of("staging").result.public)
+    with running_postgres(tls=True) as server:
+        assert set_up_like_rds(server, tmp_path, PASSWORDS).returncode == 0
+        feast_round_trip(public, {
+            f"{public.env['MLOPS_POSTGRES_HOST']}:5432": f"127.0.0.1:{server['port']}",
+            f"{public.env['MLOPS_REDIS_HOST']}:6379": f"127.0.0.1:{tls_redis_server}",
+        }, tmp_path, monkeypatch)
+
+
+def feast_round_trip(public, addresses: dict[str, str], tmp_path, monkeypatch) -> None:
+    """Feast's real client on the rendered feature_store.yaml: apply to the SQL registry, write to the
+    online store, and read back from a second client."""
+    text = public.files[pipeline_config.FEATURE_STORE_YAML]
+    for address, local in addresses.items():
+        assert address in text
+        text = text.replace(address, local)
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "feature_store.yaml").write_text(text)
