@@ -12,6 +12,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws.network import admitting_only
+
 PORT = 6379
 
 
@@ -39,14 +41,7 @@ class ElastiCache(pulumi.ComponentResource):
         super().__init__("mlops:aws:ElastiCache", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         subnets = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids, opts=child)
-        firewall = aws.ec2.SecurityGroup(
-            f"{name}-security-group", vpc_id=args.vpc_id, description=f"Cache {args.replication_group_id}: the cluster only", opts=child,
-        )
-        for client, group_id in sorted(args.clients.items()):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-{client}", security_group_id=firewall.id, referenced_security_group_id=group_id,
-                ip_protocol="tcp", from_port=PORT, to_port=PORT, description=f"Redis protocol from {client}", opts=child,
-            )
+        firewall = admitting_only(self, name, args.vpc_id, f"Cache {args.replication_group_id}", PORT, args.clients)
         token = random.RandomPassword(f"{name}-auth-token", length=48, special=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         replicated = args.nodes >= 2
         group = aws.elasticache.ReplicationGroup(

@@ -82,6 +82,26 @@ class Network(pulumi.ComponentResource):
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids})
 
 
+def admitting_only(
+    parent: pulumi.Resource, name: str, vpc_id: pulumi.Input[str], service: str, port: int, clients: dict[str, pulumi.Input[str]],
+) -> aws.ec2.SecurityGroup:
+    """A security group that admits `port` only from the members of the `clients` security groups.
+
+    The rules are resources of their own, so the group, and the server in it, need not wait for the
+    clients' groups (the cluster's exists only once EKS has been created)."""
+    group = aws.ec2.SecurityGroup(
+        f"{name}-security-group", vpc_id=vpc_id, description=f"{service}: {', '.join(sorted(clients))} only",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    for client, group_id in sorted(clients.items()):
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-{client}", security_group_id=group.id, referenced_security_group_id=group_id,
+            ip_protocol="tcp", from_port=port, to_port=port, description=f"{service} from {client}",
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return group
+
+
 def _zone(names: list[str], index: int, region: str) -> str:
     if index >= len(names):
         raise ValueError(

@@ -14,6 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+
+from components.aws.network import admitting_only
 from infra.contract import DatabaseLogin
 
 PORT = 5432
@@ -51,14 +53,7 @@ class RdsPostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids, opts=child)
-        firewall = aws.ec2.SecurityGroup(
-            f"{name}-security-group", vpc_id=args.vpc_id, description=f"PostgreSQL {args.identifier}: the cluster only", opts=child,
-        )
-        for client, group_id in sorted(args.clients.items()):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-{client}", security_group_id=firewall.id, referenced_security_group_id=group_id,
-                ip_protocol="tcp", from_port=PORT, to_port=PORT, description=f"PostgreSQL from {client}", opts=child,
-            )
+        firewall = admitting_only(self, name, args.vpc_id, f"PostgreSQL {args.identifier}", PORT, args.clients)
         major = args.engine_version.split(".")[0]
         parameters = aws.rds.ParameterGroup(
             f"{name}-parameters", family=f"postgres{major}",
