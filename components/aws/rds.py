@@ -14,7 +14,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-
 from components.aws.network import admitting_only
 from infra.contract import DatabaseLogin
 
