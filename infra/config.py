@@ -416,6 +416,48 @@ class AwsConfig(_Model):
     sagemaker_mlflow: AwsSageMakerMlflowConfig = AwsSageMakerMlflowConfig()
 
 
+_ENDPOINT_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+_PATTERN_NAMES[_ENDPOINT_NAME] = "3 to 32 lowercase letters, digits and '-', starting with a letter (valid on Kubernetes, SageMaker and Azure ML)"
+_VARIANT_NAME = r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$"
+_PATTERN_NAMES[_VARIANT_NAME] = "1 to 30 lowercase letters, digits and '-', e.g. a, b, model-2 (valid on Kubernetes, SageMaker and Azure ML)"
+_MODEL_URI = r"^models:/[A-Za-z0-9_.-]+(/[0-9]+|@[A-Za-z0-9_-]+)$"
+_PATTERN_NAMES[_MODEL_URI] = "an MLflow model URI: models:/<name>/<version> or models:/<name>@<alias>"
+
+
+class ServingVariantConfig(_Model):
+    """One release of a model: an image cut from a git tag, or an MLflow model version."""
+
+    name: str = Field(..., pattern=_VARIANT_NAME, description="The variant's name, e.g. a; its objects are named <endpoint>-<name>")
+    image: PinnedImage = Field(None, description="A model server image (port 8080, GET /ping, POST /invocations), pinned")
+    model: Optional[str] = Field(None, pattern=_MODEL_URI, description="Or an MLflow model, served by `mlflow models serve`")
+    weight: int = Field(..., ge=0, le=100, description="Percent of the endpoint's requests; 0 keeps it running without traffic")
+    replicas: Optional[int] = Field(None, ge=1, le=100, description="Fewest pods; default 1, 2 in production")
+    max_replicas: Optional[int] = Field(None, ge=1, le=100, description="Most pods the autoscaler may run; default 3, 10 in production")
+    resources: Optional[ResourcesConfig] = None
+
+
+class ServingEndpointConfig(_Model):
+    mode: Optional[ServiceMode] = Field(None, description="in-cluster (Deployments behind a Gateway API route); managed comes with the clouds' endpoints")
+    variants: list[ServingVariantConfig] = Field(..., min_length=1, description="The releases behind the endpoint and their traffic weights")
+
+
+class GatewayConfig(_Model):
+    """The Gateway API gateway that splits each endpoint's traffic between its variants."""
+
+    install: Optional[bool] = Field(
+        None, description="Install Envoy Gateway (with the Gateway API CRDs); default true on local, false elsewhere"
+    )
+    class_name: Optional[str] = Field(
+        None, pattern=_DNS_LABEL, description="GatewayClass of the gateway; default envoy when installed, else required"
+    )
+    name: str = Field("mlops-serving", pattern=_DNS_LABEL, description="Name of the Gateway in the platform namespace")
+
+
+class ServingConfig(_Model):
+    endpoints: dict[str, ServingEndpointConfig] = Field(default_factory=dict, description="Model endpoints by name")
+    gateway: GatewayConfig = GatewayConfig()
+
+
 class StackConfigInput(_Model):
     """The `mlops:*` keys of a stack file, as written by the user (before defaults are resolved)."""
 
@@ -432,6 +474,7 @@ class StackConfigInput(_Model):
         None, pattern=_OWNER, description="Team or person in the owner tag of every cloud resource; required on aws and azure"
     )
     aws: AwsConfig = AwsConfig()
+    serving: ServingConfig = ServingConfig()
 
 
 @dataclass(frozen=True)
@@ -534,6 +577,45 @@ class Aws:
     sagemaker_mlflow_version: str
 
 
+# Model servers per variant: the fewest pods (Size.replicas), and the most the autoscaler may run.
+DEFAULT_SERVING_SIZES = {
+    Environment.LOCAL: Size(1, "100m", "512Mi", "1", "1Gi"),
+    Environment.STAGING: Size(1, "250m", "1Gi", "2", "2Gi"),
+    Environment.PRODUCTION: Size(2, "500m", "1Gi", "2", "2Gi"),
+}
+DEFAULT_SERVING_MAX_REPLICAS = {Environment.LOCAL: 2, Environment.STAGING: 3, Environment.PRODUCTION: 10}
+INSTALLED_GATEWAY_CLASS = "envoy"
+# An endpoint's pods are labelled with its name: it must not pass for one of the platform's servers.
+RESERVED_ENDPOINT_NAMES = frozenset({"postgres", "redis", "minio", "mlflow", "feast", "evidently", "airflow"})
+# Azure ML limits an online deployment's name to 32 characters; the others allow more.
+MAX_VARIANT_OBJECT_NAME = 32
+
+
+@dataclass(frozen=True)
+class ServingVariant:
+    name: str
+    image: str  # for an MLflow model: the platform image, whose MLflow matches the tracking server's
+    model: Optional[str]  # models:/<name>/<version>, or None for an image of its own
+    weight: int
+    size: Size  # replicas: the fewest pods
+    max_replicas: int
+
+
+@dataclass(frozen=True)
+class ServingEndpoint:
+    name: str
+    mode: ServiceMode
+    variants: tuple[ServingVariant, ...]
+
+
+@dataclass(frozen=True)
+class Serving:
+    endpoints: tuple[ServingEndpoint, ...]
+    install_gateway: bool
+    gateway_class: str
+    gateway_name: str
+
+
 # Where the platform image keeps the example feature repository and DAGs (images/platform/Dockerfile).
 IMAGE_FEATURE_REPO = "/opt/mlops/examples/feature_repo"
 IMAGE_DAGS = "/opt/mlops/examples/dags"
@@ -564,6 +646,7 @@ class StackConfig:
     git_sync_image: str
     owner: str  # "" on the ensemble when not set
     aws: Optional[Aws]  # set when any resource is on AWS
+    serving: Serving
 
     def mode(self, service: str) -> ServiceMode:
         return getattr(self, _SNAKE.get(service, service)).mode
@@ -793,6 +876,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         for service, resolved_service in (("postgres", postgres), ("redis", redis), ("objectStore", object_store)):
             if resolved_service.mode is ServiceMode.IN_CLUSTER:
                 problem(f"services.{service}.mode", "in-cluster", "managed with backend 'aws' (in-cluster data services run on backend ensemble)")
+    serving = _resolve_serving(raw.serving, environment, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE, problem, problems)
     uses_aws = backend is Backend.AWS
     aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
 
@@ -821,6 +905,67 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"],
         owner=owner,
         aws=aws,
+        serving=serving,
+    )
+
+
+def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image: str, problem, problems: list[str]) -> Serving:
+    endpoints = []
+    for endpoint_name, endpoint in raw.endpoints.items():
+        key = f"serving.endpoints.{endpoint_name}"
+        if not re.match(_ENDPOINT_NAME, endpoint_name):
+            problem(key, endpoint_name, _PATTERN_NAMES[_ENDPOINT_NAME])
+        elif endpoint_name in RESERVED_ENDPOINT_NAMES:
+            problem(key, endpoint_name, f"a name other than the platform's services ({', '.join(sorted(RESERVED_ENDPOINT_NAMES))})")
+        mode = endpoint.mode or ServiceMode.IN_CLUSTER
+        if mode is ServiceMode.MANAGED:
+            problem(f"{key}.mode", "managed", "in-cluster (SageMaker and Azure ML endpoints are not in this release yet)")
+        names = [v.name for v in endpoint.variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            problem(f"{key}.variants", duplicates, "variant names that differ within the endpoint")
+        total = sum(v.weight for v in endpoint.variants)
+        if total != 100:
+            problems.append(
+                f"{NAMESPACE}:{key}.variants: weights add up to {total}; allowed: weights that add up to 100 "
+                "(a variant with weight 0 keeps running without traffic)"
+            )
+        default = DEFAULT_SERVING_SIZES[environment]
+        variants = []
+        for index, variant in enumerate(endpoint.variants):
+            variant_key = f"{key}.variants[{index}]"
+            if (variant.image is None) == (variant.model is None):
+                problems.append(f"{NAMESPACE}:{variant_key}: set image or model; allowed: exactly one of them")
+            object_name = f"{endpoint_name}-{variant.name}"
+            if len(object_name) > MAX_VARIANT_OBJECT_NAME:
+                problem(f"{variant_key}.name", variant.name,
+                        f"a name that keeps {endpoint_name}-<name> within {MAX_VARIANT_OBJECT_NAME} characters (Azure ML's limit)")
+            requested = variant.resources or ResourcesConfig()
+            size = Size(
+                replicas=variant.replicas or default.replicas,
+                cpu=requested.cpu or default.cpu,
+                memory=requested.memory or default.memory,
+                cpu_limit=requested.cpu_limit or default.cpu_limit,
+                memory_limit=requested.memory_limit or default.memory_limit,
+            )
+            max_replicas = variant.max_replicas or max(DEFAULT_SERVING_MAX_REPLICAS[environment], size.replicas)
+            if max_replicas < size.replicas:
+                problem(f"{variant_key}.maxReplicas", max_replicas, f"at least replicas ({size.replicas})")
+            variants.append(ServingVariant(
+                name=variant.name, image=variant.image or mlflow_image, model=variant.model, weight=variant.weight,
+                size=size, max_replicas=max_replicas,
+            ))
+        endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants)))
+    install = raw.gateway.install if raw.gateway.install is not None else environment is Environment.LOCAL
+    gateway_class = raw.gateway.class_name or (INSTALLED_GATEWAY_CLASS if install else "")
+    if endpoints and not gateway_class:
+        problems.append(
+            f"{NAMESPACE}:serving.gateway.className: not set; allowed: the GatewayClass of your cluster's Gateway API "
+            "implementation, or serving.gateway.install: true to install Envoy Gateway"
+        )
+    return Serving(
+        endpoints=tuple(endpoints), install_gateway=install and bool(endpoints), gateway_class=gateway_class,
+        gateway_name=raw.gateway.name,
     )
 
 
