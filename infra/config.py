@@ -451,6 +451,9 @@ class GatewayConfig(_Model):
         None, pattern=_DNS_LABEL, description="GatewayClass of the gateway; default envoy when installed, else required"
     )
     name: str = Field("mlops-serving", pattern=_DNS_LABEL, description="Name of the Gateway in the platform namespace")
+    url: Optional[str] = Field(
+        None, pattern=r"^https?://[^/\s]+$", description="Base URL at which clients reach the gateway; default the installed gateway's in-cluster Service"
+    )
 
 
 class ServingConfig(_Model):
@@ -614,6 +617,7 @@ class Serving:
     install_gateway: bool
     gateway_class: str
     gateway_name: str
+    gateway_url: Optional[str]  # None: the installed gateway's in-cluster Service
 
 
 # Where the platform image keeps the example feature repository and DAGs (images/platform/Dockerfile).
@@ -958,6 +962,11 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
         endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants)))
     install = raw.gateway.install if raw.gateway.install is not None else environment is Environment.LOCAL
     gateway_class = raw.gateway.class_name or (INSTALLED_GATEWAY_CLASS if install else "")
+    if endpoints and not install and not raw.gateway.url:
+        problems.append(
+            f"{NAMESPACE}:serving.gateway.url: not set; allowed: the base URL of your cluster's gateway (e.g. http://gateway.example.com), "
+            "or serving.gateway.install: true"
+        )
     if endpoints and not gateway_class:
         problems.append(
             f"{NAMESPACE}:serving.gateway.className: not set; allowed: the GatewayClass of your cluster's Gateway API "
@@ -965,7 +974,7 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
         )
     return Serving(
         endpoints=tuple(endpoints), install_gateway=install and bool(endpoints), gateway_class=gateway_class,
-        gateway_name=raw.gateway.name,
+        gateway_name=raw.gateway.name, gateway_url=raw.gateway.url,
     )
 
 

@@ -103,6 +103,15 @@ class FeatureStoreSettings:
 
 
 @dataclass(frozen=True)
+class ServingEndpointInfo:
+    """A model endpoint: where clients send requests, and how its traffic is split."""
+
+    url: pulumi.Input[str]  # through the gateway, which applies the weights
+    weights: dict[str, int]  # variant -> percent of requests
+    variant_urls: dict[str, pulumi.Input[str]]  # each variant directly (checks, shadow traffic)
+
+
+@dataclass(frozen=True)
 class PlatformEndpoints:
     environment: str
     kubernetes: KubernetesTarget = field(metadata={"resolve": False})
@@ -111,6 +120,7 @@ class PlatformEndpoints:
     cache: Cache
     services: ServiceUrls = ServiceUrls()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    serving: dict[str, ServingEndpointInfo] = field(default_factory=dict)
 
 
 def resolve(endpoints: Any, *, with_secrets: bool) -> pulumi.Output[Any]:

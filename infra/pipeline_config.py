@@ -59,6 +59,10 @@ def _env_suffix(name: str) -> str:
     return "".join("_" + c if c.isupper() else c for c in name).upper()
 
 
+def _serving_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
 def render(e: PlatformEndpoints) -> PipelineConfig:
     """Build the pipeline config from endpoints whose Outputs are resolved (see contract.resolve)."""
     store, db, cache = e.object_store, e.database, e.cache
@@ -91,6 +95,14 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     }
     for role, bucket in buckets.items():
         env[f"MLOPS_BUCKET_{_env_suffix(role)}"] = bucket
+    # Request-triggered prediction and monitoring find each model endpoint, and its live weights, here.
+    env["MLOPS_SERVING_ENDPOINTS"] = ",".join(sorted(e.serving))
+    for name, endpoint in sorted(e.serving.items()):
+        key = _serving_key(name)
+        env[f"MLOPS_SERVING_{key}_URL"] = endpoint.url
+        env[f"MLOPS_SERVING_{key}_WEIGHTS"] = ",".join(f"{v}={w}" for v, w in endpoint.weights.items())
+        for variant, url in endpoint.variant_urls.items():
+            env[f"MLOPS_SERVING_{key}_{_serving_key(variant)}_URL"] = url
     for consumer, login in sorted(db.logins.items()):
         env[f"MLOPS_POSTGRES_{consumer.upper()}_DATABASE"] = login.database
         env[f"MLOPS_POSTGRES_{consumer.upper()}_USER"] = login.user
@@ -218,6 +230,10 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "airflow": e.services.airflow,
             "evidently": e.services.evidently,
             "mlflowPlugin": e.services.mlflow_plugin,
+        },
+        "serving": {
+            name: {"url": endpoint.url, "weights": dict(endpoint.weights), "variants": dict(endpoint.variant_urls)}
+            for name, endpoint in sorted(e.serving.items())
         },
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,

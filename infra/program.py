@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 
 import pulumi
+import yaml
 
 from components.kubernetes.pipeline_config import PipelineConfig as PublishedPipelineConfig
 from components.kubernetes.pipeline_config import PipelineConfigArgs
@@ -58,6 +59,8 @@ def build(cfg: StackConfig) -> ProgramResult:
     pulumi.export("pipelineConfig", public.apply(lambda c: {"env": c.env, "files": c.files}))
     pulumi.export("pipelineSecretEnv", complete.apply(lambda c: c.secret_env))
     pulumi.export("pipelineDotenv", complete.apply(lambda c: c.dotenv))
+    # The live traffic split of every model endpoint, next to its URL.
+    pulumi.export("serving", public.apply(lambda c: yaml.safe_load(c.files[pipeline_config.PIPELINE_YAML])["serving"]))
     pulumi.export("services", public.apply(lambda c: {
         "mlflow": c.env["MLFLOW_TRACKING_URI"],
         "feast": c.env["MLOPS_FEAST_URL"],

@@ -18,9 +18,11 @@ from components.kubernetes.evidently import Evidently, EvidentlyArgs
 from components.kubernetes.feast import Feast, FeastArgs
 from components.kubernetes.mlflow import Mlflow, MlflowArgs
 from components.kubernetes.network_policies import Admission
+from components.kubernetes.serving import PORT as SERVING_PORT
+from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, ServingGateway, ServingGatewayArgs
 from infra import pipeline_config
 from infra.config import Environment, ServiceMode, StackConfig
-from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, resolve
+from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
 def data_checksum(endpoints: PlatformEndpoints) -> pulumi.Output[str]:
@@ -45,8 +47,14 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
     Ingress controller only where an Ingress is enabled. `kubectl port-forward` is not filtered."""
     mlflow_ingress = cfg.mlflow.ingress.enabled
     airflow_ingress = cfg.airflow.ingress.enabled
-    return (
-        Admission("mlflow", (5000,), from_apps=("airflow",), from_pipelines=True, from_anywhere=mlflow_ingress),
+    # Model servers: the gateway's proxies run in a namespace of their own (any, to this policy).
+    serving = tuple(
+        Admission(endpoint.name, (SERVING_PORT,), from_pipelines=True, from_anywhere=True)
+        for endpoint in cfg.serving.endpoints
+        if endpoint.mode is ServiceMode.IN_CLUSTER
+    )
+    return serving + (
+        Admission("mlflow", (5000,), from_apps=("airflow", *(e.name for e in cfg.serving.endpoints)), from_pipelines=True, from_anywhere=mlflow_ingress),
         Admission("feast", (6566,), from_apps=("airflow",), from_pipelines=True),
         Admission("evidently", (8000,), from_apps=("evidently", "airflow"), from_pipelines=True),
         # Task pods report to the Execution API of the api-server.
@@ -88,8 +96,9 @@ def build(
         )
     urls = dict(urls or {})
 
+    mlflow_component = None
     if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
-        mlflow = Mlflow(
+        mlflow = mlflow_component = Mlflow(
             "mlflow",
             MlflowArgs(
                 **common("mlflow"),
@@ -155,4 +164,30 @@ def build(
         )
         urls["airflow"] = airflow.url
 
-    return dataclasses.replace(endpoints, services=ServiceUrls(**urls))
+    served = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER]
+    serving: dict[str, ServingEndpointInfo] = {}
+    if served:
+        gateway = ServingGateway(
+            "serving-gateway",
+            ServingGatewayArgs(
+                namespace=namespace, name=cfg.serving.gateway_name, class_name=cfg.serving.gateway_class,
+                install=cfg.serving.install_gateway, url=cfg.serving.gateway_url, labels=cfg.labels,
+            ),
+            opts=on_cluster,
+        )
+        for endpoint in served:
+            model_endpoint = ModelEndpoint(
+                f"serving-{endpoint.name}",
+                ModelEndpointArgs(
+                    namespace=namespace, endpoint=endpoint, gateway_name=cfg.serving.gateway_name, gateway_url=gateway.url,
+                    gateway=gateway.gateway, labels=cfg.labels, pipeline_config=pipeline_config.NAME, config_checksum=checksum,
+                    # A variant that loads an MLflow model needs the tracking server up.
+                    depends_on=(*nodes, *([mlflow] if mlflow_component else [])),
+                    service_account_annotations=dict((identities or {}).get("serving", {})),
+                ),
+                opts=on_cluster,
+            )
+            serving[endpoint.name] = ServingEndpointInfo(
+                url=model_endpoint.url, weights=model_endpoint.weights, variant_urls=model_endpoint.variant_urls,
+            )
+    return dataclasses.replace(endpoints, services=ServiceUrls(**urls), serving=serving)

@@ -429,6 +429,7 @@ def deployment(
     annotations: Optional[dict[str, pulumi.Input[str]]] = None,
     depends_on: Optional[list[pulumi.Resource]] = None,
     recreate: bool = False,
+    autoscaled: bool = False,
 ) -> k8s.apps.v1.Deployment:
     """A stateless server: non-root, hardened, rolled when its config checksum changes.
 
@@ -444,7 +445,8 @@ def deployment(
         f"{name}-deployment",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=meta_labels),
         spec=k8s.apps.v1.DeploymentSpecArgs(
-            replicas=count,
+            # An autoscaler owns the count; setting it here would reset the scaled count on every `up`.
+            replicas=None if autoscaled else count,
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(app, component)),
             # Never below the wanted count during a rollout: a new pod is ready before an old one goes.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
