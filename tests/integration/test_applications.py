@@ -22,6 +22,7 @@ import boto3
 import pytest
 import yaml
 
+from infra import offline
 from infra.offline import REPO_ROOT
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port, wait_for_port
@@ -329,3 +330,40 @@ def test_new_data_in_the_lake_becomes_an_asset_event_for_the_training_dag(platfo
     assert events["asset_events"][0]["uri"] == "s3://lake/example/churn/customer_activity.parquet"
     keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket="lake", Prefix="processed/").get("Contents", [])]
     assert keys == ["processed/churn/batch-1.parquet"]
+
+
+def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(platform):
+    """Variants a and b of an endpoint, each `models:/churn-serving/<version>`, run with their rendered
+    command and env; each answers predictions from its own model version."""
+    registered = platform.python("""
+        import json
+        import mlflow
+        from sklearn.dummy import DummyRegressor
+        versions = {}
+        for constant in (1.0, 2.0):
+            model = DummyRegressor(strategy="constant", constant=constant).fit([[0.0], [1.0]], [0.0, 0.0])
+            info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn-serving")
+            versions[str(constant)] = str(info.registered_model_version)
+        print(json.dumps(versions))
+    """)
+    assert registered == {"1.0": "1", "2.0": "2"}
+
+    config = {**offline.stack_config("local"), "mlops:serving": {"endpoints": {"churn": {"variants": [
+        {"name": "a", "model": "models:/churn-serving/1", "weight": 90},
+        {"name": "b", "model": "models:/churn-serving/2", "weight": 10},
+    ]}}}}
+    # The same stack (same generated credentials), now with the endpoint; in-cluster names map to the same servers.
+    serving = LocalCluster(offline.run("local", config), platform.cluster.workdir / "serving", dict(platform.cluster.addresses))
+    try:
+        answers = {}
+        for variant in ("a", "b"):
+            port = free_port()
+            server = serving.container("Deployment", f"churn-{variant}", ports={8080: port})
+            assert Path(server.argv[0]).name == "mlflow" and server.argv[1:5] == ["models", "serve", "--model-uri", f"models:/churn-serving/{ {'a': 1, 'b': 2}[variant] }"]
+            server.start()
+            server.wait_http("/ping", 8080, timeout=300)
+            answers[variant] = get_json(f"http://127.0.0.1:{port}/invocations", data={"inputs": [[0.5], [3.0]]})
+        assert answers["a"]["predictions"] == [1.0, 1.0]
+        assert answers["b"]["predictions"] == [2.0, 2.0]
+    finally:
+        serving.stop_all()
