@@ -439,6 +439,9 @@ class ServingVariantConfig(_Model):
 class ServingEndpointConfig(_Model):
     mode: Optional[ServiceMode] = Field(None, description="in-cluster (Deployments behind a Gateway API route); managed comes with the clouds' endpoints")
     variants: list[ServingVariantConfig] = Field(..., min_length=1, description="The releases behind the endpoint and their traffic weights")
+    await_ready: bool = Field(
+        True, description="pulumi up waits until every variant serves; false for models the pipelines have yet to train"
+    )
 
 
 class GatewayConfig(_Model):
@@ -609,6 +612,7 @@ class ServingEndpoint:
     name: str
     mode: ServiceMode
     variants: tuple[ServingVariant, ...]
+    await_ready: bool
 
 
 @dataclass(frozen=True)
@@ -917,7 +921,8 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
     endpoints = []
     for endpoint_name, endpoint in raw.endpoints.items():
         key = f"serving.endpoints.{endpoint_name}"
-        if not re.match(_ENDPOINT_NAME, endpoint_name):
+        valid_name = bool(re.match(_ENDPOINT_NAME, endpoint_name))
+        if not valid_name:
             problem(key, endpoint_name, _PATTERN_NAMES[_ENDPOINT_NAME])
         elif endpoint_name in RESERVED_ENDPOINT_NAMES:
             problem(key, endpoint_name, f"a name other than the platform's services ({', '.join(sorted(RESERVED_ENDPOINT_NAMES))})")
@@ -941,7 +946,7 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
             if (variant.image is None) == (variant.model is None):
                 problems.append(f"{NAMESPACE}:{variant_key}: set image or model; allowed: exactly one of them")
             object_name = f"{endpoint_name}-{variant.name}"
-            if len(object_name) > MAX_VARIANT_OBJECT_NAME:
+            if valid_name and len(object_name) > MAX_VARIANT_OBJECT_NAME:
                 problem(f"{variant_key}.name", variant.name,
                         f"a name that keeps {endpoint_name}-<name> within {MAX_VARIANT_OBJECT_NAME} characters (Azure ML's limit)")
             requested = variant.resources or ResourcesConfig()
@@ -959,7 +964,7 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
                 name=variant.name, image=variant.image or mlflow_image, model=variant.model, weight=variant.weight,
                 size=size, max_replicas=max_replicas,
             ))
-        endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants)))
+        endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants), await_ready=endpoint.await_ready))
     install = raw.gateway.install if raw.gateway.install is not None else environment is Environment.LOCAL
     gateway_class = raw.gateway.class_name or (INSTALLED_GATEWAY_CLASS if install else "")
     if endpoints and not install and not raw.gateway.url:

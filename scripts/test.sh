@@ -40,4 +40,11 @@ if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
   echo "$scan_pins" > .venv-scan/.pins
 fi
 
+# The Gateway API's own validators (npm), for the rendered Gateway, GatewayClass and HTTPRoute objects.
+if command -v npm >/dev/null; then
+  npm ci --silent --no-audit --no-fund --prefix tests/render/gateway_api
+else
+  echo "note: install Node.js and npm to validate the rendered Gateway API objects" >&2
+fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -158,9 +158,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             prefix = f"{name}-{variant.name}"
             deployment = workload.deployment(
                 self, prefix, app, variant_args, component=variant.name, containers=[server], volumes=volumes,
-                service_account=account.metadata.name, autoscaled=True,
+                service_account=account.metadata.name, autoscaled=True, skip_await=not endpoint.await_ready,
             )
-            workload.cluster_service(self, prefix, app, variant_args, PORT, component=variant.name)
+            workload.cluster_service(self, prefix, app, variant_args, PORT, component=variant.name, skip_await=not endpoint.await_ready)
             object_name = f"{app}-{variant.name}"
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{prefix}-autoscaler",

@@ -340,6 +340,9 @@ def setup_job(
     )
 
 
+# Pulumi marks the object created without waiting for its pods to be ready.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+
 # The platform image (images/platform) runs as this non-root user.
 PLATFORM_UID = PLATFORM_GID = 10001
 
@@ -430,6 +433,7 @@ def deployment(
     depends_on: Optional[list[pulumi.Resource]] = None,
     recreate: bool = False,
     autoscaled: bool = False,
+    skip_await: bool = False,
 ) -> k8s.apps.v1.Deployment:
     """A stateless server: non-root, hardened, rolled when its config checksum changes.
 
@@ -443,7 +447,9 @@ def deployment(
     disruption_budget(parent, name, object_name, args.namespace, selector(app, component), meta_labels, count)
     return k8s.apps.v1.Deployment(
         f"{name}-deployment",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=meta_labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=object_name, namespace=args.namespace, labels=meta_labels, annotations=SKIP_AWAIT if skip_await else None,
+        ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             # An autoscaler owns the count; setting it here would reset the scaled count on every `up`.
             replicas=None if autoscaled else count,
@@ -475,12 +481,15 @@ def deployment(
 
 
 def cluster_service(
-    parent: pulumi.Resource, name: str, app: str, args: AppArgs, port: int, *, component: str = "server"
+    parent: pulumi.Resource, name: str, app: str, args: AppArgs, port: int, *, component: str = "server", skip_await: bool = False,
 ) -> k8s.core.v1.Service:
     object_name = app if component == "server" else f"{app}-{component}"
     return k8s.core.v1.Service(
         f"{name}-service",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels(app, args.labels, component)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=object_name, namespace=args.namespace, labels=labels(app, args.labels, component),
+            annotations=SKIP_AWAIT if skip_await else None,
+        ),
         spec=k8s.core.v1.ServiceSpecArgs(
             type="ClusterIP",
             selector=selector(app, component),

@@ -40,11 +40,15 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
     assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
     assert peers("allow-redis") == ({"redis", "feast"}, True, False, [6379])
     assert peers("allow-minio") == ({"minio", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [9000])
-    assert peers("allow-mlflow") == ({"airflow"}, True, False, [5000])
+    endpoints = set((offline.stack_config(shipped.stack).get("mlops:serving") or {}).get("endpoints", {}))
+    # Model variants load their models from the tracking server.
+    assert peers("allow-mlflow") == ({"airflow", *endpoints}, True, False, [5000])
     assert peers("allow-airflow-api-server") == (set(), True, False, [8080])
+    for endpoint in endpoints:  # the gateway's proxies run in a namespace of their own
+        assert peers(f"allow-{endpoint}") == (set(), True, True, [8080])
     # Every server pod is selected by exactly one allow rule.
     selected = {tuple(sorted(p["podSelector"].get("matchLabels", {}).items())) for (ns, n), p in policies.items() if n.startswith("allow-")}
-    assert len(selected) == 7
+    assert len(selected) == 7 + len(endpoints)
 
 
 def test_an_enabled_ingress_opens_its_ui_to_the_ingress_controller():

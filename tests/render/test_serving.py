@@ -1,0 +1,162 @@
+"""Model serving in the cluster as rendered: one Deployment, Service and autoscaler per variant, and a
+Gateway API route whose weights are the config's."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import config, offline
+from infra.config import ConfigError
+from tests.conftest import recording_of, resolved
+
+DEPLOYMENT, SERVICE = "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"
+HPA, ROUTE = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+A = {"name": "a", "image": "ghcr.io/org/churn:model-a", "weight": 90}
+B = {"name": "b", "model": "models:/churn/3", "weight": 10}
+
+
+def with_variants(*variants, stack="local", **endpoint):
+    values = {**offline.stack_config(stack), "mlops:serving": {"endpoints": {"churn": {"variants": list(variants), **endpoint}}}}
+    return offline.run(stack, values)
+
+
+def named(recording, type_):
+    return {r.inputs["metadata"]["name"]: offline.redact(r.inputs) for r in recording.by_type(type_)}
+
+
+def route(recording):
+    return named(recording, ROUTE)["churn"]["spec"]
+
+
+def test_each_variant_gets_a_deployment_a_service_and_an_autoscaler_and_the_route_splits_by_weight():
+    recording = with_variants(A, B)
+    for variant in ("churn-a", "churn-b"):
+        assert variant in named(recording, DEPLOYMENT) and variant in named(recording, SERVICE)
+        hpa = named(recording, HPA)[variant]["spec"]
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": variant}
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 2)
+        # The autoscaler owns the replica count.
+        assert "replicas" not in named(recording, DEPLOYMENT)[variant]["spec"]
+    rule = route(recording)["rules"][0]
+    assert rule["backendRefs"] == [{"name": "churn-a", "port": 8080, "weight": 90}, {"name": "churn-b", "port": 8080, "weight": 10}]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/churn"}}]
+    assert rule["filters"][0]["urlRewrite"]["path"] == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}
+    assert route(recording)["parentRefs"] == [{"name": "mlops-serving"}]
+
+
+def test_an_image_variant_runs_its_image_and_a_model_variant_runs_mlflow_models_serve():
+    deployments = named(with_variants(A, B), DEPLOYMENT)
+    image = deployments["churn-a"]["spec"]["template"]["spec"]["containers"][0]
+    model = deployments["churn-b"]["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "ghcr.io/org/churn:model-a" and "command" not in image
+    assert model["image"] == config.PLATFORM_IMAGE
+    assert model["command"][:5] == ["mlflow", "models", "serve", "--model-uri", "models:/churn/3"]
+    for container in (image, model):
+        # Traffic reaches only pods whose model is loaded.
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": 8080}
+        assert {"configMapRef": {"name": "mlops-pipeline-config"}} in container["envFrom"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    template = deployments["churn-b"]["spec"]["template"]["metadata"]["labels"]
+    assert template["mlops-stack/variant"] == "b" and template["app.kubernetes.io/name"] == "churn"
+
+
+def test_a_zero_weight_variant_keeps_running_without_traffic():
+    recording = with_variants({**A, "weight": 100}, {**B, "weight": 0})
+    assert "churn-b" in named(recording, DEPLOYMENT) and named(recording, HPA)["churn-b"]["spec"]["minReplicas"] == 1
+    assert {"name": "churn-b", "port": 8080, "weight": 0} in route(recording)["rules"][0]["backendRefs"]
+    env = resolved(recording.result.public).env
+    assert env["MLOPS_SERVING_CHURN_WEIGHTS"] == "a=100,b=0"
+
+
+def test_retiring_a_variant_removes_its_objects_and_only_those():
+    both, only_a = with_variants(A, B), with_variants({**A, "weight": 100})
+    keys = lambda r: {(x.type, x.name) for x in r.resources}
+    removed = keys(both) - keys(only_a)
+    assert removed == {
+        (DEPLOYMENT, "serving-churn-b-deployment"), (SERVICE, "serving-churn-b-service"), (HPA, "serving-churn-b-autoscaler"),
+    }
+    assert keys(only_a) <= keys(both)
+    assert route(only_a)["rules"][0]["backendRefs"] == [{"name": "churn-a", "port": 8080, "weight": 100}]
+    # Variant a's own objects are untouched by b's retirement.
+    assert named(only_a, DEPLOYMENT)["churn-a"] == named(both, DEPLOYMENT)["churn-a"]
+
+
+def test_the_pipeline_config_and_outputs_carry_the_url_and_the_live_weights():
+    recording = recording_of("local")
+    env = resolved(recording.result.public).env
+    assert env["MLOPS_SERVING_ENDPOINTS"] == "churn"
+    assert env["MLOPS_SERVING_CHURN_URL"] == "http://mlops-serving.envoy-gateway-system.svc.cluster.local:8080/churn"
+    assert env["MLOPS_SERVING_CHURN_WEIGHTS"] == "a=90,b=10"
+    assert env["MLOPS_SERVING_CHURN_A_URL"] == "http://churn-a.mlops.svc.cluster.local:8080"
+    # Every stack has the key, so pipelines can look for endpoints anywhere.
+    assert resolved(recording_of("production-onprem").result.public).env["MLOPS_SERVING_ENDPOINTS"] == ""
+
+
+def test_local_installs_envoy_gateway_and_other_stacks_use_the_gateway_class_they_name():
+    local = recording_of("local")
+    assert local.by_type("kubernetes:yaml/v2:ConfigFile")[0].inputs["file"].endswith("/v1.5.1/install.yaml")
+    assert named(local, "kubernetes:gateway.networking.k8s.io/v1:GatewayClass")["envoy"]["spec"] == {
+        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}
+    gateway = named(local, "kubernetes:gateway.networking.k8s.io/v1:Gateway")["mlops-serving"]
+    assert gateway["spec"]["gatewayClassName"] == "envoy" and gateway["metadata"]["namespace"] == "mlops"
+    # The route and the gateway wait for the CRDs the manifest installs.
+    installed = local.by_type("kubernetes:yaml/v2:ConfigFile")[0].urn
+    assert installed in local.one(ROUTE.replace("HTTPRoute", "Gateway"), "serving-gateway-gateway").dependencies
+
+    own = offline.run("production-onprem", {
+        **offline.stack_config("production-onprem"),
+        "mlops:serving": {"gateway": {"className": "istio", "url": "https://models.example.com"},
+                          "endpoints": {"churn": {"variants": [{**A, "weight": 100}]}}},
+    })
+    assert not own.by_type("kubernetes:yaml/v2:ConfigFile")
+    assert named(own, "kubernetes:gateway.networking.k8s.io/v1:Gateway")["mlops-serving"]["spec"]["gatewayClassName"] == "istio"
+    assert resolved(own.result.public).env["MLOPS_SERVING_CHURN_URL"] == "https://models.example.com/churn"
+    # Production's floor of two pods per variant, up to ten.
+    hpa = named(own, HPA)["churn-a"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+
+
+def test_await_ready_false_lets_pulumi_up_finish_before_the_models_exist():
+    waiting = with_variants(A, B)
+    assert "annotations" not in named(waiting, DEPLOYMENT)["churn-a"]["metadata"]
+    local = recording_of("local")  # awaitReady: false, until the example pipeline has trained the models
+    for type_ in (DEPLOYMENT, SERVICE):
+        assert named(local, type_)["churn-a"]["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+
+
+BAD = [
+    ({"endpoints": {"churn": {"variants": [{**A, "weight": 50}, {**B, "weight": 40}]}}},
+     "mlops:serving.endpoints.churn.variants: weights add up to 90; allowed: weights that add up to 100"),
+    ({"endpoints": {"churn": {"variants": [A, {**B, "name": "a"}]}}},
+     "mlops:serving.endpoints.churn.variants: [\"a\"] is not allowed; allowed: variant names that differ within the endpoint"),
+    ({"endpoints": {"churn": {"variants": []}}}, "mlops:serving.endpoints.churn.variants: [] is not allowed"),
+    ({"endpoints": {"churn": {"variants": [{**A, "name": "Model_A", "weight": 100}]}}},
+     "mlops:serving.endpoints.churn.variants.0.name: 'Model_A' is not allowed; allowed: 1 to 30 lowercase letters"),
+    ({"endpoints": {"churn-prediction-for-the-whole-com": {"variants": [{**A, "weight": 100}]}}},
+     "mlops:serving.endpoints.churn-prediction-for-the-whole-com: 'churn-prediction-for-the-whole-com' is not allowed; allowed: 3 to 32"),
+    ({"endpoints": {"churn": {"variants": [{**A, "name": "a-very-long-variant-name-xyz", "weight": 100}]}}},
+     "mlops:serving.endpoints.churn.variants[0].name: 'a-very-long-variant-name-xyz' is not allowed; allowed: a name that keeps churn-<name> within 32"),
+    ({"endpoints": {"churn": {"variants": [{"name": "a", "weight": 100}]}}},
+     "mlops:serving.endpoints.churn.variants[0]: set image or model; allowed: exactly one of them"),
+    ({"endpoints": {"churn": {"variants": [{**A, "image": "ghcr.io/org/churn:latest", "weight": 100}]}}},
+     "mlops:serving.endpoints.churn.variants.0.image: 'ghcr.io/org/churn:latest' is not allowed: an image must be pinned"),
+    ({"endpoints": {"mlflow": {"variants": [{**A, "weight": 100}]}}},
+     "mlops:serving.endpoints.mlflow: 'mlflow' is not allowed; allowed: a name other than the platform's services"),
+    ({"endpoints": {"churn": {"mode": "managed", "variants": [{**A, "weight": 100}]}}},
+     "mlops:serving.endpoints.churn.mode: 'managed' is not allowed; allowed: in-cluster"),
+]
+
+
+@pytest.mark.parametrize("serving,message", BAD, ids=[m.split(":", 2)[1][:60] for _, m in BAD])
+def test_bad_serving_config_is_refused_with_the_key_and_what_is_allowed(serving, message):
+    with pytest.raises(ConfigError) as raised:
+        config.load("local", {"serving": serving})
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_stack_without_an_installed_gateway_must_name_its_class_and_url():
+    with pytest.raises(ConfigError) as raised:
+        config.load("staging", {"serving": {"endpoints": {"churn": {"variants": [{**A, "weight": 100}]}}}})
+    assert "mlops:serving.gateway.url: not set" in str(raised.value)
+    assert "mlops:serving.gateway.className: not set" in str(raised.value)
