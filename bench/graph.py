@@ -90,6 +90,9 @@ class Graph:
             node.seconds, node.source = self._time(node, times)
 
     def _time(self, node: Node, times: list[dict]) -> tuple[float, str]:
+        annotations = (node.inputs.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("pulumi.com/skipAwait") == "true":
+            return 1.0, "pulumi.com/skipAwait: Pulumi marks it created after one API call (registry docs, Kubernetes provider annotations)"
         for row in times:
             if not fnmatch.fnmatchcase(node.type, row["type"]):
                 continue

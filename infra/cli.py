@@ -41,7 +41,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     preview.add_argument("stack")
     preview.add_argument("--out", type=Path, default=Path("preview.md"), help="Markdown summary for the PR comment (default preview.md)")
 
+    serving = commands.add_parser("serving", help="model releases and traffic shifts as `pulumi config set --path` keys")
+    serving.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
+    steps = serving.add_subparsers(dest="step", required=True)
+    release = steps.add_parser("release", help="the keys that point the variant a tag model-<endpoint>-<variant> names at an image")
+    release.add_argument("tag")
+    release.add_argument("--stack", required=True)
+    release.add_argument("--image", required=True, help="the image just pushed, pinned by digest")
+    shift = steps.add_parser("weights", help="the keys that set an endpoint's traffic weights, e.g. a=0,b=100")
+    shift.add_argument("endpoint")
+    shift.add_argument("weights")
+    shift.add_argument("--stack", required=True)
+
     args = parser.parse_args(argv)
+    if args.command == "serving":
+        return _serving(args)
     if args.command == "env":
         return _env(args)
     if args.command == "schema":
@@ -51,6 +65,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("render takes a STACK or --all")
     stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
     return _render(stacks, args.out, args.dir, many=args.all)
+
+
+def _serving(args: argparse.Namespace) -> int:
+    """Prints one `key<TAB>value` line per config key; the workflows pass each to `pulumi config set --path`."""
+    from infra import releases
+
+    try:
+        endpoints = releases.endpoints_of(args.stack, args.dir)
+        if args.step == "release":
+            keys = releases.release_keys(releases.parse_tag(args.tag, endpoints), args.image, endpoints)
+        else:
+            keys = releases.weight_keys(args.endpoint, args.weights, endpoints)
+    except (releases.ReleaseError, FileNotFoundError) as error:
+        print(f"mlops-stack serving {args.step}: {error}", file=sys.stderr)
+        return 2
+    for key, value in keys.items():
+        print(f"{key}\t{value}")
+    return 0
 
 
 def lifecycle_defaults() -> dict:

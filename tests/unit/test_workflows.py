@@ -79,3 +79,20 @@ def test_no_workflow_holds_a_long_lived_cloud_key():
         document = load(path.name)
         if any("aws-actions/configure-aws-credentials" in s.get("uses", "") for s in steps(document)):
             assert document["permissions"]["id-token"] == "write", path.name  # OIDC
+
+
+def test_a_model_tag_builds_the_variant_points_the_stack_at_its_digest_and_deploys():
+    release = load("release-model.yml")
+    assert release["on"] == {"push": {"tags": ["model-*"]}}
+    names = [s.get("name", s.get("uses", "")) for s in steps(release)]
+    order = [names.index(n) for n in ("Build and push the variant's image", "Point the variant at the new image", "Commit the stack file")]
+    assert order == sorted(order)
+    point = next(s for s in steps(release) if s.get("name") == "Point the variant at the new image")["run"]
+    assert "@${{ steps.build.outputs.digest }}" in point and "pulumi config set --path" in point
+    # Deployed after the config points at the new image, and committed after the deploy succeeded.
+    up = [i for i, s in enumerate(steps(release)) if s.get("with", {}).get("command") == "up"]
+    assert len(up) == 1 and order[1] < up[0] < order[2]
+
+    weights = load("set-model-weights.yml")
+    assert set(weights["on"]["workflow_dispatch"]["inputs"]) == {"stack", "endpoint", "weights"}
+    assert any("mlops-stack serving weights" in s.get("run", "") for s in steps(weights))
