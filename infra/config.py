@@ -774,16 +774,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         return given
 
     def data_service(service: str, given: DataServiceConfig) -> DataService:
-        default = DEFAULT_SIZES[environment][service]
-        requested = given.resources or ResourcesConfig()
-        size = Size(
-            replicas=given.replicas or default.replicas,
-            cpu=requested.cpu or default.cpu,
-            memory=requested.memory or default.memory,
-            cpu_limit=requested.cpu_limit or default.cpu_limit,
-            memory_limit=requested.memory_limit or default.memory_limit,
-            storage=given.storage or default.storage,
-        )
+        size = _sized(DEFAULT_SIZES[environment][service], given.replicas, given.resources, given.storage)
         if service in ("postgres", "redis") and size.replicas != 1:
             problem(
                 f"services.{service}.replicas",
@@ -800,15 +791,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
     object_store = data_service("objectStore", services.object_store)
 
     def size_of(key: str, replicas: Optional[int], requested: Optional[ResourcesConfig]) -> Size:
-        default = DEFAULT_SIZES[environment][key]
-        requested = requested or ResourcesConfig()
-        return Size(
-            replicas=replicas or default.replicas,
-            cpu=requested.cpu or default.cpu,
-            memory=requested.memory or default.memory,
-            cpu_limit=requested.cpu_limit or default.cpu_limit,
-            memory_limit=requested.memory_limit or default.memory_limit,
-        )
+        return _sized(DEFAULT_SIZES[environment][key], replicas, requested)
 
     def source(key: str, given: GitSource, image_path: str) -> GitSource:
         if given.git is None:
@@ -917,6 +900,19 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
     )
 
 
+def _sized(default: Size, replicas: Optional[int], requested: Optional[ResourcesConfig], storage: Optional[str] = None) -> Size:
+    """A size with what the stack asks for over the environment's default."""
+    requested = requested or ResourcesConfig()
+    return Size(
+        replicas=replicas or default.replicas,
+        cpu=requested.cpu or default.cpu,
+        memory=requested.memory or default.memory,
+        cpu_limit=requested.cpu_limit or default.cpu_limit,
+        memory_limit=requested.memory_limit or default.memory_limit,
+        storage=storage or default.storage,
+    )
+
+
 def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image: str, problem, problems: list[str]) -> Serving:
     endpoints = []
     for endpoint_name, endpoint in raw.endpoints.items():
@@ -949,14 +945,7 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
             if valid_name and len(object_name) > MAX_VARIANT_OBJECT_NAME:
                 problem(f"{variant_key}.name", variant.name,
                         f"a name that keeps {endpoint_name}-<name> within {MAX_VARIANT_OBJECT_NAME} characters (Azure ML's limit)")
-            requested = variant.resources or ResourcesConfig()
-            size = Size(
-                replicas=variant.replicas or default.replicas,
-                cpu=requested.cpu or default.cpu,
-                memory=requested.memory or default.memory,
-                cpu_limit=requested.cpu_limit or default.cpu_limit,
-                memory_limit=requested.memory_limit or default.memory_limit,
-            )
+            size = _sized(default, variant.replicas, variant.resources)
             max_replicas = variant.max_replicas or max(DEFAULT_SERVING_MAX_REPLICAS[environment], size.replicas)
             if max_replicas < size.replicas:
                 problem(f"{variant_key}.maxReplicas", max_replicas, f"at least replicas ({size.replicas})")
