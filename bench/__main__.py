@@ -10,6 +10,7 @@ Prints, per shipped stack:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -62,7 +63,9 @@ def sdk_imports(resources: list[dict]) -> str:
         if package == "kubernetes" and "/" in module:
             group, version = module.split("/")
             group = {"core": "core", "apps": "apps", "batch": "batch"}.get(group, group.split(".")[0].replace("-", "_"))
-            modules.add(f"{sdk}.{group}.{version}")
+            module_name = f"{sdk}.{group}.{version}"
+            # Custom resources (Gateway API) come from apiextensions, not a module of their own.
+            modules.add(module_name if importlib.util.find_spec(f"{sdk}.{group}") else f"{sdk}.apiextensions")
         if package in ("aws", "azure-native") and module and module.split("/")[0] != "index":
             # Cloud SDKs load one submodule per service on first use (pulumi_aws.rds, .eks, ...).
             modules.add(f"{sdk}.{module.split('/')[0].replace('-', '_')}")
