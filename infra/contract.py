@@ -93,6 +93,9 @@ class ServiceUrls:
     mlflow_plugin: str = ""
     # Writers (monitoring jobs, pipelines) send it to the Evidently UI; readers need none.
     evidently_token: Optional[pulumi.Input[str]] = secret(None)
+    # Pipelines sign in to the Airflow API as this user (may read and trigger DAGs).
+    airflow_user: pulumi.Input[str] = ""
+    airflow_password: Optional[pulumi.Input[str]] = secret(None)
 
 
 @dataclass(frozen=True)

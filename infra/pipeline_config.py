@@ -90,6 +90,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{store.buckets.artifacts}/mlflow",
         "MLOPS_FEAST_URL": e.services.feast,
         "MLOPS_AIRFLOW_URL": e.services.airflow,
+        "MLOPS_AIRFLOW_USER": e.services.airflow_user,
         "MLOPS_EVIDENTLY_URL": e.services.evidently,
         "MLOPS_FEATURE_STORE_YAML": f"{CONFIG_MOUNT}/{FEATURE_STORE_YAML}",
     }
@@ -121,6 +122,8 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         secret_env["AWS_SECRET_ACCESS_KEY"] = store.secret_access_key or ""
     if e.services.evidently_token:
         secret_env["MLOPS_EVIDENTLY_TOKEN"] = e.services.evidently_token
+    if e.services.airflow_password:
+        secret_env["MLOPS_AIRFLOW_PASSWORD"] = e.services.airflow_password
     secret_env.update(_airflow_connections(e))
 
     files = {

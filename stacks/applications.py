@@ -163,6 +163,8 @@ def build(
             opts=on_cluster,
         )
         urls["airflow"] = airflow.url
+        urls["airflow_user"] = airflow.pipelines_user
+        urls["airflow_password"] = airflow.pipelines_password
 
     served = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER]
     serving: dict[str, ServingEndpointInfo] = {}

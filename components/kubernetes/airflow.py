@@ -31,6 +31,7 @@ AIRFLOW_HOME = "/opt/airflow"
 AUTH_DIR = "/etc/airflow/auth"
 POD_TEMPLATE_DIR = "/etc/airflow/pod-template"
 PASSWORDS_FILE = f"{AIRFLOW_HOME}/simple_auth_manager_passwords.json"
+PIPELINES_USER = "pipelines"
 CONFIG_DIR = "/etc/mlops"
 SOURCE_ROOT = "/src"
 ADMIN_USER = "admin"
@@ -75,7 +76,8 @@ def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: st
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_server_url(platform_namespace)}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        # Pipelines (and the post-deploy check) sign in as a user that may read and trigger DAGs, not administer.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{PIPELINES_USER}:user",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": PASSWORDS_FILE,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_PRE_PING": "True",
         "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": pipelines_namespace,
@@ -201,6 +203,7 @@ class Airflow(pulumi.ComponentResource):
         ns = args.namespace
 
         admin_password = workload.password(f"{name}-admin-password", self, protect=False)
+        pipelines_password = workload.password(f"{name}-pipelines-password", self, protect=False)
         jwt_secret = workload.password(f"{name}-jwt-secret", self, protect=False, length=48)
         api_secret_key = workload.password(f"{name}-api-secret-key", self, protect=False, length=48)
         fernet = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child)
@@ -225,7 +228,9 @@ class Airflow(pulumi.ComponentResource):
             string_data={
                 "username": ADMIN_USER,
                 "password": admin_password,
-                "passwords.json": pulumi.Output.secret(admin_password.apply(lambda p: json.dumps({ADMIN_USER: p}))),
+                "passwords.json": pulumi.Output.secret(pulumi.Output.all(admin_password, pipelines_password).apply(
+                    lambda p: json.dumps({ADMIN_USER: p[0], PIPELINES_USER: p[1]})
+                )),
             },
             opts=child,
         )
@@ -436,4 +441,6 @@ class Airflow(pulumi.ComponentResource):
 
         self.url = workload.service_url(f"{APP}-api-server", ns, API_PORT)
         self.admin_password = admin_password
-        self.register_outputs({"url": self.url, "adminPassword": self.admin_password})
+        self.pipelines_user = PIPELINES_USER
+        self.pipelines_password = pipelines_password
+        self.register_outputs({"url": self.url, "adminPassword": self.admin_password, "pipelinesUser": PIPELINES_USER})

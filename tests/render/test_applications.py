@@ -141,8 +141,12 @@ def test_admin_password_and_airflow_keys_are_generated_and_secret(shipped):
 
     admin = shipped.one("kubernetes:core/v1:Secret", "airflow-admin").inputs["stringData"]
     assert offline.is_secret_value(admin)  # the whole stringData is secret in the state
-    assert json.loads(admin["value"]["passwords.json"]) == {"admin": admin["value"]["password"]}
-    assert admin["value"]["password"] in shipped.generated_secrets
+    passwords = json.loads(admin["value"]["passwords.json"])
+    assert passwords["admin"] == admin["value"]["password"] and admin["value"]["password"] in shipped.generated_secrets
+    # Pipelines sign in as their own user, with its password in the pipeline config's Secret only.
+    assert set(passwords) == {"admin", "pipelines"} and passwords["pipelines"] in shipped.generated_secrets
+    assert resolved(shipped.result.complete).secret_env["MLOPS_AIRFLOW_PASSWORD"] == passwords["pipelines"]
+    assert resolved(shipped.result.public).env["MLOPS_AIRFLOW_USER"] == "pipelines"
     keys = shipped.one("kubernetes:core/v1:Secret", "airflow-secrets").inputs["stringData"]
     assert offline.is_secret_value(keys)
     assert set(keys["value"]) == {"sql-alchemy-conn", "fernet-key", "jwt-secret", "api-secret-key"}
