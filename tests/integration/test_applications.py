@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -367,3 +368,56 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         assert answers["b"]["predictions"] == [2.0, 2.0]
     finally:
         serving.stop_all()
+
+
+def smoke(platform, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The post-deploy check, run in a pipeline's environment (what its Job's pod gets)."""
+    pod = platform.task_pod("smoke")
+    # A bare host name resolves in the cluster only; here the server is on loopback.
+    postgres = platform.cluster.addresses[f"postgres.{NAMESPACE}.svc.cluster.local:5432"]
+    pod.env.update(MLOPS_POSTGRES_HOST="127.0.0.1", MLOPS_POSTGRES_PORT=postgres.rsplit(":", 1)[1], **(env or {}))
+    return pod.with_command([str(platform_venv() / "bin" / "python"), "-m", "mlops_jobs.smoke", *args]).run(timeout=600)
+
+
+SERVICES = "postgres,bucket,mlflow,feast,evidently,airflow"
+
+
+@pytest.fixture(scope="module")
+def scheduler(platform):
+    """The Airflow scheduler, whose heartbeat the health endpoint reports. Its executor is the one
+    stand-in: task pods need a cluster, so here it runs tasks as local processes."""
+    process = platform.cluster.container("Deployment", "airflow-scheduler")
+    process.env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    process.start()
+    deadline = time.monotonic() + 180
+    while get_json(platform.url("airflow-api-server", "/api/v2/monitor/health"))["scheduler"]["status"] != "healthy":
+        assert time.monotonic() < deadline, process.tail()
+        time.sleep(2)
+    yield process
+    process.stop()
+
+
+def test_the_smoke_check_passes_against_the_healthy_platform(platform, scheduler):
+    result = smoke(platform, "--only", SERVICES)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    checks = {line.split()[0]: line for line in lines[:-1]}
+    assert set(checks) >= {"postgres:mlflow", "postgres:airflow", "postgres:feast", "bucket:lake", "bucket:artifacts",
+                           "bucket:feature-store", "bucket:monitoring", "mlflow", "feast:registry", "feast:online", "evidently", "airflow"}
+    assert all(line.split()[1] == "ok" for line in checks.values()), lines
+    assert lines[-1] == f"{len(checks)} of {len(checks)} checks ok"
+    # It cleans up: no object left in any bucket, its run deleted.
+    for bucket in BUCKETS:
+        assert not platform.s3().list_objects_v2(Bucket=bucket, Prefix="mlops-smoke/").get("KeyCount")
+    runs = get_json(platform.url("mlflow", "/api/2.0/mlflow/runs/search"), data={"experiment_ids": ["1"], "run_view_type": "ACTIVE_ONLY"})
+    assert not [r for r in runs.get("runs", []) if r["info"]["run_name"].startswith("smoke-")]
+
+
+def test_a_broken_credential_fails_its_own_check_with_the_reason_and_the_rest_still_report(platform, scheduler):
+    result = smoke(platform, "--only", SERVICES, env={"MLOPS_POSTGRES_FEAST_PASSWORD": "wrong", "MLOPS_AIRFLOW_PASSWORD": "wrong"})
+    assert result.returncode == 1
+    lines = {line.split()[0]: line for line in result.stdout.strip().splitlines()[:-1]}
+    assert lines["postgres:feast"].split()[1] == "FAIL" and "password authentication failed" in lines["postgres:feast"]
+    assert lines["airflow"].split()[1] == "FAIL" and "HTTP 401" in lines["airflow"]
+    assert lines["postgres:mlflow"].split()[1] == "ok" and lines["mlflow"].split()[1] == "ok"
+    assert result.stdout.strip().splitlines()[-1].endswith("failed: postgres:feast, feast:registry, feast:online, airflow")

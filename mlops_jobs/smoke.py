@@ -1,0 +1,255 @@
+"""The post-deploy check: uses every service of the platform the way a pipeline would, and says which
+one does not work and why.
+
+It reads nothing but the pipeline config (its environment variables and /etc/mlops files), so it runs
+the same in the Job that ends every `pulumi up`, in `mlops-stack smoke STACK`, and in the tests.
+One line per check: the check, ok or FAIL, the seconds it took, and what it saw. Exit status 1 when
+any check fails. It cleans up: its objects are deleted, and its MLflow run is deleted.
+
+    python -m mlops_jobs.smoke [--only postgres,mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+RUN_ID = uuid.uuid4().hex[:12]
+TIMEOUT = 30  # seconds per network call
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    ok: bool
+    seconds: float
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.check:<28} {'ok' if self.ok else 'FAIL':<4} {self.seconds:7.2f}s  {self.detail}"
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise LookupError(f"{name} is not set: is the pipeline config in this pod's environment?")
+    return value
+
+
+def http_json(url: str, *, data: Optional[dict] = None, headers: Optional[dict] = None) -> dict:
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(
+        url, data=body, method="POST" if body is not None else "GET",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{url}: HTTP {error.code} {error.read()[:200].decode(errors='replace')}") from None
+
+
+# --- the checks: each returns what it saw, or raises with the reason -------------------------------
+
+def postgres(consumer: str) -> str:
+    import psycopg
+
+    key = consumer.upper()
+    with psycopg.connect(
+        host=env("MLOPS_POSTGRES_HOST"), port=int(env("MLOPS_POSTGRES_PORT")), dbname=env(f"MLOPS_POSTGRES_{key}_DATABASE"),
+        user=env(f"MLOPS_POSTGRES_{key}_USER"), password=env(f"MLOPS_POSTGRES_{key}_PASSWORD"),
+        sslmode=env("MLOPS_POSTGRES_SSLMODE"), connect_timeout=TIMEOUT,
+    ) as connection:
+        user, database, tls = connection.execute(
+            "SELECT current_user, current_database(), coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)"
+        ).fetchone()
+    return f"{user}@{database}" + (" over TLS" if tls else "")
+
+
+def bucket(role: str) -> str:
+    kind = env("MLOPS_OBJECT_STORE_KIND")
+    if kind != "s3":
+        raise NotImplementedError(f"object store kind {kind!r} is not checked yet")
+    import boto3
+
+    name = env(f"MLOPS_BUCKET_{role}")
+    key = f"mlops-smoke/{RUN_ID}.txt"
+    body = f"mlops smoke {RUN_ID}".encode()
+    s3 = boto3.client("s3")  # endpoint, region and credentials: the pipeline config, or the pod's identity
+    s3.put_object(Bucket=name, Key=key, Body=body)
+    try:
+        read = s3.get_object(Bucket=name, Key=key)["Body"].read()
+    finally:
+        s3.delete_object(Bucket=name, Key=key)
+    if read != body:
+        raise RuntimeError(f"s3://{name}/{key} read back {len(read)} bytes that differ from the {len(body)} written")
+    return f"s3://{name}/{key} written, read and deleted"
+
+
+def mlflow_run() -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("mlops-smoke")
+    with mlflow.start_run(run_name=f"smoke-{RUN_ID}") as run:
+        mlflow.log_metric("smoke", 1.0)
+        mlflow.log_text(RUN_ID, "smoke.txt")
+    client = MlflowClient()
+    try:
+        metrics = client.get_run(run.info.run_id).data.metrics
+        if metrics.get("smoke") != 1.0:
+            raise RuntimeError(f"run {run.info.run_id}: metric smoke read back as {metrics.get('smoke')!r}")
+        with tempfile.TemporaryDirectory() as folder:
+            text = Path(client.download_artifacts(run.info.run_id, "smoke.txt", folder)).read_text()
+        if text != RUN_ID:
+            raise RuntimeError(f"run {run.info.run_id}: artifact smoke.txt read back as {text[:40]!r}")
+    finally:
+        client.delete_run(run.info.run_id)
+    return f"run {run.info.run_id}: metric and artifact written and read back; run deleted"
+
+
+def feature_store():
+    from feast import FeatureStore
+
+    return FeatureStore(fs_yaml_file=Path(env("MLOPS_FEATURE_STORE_YAML")))
+
+
+def feast_registry() -> str:
+    views = sorted(v.name for v in feature_store().list_feature_views())
+    if not views:
+        raise RuntimeError("the registry holds no feature view: has the feast-apply Job run?")
+    return f"{len(views)} feature views: {', '.join(views)}"
+
+
+def feast_online() -> str:
+    """Writes one row of the first feature view for an entity of its own, and reads it back through
+    the feature server. (Feast cannot delete one entity; the row expires with the view's TTL.)"""
+    import pandas as pd
+
+    store = feature_store()
+    views = sorted(store.list_feature_views(), key=lambda v: v.name)
+    if not views:
+        raise RuntimeError("the registry holds no feature view: has the feast-apply Job run?")
+    view = views[0]
+    # Entity keys no real entity has; feature values of each type.
+    sentinel = {"INT64": -int(RUN_ID[:8], 16), "INT32": -int(RUN_ID[:6], 16), "STRING": f"mlops-smoke-{RUN_ID}"}
+    values = {"FLOAT": 0.5, "DOUBLE": 0.5, "INT64": 7, "INT32": 7, "STRING": "smoke", "BOOL": True}
+    row: dict = {}
+    for column in view.entity_columns:
+        row[column.name] = sentinel[_kind(column.dtype)]
+    feature = next(f for f in view.features if _kind(f.dtype) in values)
+    for field in view.features:
+        if _kind(field.dtype) in values:
+            row[field.name] = values[_kind(field.dtype)]
+    now = datetime.now(timezone.utc)
+    row[view.batch_source.timestamp_field] = now
+    if view.batch_source.created_timestamp_column:
+        row[view.batch_source.created_timestamp_column] = now
+    store.write_to_online_store(view.name, pd.DataFrame([row]))
+    entities = {column.name: [row[column.name]] for column in view.entity_columns}
+    answer = http_json(f"{env('MLOPS_FEAST_URL')}/get-online-features",
+                       data={"features": [f"{view.name}:{feature.name}"], "entities": entities})
+    names = answer["metadata"]["feature_names"]
+    result = answer["results"][names.index(feature.name)]
+    if result["statuses"][0] != "PRESENT" or result["values"][0] != row[feature.name]:
+        raise RuntimeError(f"{view.name}:{feature.name} for {entities} read back {result['values'][0]!r} ({result['statuses'][0]})")
+    return f"{view.name}:{feature.name} written for {entities} and read through the feature server"
+
+
+def _kind(dtype) -> str:
+    return dtype.to_value_type().name  # INT64, STRING, FLOAT, ...
+
+
+def evidently() -> str:
+    version = http_json(f"{env('MLOPS_EVIDENTLY_URL')}/api/version")
+    return f"UI answers, Evidently {version.get('version', version)}"
+
+
+def airflow() -> str:
+    url = env("MLOPS_AIRFLOW_URL")
+    health = http_json(f"{url}/api/v2/monitor/health")
+    unhealthy = sorted(k for k, v in health.items() if isinstance(v, dict) and v.get("status") not in ("healthy", None))
+    if health.get("metadatabase", {}).get("status") != "healthy" or unhealthy:
+        raise RuntimeError(f"unhealthy: {', '.join(unhealthy) or 'metadatabase'} ({json.dumps(health)[:200]})")
+    token = http_json(f"{url}/auth/token", data={"username": env("MLOPS_AIRFLOW_USER"), "password": env("MLOPS_AIRFLOW_PASSWORD")})
+    dags = http_json(f"{url}/api/v2/dags?limit=100", headers={"Authorization": f"Bearer {token['access_token']}"})
+    names = sorted(d["dag_id"] for d in dags.get("dags", []))
+    return f"healthy; {dags.get('total_entries', len(names))} DAGs: {', '.join(names) or 'none'}"
+
+
+def serving_variant(url: str) -> str:
+    request = urllib.request.Request(f"{url}/ping")
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{url}/ping answered HTTP {response.status}")
+    return f"{url}/ping answers"
+
+
+def checks() -> list[tuple[str, Callable[[], str]]]:
+    """Every check the pipeline config calls for, in the order a pipeline depends on them."""
+    found: list[tuple[str, Callable[[], str]]] = []
+    consumers = sorted(k[len("MLOPS_POSTGRES_"):-len("_USER")].lower() for k in os.environ
+                       if k.startswith("MLOPS_POSTGRES_") and k.endswith("_USER"))
+    found += [(f"postgres:{c}", lambda c=c: postgres(c)) for c in consumers]
+    roles = sorted(k[len("MLOPS_BUCKET_"):] for k in os.environ if k.startswith("MLOPS_BUCKET_"))
+    found += [(f"bucket:{r.lower().replace('_', '-')}", lambda r=r: bucket(r)) for r in roles]
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        found.append(("mlflow", mlflow_run))
+    if os.environ.get("MLOPS_FEAST_URL"):
+        found += [("feast:registry", feast_registry), ("feast:online", feast_online)]
+    if os.environ.get("MLOPS_EVIDENTLY_URL"):
+        found.append(("evidently", evidently))
+    if os.environ.get("MLOPS_AIRFLOW_URL"):
+        found.append(("airflow", airflow))
+    for endpoint in filter(None, os.environ.get("MLOPS_SERVING_ENDPOINTS", "").split(",")):
+        key = endpoint.upper().replace("-", "_")
+        for pair in filter(None, os.environ.get(f"MLOPS_SERVING_{key}_WEIGHTS", "").split(",")):
+            variant, _, weight = pair.partition("=")
+            if int(weight or 0) > 0:  # a variant without traffic may wait for its model
+                url = env(f"MLOPS_SERVING_{key}_{variant.upper().replace('-', '_')}_URL")
+                found.append((f"serving:{endpoint}/{variant}", lambda url=url: serving_variant(url)))
+    return found
+
+
+def run(selected: Optional[set[str]] = None) -> list[Result]:
+    results = []
+    for name, check in checks():
+        if selected and name.split(":")[0] not in selected:
+            continue
+        started = time.monotonic()
+        try:
+            # Clients print progress (MLflow's run links) on stdout; stdout is for the check lines only.
+            with contextlib.redirect_stdout(sys.stderr):
+                detail, ok = check(), True
+        except Exception as error:  # noqa: BLE001  every failure is a result, and the other checks still run
+            detail, ok = f"{type(error).__name__}: {error}".replace("\n", " ")[:400], False
+        result = Result(name, ok, time.monotonic() - started, detail)
+        print(result.line(), flush=True)
+        results.append(result)
+    return results
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops_jobs.smoke", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated check kinds, e.g. postgres,bucket,mlflow")
+    args = parser.parse_args(argv)
+    results = run(set(args.only.split(",")) if args.only else None)
+    failed = [r.check for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} checks ok" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
