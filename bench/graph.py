@@ -40,6 +40,7 @@ SERVICE_ROLES = {
     "mlops:aws:PrivateBucket": "objectStore",
     "mlops:aws:SageMakerMlflow": "mlflow",
     "mlops:aws:Mwaa": "airflow",
+    "mlops:kubernetes:SmokeCheck": "smoke",
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")
 
@@ -116,6 +117,8 @@ class Graph:
         """Whether `after` must wait for `before` on any platform: same service, or a data service it uses."""
         if before.role is None or before.role == after.role:
             return True  # namespaces, and a service's own ordering
+        if after.role == "smoke":
+            return True  # the post-deploy check uses every service: it must wait for all of them
         if after.role is None:
             return False  # shared objects (the pipeline config) wait for no service
         return before.role in NEEDS.get(after.role, ())

@@ -53,7 +53,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     shift.add_argument("weights")
     shift.add_argument("--stack", required=True)
 
+    smoke = commands.add_parser("smoke", help="run the post-deploy check now, as a new Job in the stack's cluster, and stream its log")
+    smoke.add_argument("stack")
+    smoke.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
+    smoke.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: the stack's mlops:cluster.kubeconfig, $KUBECONFIG, ~/.kube/config)")
+    smoke.add_argument("--context", default=None, help="kubeconfig context (default: the stack's mlops:cluster.context, else the current one)")
+
     args = parser.parse_args(argv)
+    if args.command == "smoke":
+        return _smoke(args)
     if args.command == "serving":
         return _serving(args)
     if args.command == "env":
@@ -65,6 +73,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("render takes a STACK or --all")
     stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
     return _render(stacks, args.out, args.dir, many=args.all)
+
+
+def _smoke(args: argparse.Namespace, api=None) -> int:
+    from infra import smoke_run
+
+    try:
+        manifest = smoke_run.job_manifest(args.stack, args.dir)
+        cluster = offline.stack_config(args.stack, args.dir).get(f"{config.NAMESPACE}:cluster") or {}
+        batch, core = api or smoke_run.clients(args.kubeconfig or cluster.get("kubeconfig"), args.context or cluster.get("context"))
+        return smoke_run.run(manifest, batch, core, sys.stdout)
+    except (smoke_run.SmokeError, config.ConfigError, FileNotFoundError) as error:
+        print(f"mlops-stack smoke {args.stack}: {error}", file=sys.stderr)
+        return 2
 
 
 def _serving(args: argparse.Namespace) -> int:

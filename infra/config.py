@@ -442,6 +442,9 @@ class ServingEndpointConfig(_Model):
     await_ready: bool = Field(
         True, description="pulumi up waits until every variant serves; false for models the pipelines have yet to train"
     )
+    smoke_request: Optional[dict[str, Any]] = Field(
+        None, description="A request body the post-deploy check POSTs to /invocations of every variant with traffic; unset: GET /ping only"
+    )
 
 
 class GatewayConfig(_Model):
@@ -464,6 +467,13 @@ class ServingConfig(_Model):
     gateway: GatewayConfig = GatewayConfig()
 
 
+class SmokeConfig(_Model):
+    """The check that ends every `pulumi up`: a Job that uses every service as a pipeline would."""
+
+    enabled: bool = Field(True, description="Run the check; `pulumi up` fails when it fails")
+    timeout_seconds: int = Field(600, ge=60, le=7200, description="How long the check may take before it counts as failed")
+
+
 class StackConfigInput(_Model):
     """The `mlops:*` keys of a stack file, as written by the user (before defaults are resolved)."""
 
@@ -481,6 +491,7 @@ class StackConfigInput(_Model):
     )
     aws: AwsConfig = AwsConfig()
     serving: ServingConfig = ServingConfig()
+    smoke: SmokeConfig = SmokeConfig()
 
 
 @dataclass(frozen=True)
@@ -613,6 +624,7 @@ class ServingEndpoint:
     mode: ServiceMode
     variants: tuple[ServingVariant, ...]
     await_ready: bool
+    smoke_request: Optional[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -655,6 +667,7 @@ class StackConfig:
     owner: str  # "" on the ensemble when not set
     aws: Optional[Aws]  # set when any resource is on AWS
     serving: Serving
+    smoke: SmokeConfig
 
     def mode(self, service: str) -> ServiceMode:
         return getattr(self, _SNAKE.get(service, service)).mode
@@ -897,6 +910,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         owner=owner,
         aws=aws,
         serving=serving,
+        smoke=raw.smoke,
     )
 
 
@@ -953,7 +967,8 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
                 name=variant.name, image=variant.image or mlflow_image, model=variant.model, weight=variant.weight,
                 size=size, max_replicas=max_replicas,
             ))
-        endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants), await_ready=endpoint.await_ready))
+        endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants), await_ready=endpoint.await_ready,
+                                         smoke_request=endpoint.smoke_request))
     install = raw.gateway.install if raw.gateway.install is not None else environment is Environment.LOCAL
     gateway_class = raw.gateway.class_name or (INSTALLED_GATEWAY_CLASS if install else "")
     if endpoints and not install and not raw.gateway.url:

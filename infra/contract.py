@@ -31,6 +31,8 @@ class KubernetesTarget:
     provider: pulumi.ProviderResource = field(metadata={"resolve": False})
     platform_namespace: pulumi.Input[str]
     pipelines_namespace: pulumi.Input[str]
+    # The annotations that give a pipeline pod its cloud identity (IRSA, workload identity); none on the ensemble.
+    pipeline_identity: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class PlatformEndpoints:
     services: ServiceUrls = ServiceUrls()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
     serving: dict[str, ServingEndpointInfo] = field(default_factory=dict)
+    # What must be up before the platform is usable: every service's components (the smoke check waits for them).
+    ready: tuple[pulumi.Resource, ...] = field(default=(), metadata={"resolve": False})
 
 
 def resolve(endpoints: Any, *, with_secrets: bool) -> pulumi.Output[Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +13,8 @@ import yaml
 from components.kubernetes.pipeline_config import PipelineConfig as PublishedPipelineConfig
 from components.kubernetes.pipeline_config import PipelineConfigArgs
 from infra import config, pipeline_config
-from infra.config import Backend, ConfigError, StackConfig
+from components.kubernetes.smoke import SmokeCheck, SmokeCheckArgs
+from infra.config import PLATFORM_IMAGE, Backend, ConfigError, ServiceMode, StackConfig
 from infra.contract import PlatformEndpoints, resolve
 
 # Backends whose assembly exists in stacks/; each is imported only when a stack selects it,
@@ -37,11 +40,12 @@ def build(cfg: StackConfig) -> ProgramResult:
     complete = pulumi.Output.secret(resolve(endpoints, with_secrets=True).apply(pipeline_config.render))
     # Pipelines read it in their namespace; the platform's own servers and jobs (Feast, Airflow,
     # Evidently, MLflow) read the same config in theirs.
+    published = []
     for resource_name, namespace in (
         ("pipeline-config", endpoints.kubernetes.pipelines_namespace),
         ("platform-pipeline-config", endpoints.kubernetes.platform_namespace),
     ):
-        PublishedPipelineConfig(
+        published.append(PublishedPipelineConfig(
             resource_name,
             PipelineConfigArgs(
                 name=pipeline_config.NAME,
@@ -49,6 +53,25 @@ def build(cfg: StackConfig) -> ProgramResult:
                 data=public.apply(lambda c: c.config_map_data()),
                 secret_data=complete.apply(lambda c: c.secret_data()),
                 labels=cfg.labels,
+            ),
+            opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
+        ))
+
+    if cfg.smoke.enabled:
+        # The last step of every `up`: a check of every service, through the pipeline config.
+        SmokeCheck(
+            "smoke",
+            SmokeCheckArgs(
+                namespace=endpoints.kubernetes.pipelines_namespace,
+                image=PLATFORM_IMAGE if cfg.mlflow.mode is ServiceMode.MANAGED else cfg.mlflow.image,
+                config_checksum=public.apply(lambda c: hashlib.sha256(json.dumps(c.config_map_data(), sort_keys=True).encode()).hexdigest()),
+                timeout_seconds=cfg.smoke.timeout_seconds,
+                pipeline_config=pipeline_config.NAME,
+                skip_endpoints=tuple(e.name for e in cfg.serving.endpoints if not e.await_ready),
+                requests={e.name: e.smoke_request for e in cfg.serving.endpoints if e.smoke_request is not None},
+                labels=cfg.labels,
+                service_account_annotations=endpoints.kubernetes.pipeline_identity,
+                depends_on=(*endpoints.ready, *published),
             ),
             opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
         )

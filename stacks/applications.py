@@ -113,8 +113,9 @@ def build(
         )
         urls["mlflow"] = mlflow.url
 
+    feast_component = evidently_component = airflow_component = None
     if cfg.feast.mode is ServiceMode.IN_CLUSTER:
-        feast = Feast(
+        feast = feast_component = Feast(
             "feast",
             FeastArgs(
                 **common("feast"),
@@ -129,7 +130,7 @@ def build(
         urls["feast"] = feast.url
 
     if cfg.evidently.mode is ServiceMode.IN_CLUSTER:
-        evidently = Evidently(
+        evidently = evidently_component = Evidently(
             "evidently",
             EvidentlyArgs(
                 **common("evidently"),
@@ -144,7 +145,7 @@ def build(
         urls["evidently_token"] = evidently.token
 
     if cfg.airflow.mode is ServiceMode.IN_CLUSTER:
-        airflow = Airflow(
+        airflow = airflow_component = Airflow(
             "airflow",
             AirflowArgs(
                 **common("airflow"),
@@ -168,6 +169,7 @@ def build(
 
     served = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER]
     serving: dict[str, ServingEndpointInfo] = {}
+    serving_components: list[pulumi.Resource] = []
     if served:
         gateway = ServingGateway(
             "serving-gateway",
@@ -189,7 +191,12 @@ def build(
                 ),
                 opts=on_cluster,
             )
+            serving_components.append(model_endpoint)
             serving[endpoint.name] = ServingEndpointInfo(
                 url=model_endpoint.url, weights=model_endpoint.weights, variant_urls=model_endpoint.variant_urls,
             )
-    return dataclasses.replace(endpoints, services=ServiceUrls(**urls), serving=serving)
+    started = [c for c in (mlflow_component, feast_component, evidently_component, airflow_component) if c]
+    return dataclasses.replace(
+        endpoints, services=ServiceUrls(**urls), serving=serving,
+        ready=(*endpoints.ready, *data_services.values(), *nodes, *started, *serving_components),
+    )

@@ -28,6 +28,7 @@ from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
 from components.kubernetes.namespaces import Namespaces, NamespacesArgs
 from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints, resolve
@@ -156,11 +157,16 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     }
     if not mlflow_managed:
         access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
+    # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share a role.
     if not airflow_managed:
+        pipeline_role = "airflow"
         access["airflow"] = (
-            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT)),
+            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)),
             [*bucket_access(arn["artifacts"], "airflow/logs/", write=True), *pipelines_access],
         )
+    else:
+        pipeline_role = "pipelines"
+        access["pipelines"] = (((pipelines, SMOKE_ACCOUNT),), pipelines_access)
     roles = {
         app: WorkloadRole(
             f"{app}-identity",
@@ -195,7 +201,10 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     )
     endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
-        kubernetes=KubernetesTarget(provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines),
+        kubernetes=KubernetesTarget(
+            provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
+        ),
         # No endpoint and no keys: the SDKs' default endpoint, and each pod's IAM role.
         object_store=ObjectStore(
             kind="s3", endpoint="", region=settings.region,

@@ -128,7 +128,9 @@ def test_each_service_assumes_its_own_role_through_its_own_service_account(aws_s
         "mlflow": ["system:serviceaccount:mlops:mlflow"],
         "feast": ["system:serviceaccount:mlops:feast"],
         "evidently": ["system:serviceaccount:mlops:evidently"],
-        "airflow": ["system:serviceaccount:mlops:airflow", "system:serviceaccount:mlops-pipelines:airflow-worker"],
+        # Task pods, and the post-deploy check that uses the platform as a pipeline would.
+        "airflow": ["system:serviceaccount:mlops:airflow", "system:serviceaccount:mlops-pipelines:airflow-worker",
+                    "system:serviceaccount:mlops-pipelines:mlops-smoke"],
     }
     for app, role in roles.items():
         statement = trust(role)
@@ -234,7 +236,8 @@ def test_managed_mlflow_and_airflow_fill_the_same_contract_fields():
     execution = json.loads(recording.one("aws:iam/rolePolicy:RolePolicy", "airflow-execution-policy").inputs["policy"])["Statement"]
     assert any(s["Action"] == "sagemaker-mlflow:*" and s["Resource"].startswith("arn:aws:sagemaker:") for s in execution)
     roles = {r.name for r in recording.by_type(ROLE) if r.name.endswith("-identity-role")}
-    assert roles == {"feast-identity-role", "evidently-identity-role"}
+    # Pipelines run on MWAA; the post-deploy check in the cluster gets the pipelines' bucket access.
+    assert roles == {"feast-identity-role", "evidently-identity-role", "pipelines-identity-role"}
 
 
 def test_an_existing_vpc_and_cluster_are_used_not_created():
