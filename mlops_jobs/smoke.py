@@ -208,13 +208,15 @@ def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict
     found += [(f"postgres:{c}", lambda c=c: postgres(c)) for c in consumers]
     roles = sorted(k[len("MLOPS_BUCKET_"):] for k in os.environ if k.startswith("MLOPS_BUCKET_"))
     found += [(f"bucket:{r.lower().replace('_', '-')}", lambda r=r: bucket(r)) for r in roles]
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    # Managed MLflow (SageMaker) needs its client plugin, which the platform image does not carry yet.
+    if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get("MLOPS_MLFLOW_PLUGIN"):
         found.append(("mlflow", mlflow_run))
     if os.environ.get("MLOPS_FEAST_URL"):
         found += [("feast:registry", feast_registry), ("feast:online", feast_online)]
     if os.environ.get("MLOPS_EVIDENTLY_URL"):
         found.append(("evidently", evidently))
-    if os.environ.get("MLOPS_AIRFLOW_URL"):
+    # Managed Airflow (MWAA) signs in through AWS, not with the pipelines user.
+    if os.environ.get("MLOPS_AIRFLOW_URL") and os.environ.get("MLOPS_AIRFLOW_USER"):
         found.append(("airflow", airflow))
     for endpoint in filter(None, os.environ.get("MLOPS_SERVING_ENDPOINTS", "").split(",")):
         if endpoint in skip_endpoints:
