@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,18 +23,27 @@ PASSWORDS = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"
 REDIS_PASSWORD = "RedisPw4"
 
 
-@pytest.fixture
-def redis_server(redis_binary, tmp_path):
-    port = free_port()
+@contextlib.contextmanager
+def running_redis(redis_binary: str, folder, listen: list[str], port: int):
+    """A password-protected Redis of its own, listening as `listen` says, removed afterwards."""
     process = subprocess.Popen(
-        [redis_binary, "--port", str(port), "--requirepass", REDIS_PASSWORD, "--dir", str(tmp_path), "--save", ""],
+        [redis_binary, *listen, "--requirepass", REDIS_PASSWORD, "--dir", str(folder), "--save", ""],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    wait_for_port(port, process)
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def redis_server(redis_binary, tmp_path):
+    port = free_port()
+    with running_redis(redis_binary, tmp_path, ["--port", str(port)], port) as ready:
+        yield ready
 
 
 def test_feast_registry_and_online_store_work_from_the_generated_feature_store_yaml(postgres_server, redis_server, tmp_path, monkeypatch):
@@ -65,17 +75,10 @@ def tls_redis_server(redis_binary, tls_certificate, tmp_path):
     """Like ElastiCache with transit encryption: TLS only, an auth token."""
     certificate, key = tls_certificate
     port = free_port()
-    process = subprocess.Popen(
-        [redis_binary, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certificate), "--tls-key-file", str(key),
-         "--tls-ca-cert-file", str(certificate), "--tls-auth-clients", "no", "--requirepass", REDIS_PASSWORD,
-         "--dir", str(tmp_path), "--save", ""],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process)
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    tls_only = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certificate), "--tls-key-file", str(key),
+                "--tls-ca-cert-file", str(certificate), "--tls-auth-clients", "no"]
+    with running_redis(redis_binary, tmp_path, tls_only, port) as ready:
+        yield ready
 
 
 def test_feast_works_from_the_aws_pipeline_config_over_tls_to_rds_and_elasticache(tls_redis_server, tls_certificate, tmp_path, monkeypatch):
