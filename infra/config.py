@@ -416,6 +416,90 @@ class AwsConfig(_Model):
     sagemaker_mlflow: AwsSageMakerMlflowConfig = AwsSageMakerMlflowConfig()
 
 
+_AZURE_LOCATION = r"^[a-z]+[a-z0-9]*$"
+_PATTERN_NAMES[_AZURE_LOCATION] = "an Azure region name, e.g. westeurope"
+_UUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+_PATTERN_NAMES[_UUID] = "a subscription ID (a GUID)"
+_RESOURCE_GROUP = r"^[-\w._()]{0,89}[-\w_()]$"
+_PATTERN_NAMES[_RESOURCE_GROUP] = "a resource group name: letters, digits, '-', '_', '.', '(', ')', at most 90, not ending in '.'"
+_AZURE_SUBNET_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$"
+_PATTERN_NAMES[_AZURE_SUBNET_ID] = "a subnet resource ID: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+_AZURE_VNET_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+$"
+_PATTERN_NAMES[_AZURE_VNET_ID] = "a virtual network resource ID: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>"
+_VM_SIZE = r"^Standard_[A-Za-z0-9_]+$"
+_PATTERN_NAMES[_VM_SIZE] = "an Azure VM size, e.g. Standard_D4s_v5"
+_PG_SKU = r"^Standard_[BDE][A-Za-z0-9_]+$"
+_PATTERN_NAMES[_PG_SKU] = "a Flexible Server compute size: Standard_B* (Burstable), Standard_D* (General Purpose) or Standard_E* (Memory Optimized)"
+
+
+class AzureNetworkConfig(_Model):
+    """A new virtual network (default), or subnets of an existing one given by their resource IDs."""
+
+    cidr: str = Field("10.50.0.0/16", pattern=_CIDR, description="Address space of a new VNet; split into the cluster, PostgreSQL and private endpoint subnets")
+    vnet_id: Optional[str] = Field(None, pattern=_AZURE_VNET_ID, description="An existing VNet (the private DNS zones are linked to it); unset: create one")
+    cluster_subnet_id: Optional[str] = Field(None, pattern=_AZURE_SUBNET_ID, description="Existing VNet: the subnet of the AKS nodes")
+    postgres_subnet_id: Optional[str] = Field(
+        None, pattern=_AZURE_SUBNET_ID, description="Existing VNet: an empty subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers"
+    )
+    endpoints_subnet_id: Optional[str] = Field(None, pattern=_AZURE_SUBNET_ID, description="Existing VNet: the subnet of the private endpoints")
+
+
+class AzureAksConfig(_Model):
+    version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$", description="Kubernetes version of a new AKS cluster")
+    resource_group: Optional[str] = Field(
+        None, pattern=_RESOURCE_GROUP, description="Resource group of an existing cluster (cluster.create: false); default azure.resourceGroup"
+    )
+    system_vm_size: Optional[str] = Field(None, pattern=_VM_SIZE, description="VM size of the system node pool; default Standard_D2s_v5, Standard_D4s_v5 in production")
+    system_nodes: Optional[int] = Field(None, ge=1, le=100, description="Nodes of the system pool; default 1, 3 in production")
+    vm_size: Optional[str] = Field(None, pattern=_VM_SIZE, description="VM size of the user node pool (the workloads); default Standard_D4s_v5, Standard_D8s_v5 in production")
+    min_nodes: Optional[int] = Field(None, ge=1, le=1000, description="Fewest nodes of the user pool; default 1, 2 in staging, 3 in production")
+    max_nodes: Optional[int] = Field(None, ge=1, le=1000, description="Most nodes of the user pool; default 3, 4 in staging, 9 in production")
+    public_endpoint: Optional[bool] = Field(None, description="Kubernetes API reachable from the internet; default true, false (a private cluster) in production")
+    authorized_ip_ranges: list[Annotated[str, Field(pattern=_CIDR)]] = Field(
+        default_factory=list, description="Who may reach a public API endpoint; default everywhere"
+    )
+
+
+class AzurePostgresConfig(_Model):
+    sku: Optional[str] = Field(None, pattern=_PG_SKU, description="Compute size; default Standard_B1ms, Standard_B2s in staging, Standard_D4ds_v5 in production")
+    storage_gb: Optional[int] = Field(None, ge=32, le=32768, description="Storage in GiB; default 32, 128 in production (grows automatically)")
+    version: str = Field("17", pattern=r"^[0-9]{2}$", description="PostgreSQL major version")
+    backup_retention_days: Optional[int] = Field(None, ge=7, le=35, description="Backups kept; default 7, 14 in production")
+
+
+class RedisSku(str, Enum):
+    BASIC = "Basic"
+    STANDARD = "Standard"
+    PREMIUM = "Premium"
+
+
+class AzureRedisConfig(_Model):
+    sku: Optional[RedisSku] = Field(None, description="Basic, Standard (a replica) or Premium (replica, zones); default Basic, Premium in production")
+    capacity: Optional[int] = Field(None, ge=0, le=6, description="Size within the SKU family (C0-C6, P1-P5); default 0, 1 in production")
+
+
+class AzureStorageConfig(_Model):
+    hierarchical_namespace: bool = Field(
+        True, description="ADLS Gen2 (default). Azure does not version blobs in such accounts; set false for a flat account whose blobs are versioned in production"
+    )
+    public_network_access: Optional[bool] = Field(
+        None, description="Reachable outside the VNet (with Entra ID rights only; shared keys stay off); default true, false in production"
+    )
+
+
+class AzureConfig(_Model):
+    """Where and how big the Azure resources are (backend azure)."""
+
+    location: str = Field("westeurope", pattern=_AZURE_LOCATION, description="Azure region of every resource")
+    subscription_id: Optional[str] = Field(None, pattern=_UUID, description="Subscription; default the one of your Azure login")
+    resource_group: Optional[str] = Field(None, pattern=_RESOURCE_GROUP, description="An existing resource group; unset: create mlops-<stack>")
+    network: AzureNetworkConfig = AzureNetworkConfig()
+    aks: AzureAksConfig = AzureAksConfig()
+    postgres: AzurePostgresConfig = AzurePostgresConfig()
+    redis: AzureRedisConfig = AzureRedisConfig()
+    storage: AzureStorageConfig = AzureStorageConfig()
+
+
 _ENDPOINT_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 _PATTERN_NAMES[_ENDPOINT_NAME] = "3 to 32 lowercase letters, digits and '-', starting with a letter (valid on Kubernetes, SageMaker and Azure ML)"
 _VARIANT_NAME = r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$"
@@ -490,6 +574,7 @@ class StackConfigInput(_Model):
         None, pattern=_OWNER, description="Team or person in the owner tag of every cloud resource; required on aws and azure"
     )
     aws: AwsConfig = AwsConfig()
+    azure: AzureConfig = AzureConfig()
     serving: ServingConfig = ServingConfig()
     smoke: SmokeConfig = SmokeConfig()
 
@@ -594,6 +679,62 @@ class Aws:
     sagemaker_mlflow_version: str
 
 
+@dataclass(frozen=True)
+class AzureSizes:
+    """What the Azure resources of one environment are, before per-stack overrides."""
+
+    system_vm_size: str
+    system_nodes: int
+    vm_size: str
+    min_nodes: int
+    max_nodes: int
+    postgres_sku: str
+    postgres_storage_gb: int
+    postgres_backup_days: int
+    redis_sku: str
+    redis_capacity: int
+
+
+# Production: three zones, zone-redundant PostgreSQL HA, Premium Redis with a replica in another zone.
+AZURE_SIZES: dict[Environment, AzureSizes] = {
+    Environment.LOCAL: AzureSizes("Standard_D2s_v5", 1, "Standard_D4s_v5", 1, 3, "Standard_B1ms", 32, 7, "Basic", 0),
+    Environment.STAGING: AzureSizes("Standard_D2s_v5", 1, "Standard_D4s_v5", 2, 4, "Standard_B2s", 32, 7, "Basic", 1),
+    Environment.PRODUCTION: AzureSizes("Standard_D4s_v5", 3, "Standard_D8s_v5", 3, 9, "Standard_D4ds_v5", 128, 14, "Premium", 1),
+}
+PG_TIERS = {"B": "Burstable", "D": "GeneralPurpose", "E": "MemoryOptimized"}
+
+
+@dataclass(frozen=True)
+class AzureExistingNetwork:
+    vnet_id: str
+    cluster_subnet_id: str
+    postgres_subnet_id: str
+    endpoints_subnet_id: str
+
+
+@dataclass(frozen=True)
+class Azure:
+    """The Azure settings of a stack with every default resolved."""
+
+    location: str
+    subscription_id: Optional[str]  # None: the login's
+    resource_group: Optional[str]  # None: create mlops-<stack>
+    cidr: str
+    existing_network: Optional[AzureExistingNetwork]
+    aks_version: str
+    aks_resource_group: Optional[str]
+    public_endpoint: bool
+    authorized_ip_ranges: tuple[str, ...]
+    zones: tuple[str, ...]  # availability zones of nodes and data services; none outside production
+    sizes: AzureSizes
+    postgres_version: str
+    postgres_tier: str
+    postgres_high_availability: bool
+    redis_family: str
+    hierarchical_namespace: bool
+    storage_public_access: bool
+
+
 # Model servers per variant: the fewest pods (Size.replicas), and the most the autoscaler may run.
 DEFAULT_SERVING_SIZES = {
     Environment.LOCAL: Size(1, "100m", "512Mi", "1", "1Gi"),
@@ -666,6 +807,7 @@ class StackConfig:
     git_sync_image: str
     owner: str  # "" on the ensemble when not set
     aws: Optional[Aws]  # set when any resource is on AWS
+    azure: Optional[Azure]  # set with backend azure
     serving: Serving
     smoke: SmokeConfig
 
@@ -763,11 +905,6 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
             problem("cluster.create", True, "false or unset with backend ensemble (it uses the cluster of your kubeconfig)")
         if cluster.name is not None:
             problem("cluster.name", cluster.name, "unset with backend ensemble (use cluster.context)")
-    elif backend is not Backend.AWS and cluster.create is False and not (cluster.name or cluster.kubeconfig):
-        problems.append(
-            f"{NAMESPACE}:cluster: create is false but no existing cluster is given; "
-            "allowed: set cluster.name (or cluster.kubeconfig), or create: true"
-        )
 
     for key, value in raw.labels.items():
         if not _LABEL_KEY.match(key):
@@ -873,6 +1010,22 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
             f"{NAMESPACE}:aws.network.vpcId: not set; allowed: the VPC of the existing cluster "
             "(with aws.network.privateSubnetIds), so the databases are reachable from it"
         )
+    if backend is Backend.AZURE and cluster.create is not False and cluster.name is not None:
+        problem("cluster.name", cluster.name, "unset when the cluster is created (set cluster.create: false to use an existing one)")
+    if backend is Backend.AZURE and cluster.create is False and not cluster.name:
+        problems.append(
+            f"{NAMESPACE}:cluster.name: not set; allowed: the name of the existing AKS cluster "
+            "(its OIDC issuer is needed for workload identity)"
+        )
+    if backend is Backend.AZURE and cluster.create is False and not raw.azure.network.vnet_id:
+        problems.append(
+            f"{NAMESPACE}:azure.network.vnetId: not set; allowed: the VNet of the existing cluster "
+            "(with azure.network clusterSubnetId, postgresSubnetId and endpointsSubnetId), so the databases are reachable from it"
+        )
+    if backend is Backend.AZURE:
+        for service, resolved_service in (("postgres", postgres), ("redis", redis), ("objectStore", object_store)):
+            if resolved_service.mode is ServiceMode.IN_CLUSTER:
+                problem(f"services.{service}.mode", "in-cluster", "managed with backend 'azure' (in-cluster data services run on backend ensemble)")
     if backend is Backend.AWS:
         prefix = int(raw.aws.network.cidr.split("/")[1])
         if not 16 <= prefix <= 24:
@@ -883,6 +1036,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
     serving = _resolve_serving(raw.serving, environment, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE, problem, problems)
     uses_aws = backend is Backend.AWS
     aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
+    azure = _resolve_azure(raw.azure, environment, problem, problems) if backend is Backend.AZURE else None
 
     if problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
@@ -909,6 +1063,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"],
         owner=owner,
         aws=aws,
+        azure=azure,
         serving=serving,
         smoke=raw.smoke,
     )
@@ -1042,6 +1197,74 @@ def _resolve_aws(raw: AwsConfig, environment: Environment, ephemeral: bool, prob
         cache_engine_version=cache.engine_version or CACHE_ENGINE_VERSIONS[cache.engine.value],
         mwaa_airflow_version=raw.mwaa.airflow_version,
         sagemaker_mlflow_version=raw.sagemaker_mlflow.mlflow_version,
+    )
+
+
+def _resolve_azure(raw: AzureConfig, environment: Environment, problem, problems: list[str]) -> Azure:
+    production = environment is Environment.PRODUCTION
+    network, aks, postgres, redis = raw.network, raw.aks, raw.postgres, raw.redis
+    subnets = {"clusterSubnetId": network.cluster_subnet_id, "postgresSubnetId": network.postgres_subnet_id,
+               "endpointsSubnetId": network.endpoints_subnet_id}
+    existing = None
+    if network.vnet_id or any(subnets.values()):
+        missing = [key for key, value in {"vnetId": network.vnet_id, **subnets}.items() if not value]
+        if missing:
+            problems.append(
+                f"{NAMESPACE}:azure.network.{missing[0]}: not set; allowed: with an existing VNet, all of "
+                "vnetId, clusterSubnetId, postgresSubnetId and endpointsSubnetId"
+            )
+        else:
+            outside = [key for key, value in subnets.items() if not value.startswith(network.vnet_id + "/subnets/")]
+            for key in outside:
+                problem(f"azure.network.{key}", subnets[key], "a subnet of azure.network.vnetId")
+            existing = AzureExistingNetwork(network.vnet_id, network.cluster_subnet_id, network.postgres_subnet_id, network.endpoints_subnet_id)
+    prefix = int(network.cidr.split("/")[1])
+    if not 16 <= prefix <= 22:
+        problem("azure.network.cidr", network.cidr, "a block from /16 to /22 (it is split into the cluster, PostgreSQL and endpoint subnets)")
+    default = AZURE_SIZES[environment]
+    sizes = AzureSizes(
+        system_vm_size=aks.system_vm_size or default.system_vm_size,
+        system_nodes=aks.system_nodes or default.system_nodes,
+        vm_size=aks.vm_size or default.vm_size,
+        min_nodes=aks.min_nodes or default.min_nodes,
+        max_nodes=aks.max_nodes or max(default.max_nodes, aks.min_nodes or 0),
+        postgres_sku=postgres.sku or default.postgres_sku,
+        postgres_storage_gb=postgres.storage_gb or default.postgres_storage_gb,
+        postgres_backup_days=postgres.backup_retention_days or default.postgres_backup_days,
+        redis_sku=(redis.sku.value if redis.sku else default.redis_sku),
+        redis_capacity=redis.capacity if redis.capacity is not None else default.redis_capacity,
+    )
+    if sizes.min_nodes > sizes.max_nodes:
+        problem("azure.aks", {"minNodes": sizes.min_nodes, "maxNodes": sizes.max_nodes}, "minNodes <= maxNodes")
+    tier = PG_TIERS[sizes.postgres_sku.split("_")[1][0]]
+    if production and tier == "Burstable":
+        problem("azure.postgres.sku", sizes.postgres_sku, "a Standard_D* or Standard_E* size in production (zone-redundant HA needs General Purpose or Memory Optimized)")
+    if production and sizes.redis_sku == "Basic":
+        problem("azure.redis.sku", "Basic", "Standard or Premium in production (Basic has no replica)")
+    family = "P" if sizes.redis_sku == "Premium" else "C"
+    if family == "P" and not 1 <= sizes.redis_capacity <= 5:
+        problem("azure.redis.capacity", sizes.redis_capacity, "1 to 5 with sku Premium (P1-P5)")
+    public_endpoint = aks.public_endpoint if aks.public_endpoint is not None else not production
+    if aks.authorized_ip_ranges and not public_endpoint:
+        problem("azure.aks.authorizedIpRanges", aks.authorized_ip_ranges, "empty while the cluster is private (set azure.aks.publicEndpoint: true)")
+    return Azure(
+        location=raw.location,
+        subscription_id=raw.subscription_id,
+        resource_group=raw.resource_group,
+        cidr=network.cidr,
+        existing_network=existing,
+        aks_version=aks.version,
+        aks_resource_group=aks.resource_group,
+        public_endpoint=public_endpoint,
+        authorized_ip_ranges=tuple(aks.authorized_ip_ranges),
+        zones=("1", "2", "3") if production else (),
+        sizes=sizes,
+        postgres_version=postgres.version,
+        postgres_tier=tier,
+        postgres_high_availability=production,
+        redis_family=family,
+        hierarchical_namespace=raw.storage.hierarchical_namespace,
+        storage_public_access=raw.storage.public_network_access if raw.storage.public_network_access is not None else not production,
     )
 
 

@@ -96,6 +96,11 @@ def test_applications_have_pinned_images_and_grow_with_the_environment():
     assert (custom.mlflow.image, custom.mlflow.workers, custom.mlflow.size.replicas) == ("ghcr.io/o/mlflow:3.18.0", 8, 3)
 
 
+_VNET_ID = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared"
+AZURE_VNET = {"vnetId": _VNET_ID, "clusterSubnetId": f"{_VNET_ID}/subnets/aks", "postgresSubnetId": f"{_VNET_ID}/subnets/db",
+              "endpointsSubnetId": f"{_VNET_ID}/subnets/endpoints"}
+
+
 BAD = [
     # (stack, values, the key named, the value named, what the message says is allowed)
     ("local", {"bakend": "aws"}, "mlops:bakend", "unknown key", "backend"),
@@ -119,7 +124,23 @@ BAD = [
     ("local", {"services": {"airflow": {"dags": {"git": "https://github.com/o/r.git", "path": "../dags"}}}}, "mlops:services.airflow.dags.path", "'../dags'", "relative to the repository root"),
     ("local", {"services": {"airflow": {"dags": {"git": "github.com/o/r"}}}}, "mlops:services.airflow.dags.git", "'github.com/o/r'", "a git URL"),
     ("local", {"cluster": {"create": True}}, "mlops:cluster.create", "true", "false or unset with backend ensemble"),
-    ("staging", {"backend": "azure", "owner": "ml", "cluster": {"create": False}}, "mlops:cluster", "create is false", "cluster.name"),
+    ("staging", {"backend": "azure", "owner": "ml", "cluster": {"create": False}, "azure": {"network": AZURE_VNET}},
+     "mlops:cluster.name", "not set", "the existing AKS cluster"),
+    ("staging", {"backend": "azure", "owner": "ml", "cluster": {"create": False, "name": "shared"}}, "mlops:azure.network.vnetId", "not set",
+     "the VNet of the existing cluster"),
+    ("staging", {"backend": "azure", "owner": "ml", "azure": {"network": {**AZURE_VNET, "endpointsSubnetId": None}}},
+     "mlops:azure.network.endpointsSubnetId", "not set", "all of vnetId, clusterSubnetId"),
+    ("staging", {"backend": "azure", "owner": "ml", "azure": {"network": {**AZURE_VNET, "postgresSubnetId": AZURE_VNET["vnetId"].replace("/shared", "/other") + "/subnets/db"}}},
+     "mlops:azure.network.postgresSubnetId", "/other/subnets/db", "a subnet of azure.network.vnetId"),
+    ("production", {"backend": "azure", "owner": "ml", "azure": {"postgres": {"sku": "Standard_B2s"}}}, "mlops:azure.postgres.sku", "'Standard_B2s'",
+     "zone-redundant HA needs General Purpose"),
+    ("production", {"backend": "azure", "owner": "ml", "azure": {"redis": {"sku": "Basic"}}}, "mlops:azure.redis.sku", "'Basic'", "Standard or Premium in production"),
+    ("staging", {"backend": "azure", "owner": "ml", "azure": {"storageAccount": {}}}, "mlops:azure.storageAccount", "unknown key", "storage"),
+    ("staging", {"backend": "azure", "owner": "ml", "azure": {"location": "West Europe"}}, "mlops:azure.location", "'West Europe'", "an Azure region name"),
+    ("staging", {"backend": "azure", "owner": "ml", "services": {"redis": {"mode": "in-cluster"}}}, "mlops:services.redis.mode", "'in-cluster'",
+     "managed with backend 'azure'"),
+    ("staging", {"backend": "azure", "owner": "ml", "azure": {"aks": {"publicEndpoint": False, "authorizedIpRanges": ["203.0.113.0/24"]}}},
+     "mlops:azure.aks.authorizedIpRanges", "203.0.113.0/24", "empty while the cluster is private"),
     ("staging", {"backend": "azure", "owner": "ml", "services": {"airflow": {"mode": "managed"}}}, "mlops:services.airflow.mode", "'managed'", "in-cluster with backend 'azure'"),
     ("staging", {"backend": "aws"}, "mlops:owner", "not set", "the team or person"),
     ("staging", {"backend": "aws", "owner": "ml", "cluster": {"create": False, "name": "shared"}, "aws": {"network": {"vpcId": "vpc-0123456789abcdef0"}}},

@@ -1,0 +1,60 @@
+"""Key Vault in RBAC mode, holding the platform's generated secrets (database passwords, the Redis key),
+so operators find them in one audited place. Production: purge protection, 90 days of soft delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_azure_native as azure
+
+
+@dataclass(frozen=True)
+class SecretVaultArgs:
+    vault_name: pulumi.Input[str]
+    resource_group: pulumi.Input[str]
+    location: str
+    tenant_id: pulumi.Input[str]
+    secrets: Mapping[str, pulumi.Input[str]]  # Key Vault secret name -> secret value
+    purge_protection: bool
+    protect: bool
+    tags: Mapping[str, str]
+
+
+class SecretVault(pulumi.ComponentResource):
+    vault_id: pulumi.Output[str]
+    vault_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SecretVaultArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mlops:azure:SecretVault", name, None, opts)
+        vault = azure.keyvault.Vault(
+            f"{name}-vault",
+            vault_name=args.vault_name,
+            resource_group_name=args.resource_group,
+            location=args.location,
+            tags=dict(args.tags),
+            properties=azure.keyvault.VaultPropertiesArgs(
+                tenant_id=args.tenant_id,
+                sku=azure.keyvault.SkuArgs(family="A", name="standard"),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                soft_delete_retention_in_days=90 if args.purge_protection else 7,
+                # Once on, purge protection cannot be turned off: set only where it is meant to stay.
+                enable_purge_protection=True if args.purge_protection else None,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        for secret_name, value in sorted(args.secrets.items()):
+            azure.keyvault.Secret(
+                f"{name}-{secret_name}",
+                secret_name=secret_name,
+                vault_name=vault.name,
+                resource_group_name=args.resource_group,
+                properties=azure.keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value)),
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.vault_id = vault.id
+        self.vault_uri = vault.properties.apply(lambda p: p.vault_uri or "")
+        self.register_outputs({"vaultId": self.vault_id, "vaultUri": self.vault_uri})
