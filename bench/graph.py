@@ -40,6 +40,10 @@ SERVICE_ROLES = {
     "mlops:aws:PrivateBucket": "objectStore",
     "mlops:aws:SageMakerMlflow": "mlflow",
     "mlops:aws:Mwaa": "airflow",
+    "mlops:azure:FlexiblePostgres": "postgres",
+    "mlops:azure:RedisCache": "redis",
+    "mlops:azure:DataLake": "objectStore",
+    "mlops:azure:MachineLearningWorkspace": "mlflow",
     "mlops:kubernetes:SmokeCheck": "smoke",
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")

@@ -48,11 +48,12 @@ class ObjectStore:
     """S3 (MinIO, AWS) or Azure Blob. `endpoint` is empty where the client's default is right (AWS S3)."""
 
     kind: str  # "s3" or "azure-blob"
-    endpoint: pulumi.Input[str]
-    region: pulumi.Input[str]
-    buckets: Buckets
+    endpoint: pulumi.Input[str]  # Azure: https://<account>.blob.core.windows.net
+    region: pulumi.Input[str]  # Azure: the location
+    buckets: Buckets  # Azure: containers of one storage account
     # How pipelines authenticate: "access-key" (keys below), "irsa" or "workload-identity" (no keys at all).
     auth: str
+    account: pulumi.Input[str] = ""  # Azure: the storage account's name
     access_key_id: Optional[pulumi.Input[str]] = secret(None)
     secret_access_key: Optional[pulumi.Input[str]] = secret(None)
 

@@ -124,6 +124,95 @@ def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
     return outputs
 
 
+MOCK_SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
+MOCK_TENANT = "00000000-0000-4000-8000-000000000002"
+MOCK_AKS_ISSUER = f"https://westeurope.oic.prod-aks.azure.com/{MOCK_TENANT}/00000000-0000-4000-8000-000000000003/"
+
+
+def _aks_credentials(a: dict) -> dict:
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": a["resourceName"], "cluster": {
+            "server": f"https://{a['resourceName']}-dns-0mock.hcp.westeurope.azmk8s.io:443",
+            "certificate-authority-data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+        }}],
+    })
+    return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+
+
+MOCK_INVOKES.update({
+    "azure-native:authorization:getClientConfig": lambda a: {
+        "clientId": "00000000-0000-4000-8000-00000000000c", "objectId": "00000000-0000-4000-8000-00000000000d",
+        "subscriptionId": MOCK_SUBSCRIPTION, "tenantId": MOCK_TENANT,
+    },
+    "azure-native:containerservice:listManagedClusterUserCredentials": _aks_credentials,
+    "azure-native:containerservice:getManagedCluster": lambda a: {
+        "name": a["resourceName"], "id": _azure_id("containerservice", "ManagedCluster", a["resourceName"], a["resourceGroupName"]),
+        "oidcIssuerProfile": {"enabled": True, "issuerUrl": MOCK_AKS_ISSUER},
+    },
+})
+
+# The input that names an Azure resource, by type; the others are named by their Pulumi name.
+_AZURE_NAME_INPUTS = {
+    "resources:ResourceGroup": "resourceGroupName",
+    "storage:StorageAccount": "accountName",
+    "storage:BlobContainer": "containerName",
+    "dbforpostgresql:Server": "serverName",
+    "redis:Redis": "name",
+    "keyvault:Vault": "vaultName",
+    "keyvault:Secret": "secretName",
+    "containerservice:ManagedCluster": "resourceName",
+    "containerservice:AgentPool": "agentPoolName",
+    "managedidentity:UserAssignedIdentity": "resourceName",
+    "managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
+    "privatedns:PrivateZone": "privateZoneName",
+    "machinelearningservices:Workspace": "workspaceName",
+    "authorization:RoleAssignment": "roleAssignmentName",
+}
+
+
+def _azure_id(module: str, kind: str, name: str, group: Any = "mlops") -> str:
+    if kind == "ResourceGroup":
+        return f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{name}"
+    return f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.{module}/{kind}/{name}"
+
+
+def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The ARM ID, and the outputs Azure computes: names, host names, client IDs, endpoints."""
+    module, kind = type_.split(":")[1:3]
+    key = _AZURE_NAME_INPUTS.get(f"{module}:{kind}")
+    resource_name = str(inputs.get(key) or name) if key else name
+    resource_id = _azure_id(module, kind, resource_name, inputs.get("resourceGroupName", "mlops"))
+    outputs: dict[str, Any] = {"name": resource_name, "id": resource_id}
+    if kind == "ManagedCluster":
+        outputs["oidcIssuerProfile"] = {"enabled": True, "issuerUrl": MOCK_AKS_ISSUER}
+        outputs["fqdn"] = f"{resource_name}-dns-0mock.hcp.westeurope.azmk8s.io"
+        identity = dict(inputs.get("identity") or {})
+        if isinstance(identity.get("userAssignedIdentities"), list):  # a list of IDs in, a map by ID out
+            identity["userAssignedIdentities"] = {i: {} for i in identity["userAssignedIdentities"]}
+            outputs["identity"] = identity
+    elif kind == "UserAssignedIdentity":
+        digest = hashlib.sha256(resource_name.encode()).hexdigest()
+        outputs.update(clientId=f"{digest[:8]}-0000-4000-8000-{digest[8:20]}", principalId=f"{digest[20:28]}-0000-4000-8000-{digest[28:40]}",
+                       tenantId=MOCK_TENANT)
+    elif type_ == "azure-native:dbforpostgresql:Server":
+        outputs["fullyQualifiedDomainName"] = f"{resource_name}.postgres.database.azure.com"
+    elif type_ == "azure-native:redis:Redis":
+        outputs.update(hostName=f"{resource_name}.redis.cache.windows.net", sslPort=6380)
+    elif kind == "StorageAccount":
+        outputs["primaryEndpoints"] = {
+            "blob": f"https://{resource_name}.blob.core.windows.net/", "dfs": f"https://{resource_name}.dfs.core.windows.net/",
+        }
+    elif kind == "Vault":
+        outputs["properties"] = {**inputs.get("properties", {}), "vaultUri": f"https://{resource_name}.vault.azure.net/"}
+    elif kind == "Workspace" and module == "machinelearningservices":
+        outputs["mlFlowTrackingUri"] = (
+            f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{MOCK_SUBSCRIPTION}"
+            f"/resourceGroups/{inputs.get('resourceGroupName', 'mlops')}/providers/Microsoft.MachineLearningServices/workspaces/{resource_name}"
+        )
+    return resource_id, outputs
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echoes inputs back as outputs, with plausible values for the outputs the program reads."""
 
@@ -148,9 +237,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
             # (An input fed by an output the mock leaves unset would lose its dependency.)
             defaults = {"arn": f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{MOCK_REGION}:{MOCK_ACCOUNT}:{args.name}", "name": args.name}
             outputs = {**defaults, **outputs, **_aws_outputs(args.typ, args.name, outputs)}
+        if args.typ.startswith("azure-native:") and not args.typ.startswith("pulumi:providers:"):
+            resource_id, computed = _azure_outputs(args.typ, args.name, outputs)
+            return resource_id, {**outputs, **computed}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "azure-native:redis:listRedisKeys":
+            digest = hashlib.sha256(f"{self.recording.stack}/{args.args.get('name')}".encode()).hexdigest()
+            keys = {"primaryKey": "MockKey" + digest[:36], "secondaryKey": "MockKey" + digest[36:]}
+            self.recording.generated_secrets.extend(keys.values())
+            return keys
         answer = MOCK_INVOKES.get(args.token)
         return answer(args.args) if answer else {}
 

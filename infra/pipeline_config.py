@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import yaml
 
-from infra.contract import PlatformEndpoints
+from infra.contract import ObjectStore, PlatformEndpoints
 
 NAME = "mlops-pipeline-config"
 FEAST_PROJECT = "mlops"
@@ -63,12 +63,55 @@ def _serving_key(name: str) -> str:
     return name.upper().replace("-", "_")
 
 
+OBJECT_STORE_KINDS = ("s3", "azure-blob")
+# The Airflow connection of the object store, by kind: DAGs find its ID in MLOPS_OBJECT_STORE_CONN_ID.
+OBJECT_STORE_CONNECTIONS = {"s3": "mlops_s3", "azure-blob": "mlops_wasb"}
+
+
+def bucket_url(store: ObjectStore, bucket: str, path: str = "") -> str:
+    """A bucket (or container) as an fsspec / pyarrow URL: s3://bucket, or abfss://container@account.dfs…
+    (the account in the URL: pyarrow, adlfs and Feast need nothing else)."""
+    if store.kind == "azure-blob":
+        base = f"abfss://{bucket}@{store.account}.dfs.{_azure_suffix(store)}"
+    else:
+        base = f"s3://{bucket}"
+    return f"{base}/{path}" if path else base
+
+
+def mlflow_artifacts(store: ObjectStore) -> str:
+    """Where the MLflow server keeps artifacts (--artifacts-destination); its client needs only the tracking URI."""
+    if store.kind == "azure-blob":
+        # wasbs: MLflow's Azure Blob repository, which mlflow[azure] installs; it works on ADLS Gen2 accounts too.
+        return f"wasbs://{store.buckets.artifacts}@{store.account}.blob.{_azure_suffix(store)}/mlflow"
+    return f"s3://{store.buckets.artifacts}/mlflow"
+
+
+def airflow_remote_logging(store: ObjectStore) -> dict[str, str]:
+    """Airflow settings that keep task logs in the artifacts bucket, through the object store's connection."""
+    settings = {
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": OBJECT_STORE_CONNECTIONS[store.kind],
+    }
+    if store.kind == "azure-blob":
+        # After wasb:// comes a prefix of blob names; the container is a setting of its own.
+        settings["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] = "wasb://airflow/logs"
+        settings["AIRFLOW__AZURE_REMOTE_LOGGING__REMOTE_WASB_LOG_CONTAINER"] = str(store.buckets.artifacts)
+    else:
+        settings["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] = f"s3://{store.buckets.artifacts}/airflow/logs"
+    return settings
+
+
+def _azure_suffix(store: ObjectStore) -> str:
+    # https://<account>.blob.core.windows.net -> core.windows.net (other clouds have other suffixes)
+    host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
+    return host.split(".blob.", 1)[1] if ".blob." in host else "core.windows.net"
+
+
 def render(e: PlatformEndpoints) -> PipelineConfig:
     """Build the pipeline config from endpoints whose Outputs are resolved (see contract.resolve)."""
     store, db, cache = e.object_store, e.database, e.cache
-    if store.kind != "s3":
-        # Azure Blob (ADLS Gen2) arrives with the Azure backend, with its own client settings.
-        raise ValueError(f"object store kind {store.kind!r} is not supported yet; supported: s3")
+    if store.kind not in OBJECT_STORE_KINDS:
+        raise ValueError(f"object store kind {store.kind!r} is not supported; supported: {', '.join(OBJECT_STORE_KINDS)}")
     buckets = {
         "lake": store.buckets.lake,
         "artifacts": store.buckets.artifacts,
@@ -87,7 +130,8 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         "MLOPS_REDIS_TLS": "true" if cache.tls else "false",
         "MLFLOW_TRACKING_URI": e.services.mlflow,
         "MLOPS_MLFLOW_PLUGIN": e.services.mlflow_plugin,
-        "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{store.buckets.artifacts}/mlflow",
+        "MLFLOW_ARTIFACTS_DESTINATION": mlflow_artifacts(store),
+        "MLOPS_OBJECT_STORE_CONN_ID": OBJECT_STORE_CONNECTIONS[store.kind],
         "MLOPS_FEAST_URL": e.services.feast,
         "MLOPS_AIRFLOW_URL": e.services.airflow,
         "MLOPS_AIRFLOW_USER": e.services.airflow_user,
@@ -96,6 +140,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     }
     for role, bucket in buckets.items():
         env[f"MLOPS_BUCKET_{_env_suffix(role)}"] = bucket
+        env[f"MLOPS_BUCKET_{_env_suffix(role)}_URL"] = bucket_url(store, bucket)
     # Request-triggered prediction and monitoring find each model endpoint, and its live weights, here.
     env["MLOPS_SERVING_ENDPOINTS"] = ",".join(sorted(e.serving))
     for name, endpoint in sorted(e.serving.items()):
@@ -107,12 +152,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     for consumer, login in sorted(db.logins.items()):
         env[f"MLOPS_POSTGRES_{consumer.upper()}_DATABASE"] = login.database
         env[f"MLOPS_POSTGRES_{consumer.upper()}_USER"] = login.user
-    env["AWS_DEFAULT_REGION"] = store.region
-    env["AWS_REGION"] = store.region
-    if store.endpoint:
-        # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
-        env["AWS_ENDPOINT_URL_S3"] = store.endpoint
-        env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
+    env.update(_object_store_client_env(store))
 
     secret_env: dict[str, str] = {"MLOPS_REDIS_PASSWORD": cache.password}
     for consumer, login in sorted(db.logins.items()):
@@ -132,6 +172,24 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
     }
     return PipelineConfig(env=env, files=files, secret_env=secret_env)
+
+
+def _object_store_client_env(store: ObjectStore) -> dict[str, str]:
+    """What the object store's own clients read. The keys differ by kind; every MLOPS_* key does not."""
+    if store.kind == "azure-blob":
+        # adlfs (pandas, Evidently, Feast) signs in with DefaultAzureCredential, which finds the pod's
+        # workload identity; without AZURE_STORAGE_ANON=false older adlfs goes anonymous instead.
+        return {
+            "AZURE_STORAGE_ACCOUNT_NAME": store.account,
+            "AZURE_STORAGE_ANON": "false",
+            "MLOPS_AZURE_BLOB_ENDPOINT": store.endpoint,
+        }
+    env = {"AWS_DEFAULT_REGION": store.region, "AWS_REGION": store.region}
+    if store.endpoint:
+        # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
+        env["AWS_ENDPOINT_URL_S3"] = store.endpoint
+        env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
+    return env
 
 
 def _feature_store_yaml(e: PlatformEndpoints) -> str:
@@ -179,6 +237,11 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
 def _dvc_config(e: PlatformEndpoints) -> str:
     store = e.object_store
     lines = ["[core]", "    remote = mlops", "['remote \"mlops\"']"]
+    if store.kind == "azure-blob":
+        # No key in the config: DVC then signs in with DefaultAzureCredential (workload identity, az login).
+        lines.append(f"    url = azure://{store.buckets.lake}/dvc")
+        lines.append(f"    account_name = {store.account}")
+        return "\n".join(lines) + "\n"
     lines.append(f"    url = s3://{store.buckets.lake}/dvc")
     if store.endpoint:
         lines.append(f"    endpointurl = {store.endpoint}")
@@ -193,6 +256,12 @@ def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         f"postgres://{quote(str(feast.user), safe='')}:{quote(str(feast.password), safe='')}"
         f"@{db.host}:{int(db.port)}/{quote(str(feast.database), safe='')}?{urlencode({'sslmode': db.sslmode})}"
     )
+    connections = {"AIRFLOW_CONN_MLOPS_POSTGRES": postgres}
+    if store.kind == "azure-blob":
+        # Login: the account; no key, SAS or tenant: the Azure provider's hooks use DefaultAzureCredential.
+        host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
+        connections["AIRFLOW_CONN_MLOPS_WASB"] = f"wasb://{quote(str(store.account), safe='')}@{host}"
+        return _with_mlflow(connections, e)
     extra = {"region_name": store.region}
     if store.endpoint:
         extra["endpoint_url"] = store.endpoint
@@ -200,10 +269,11 @@ def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         credentials = f"{quote(str(store.access_key_id), safe='')}:{quote(str(store.secret_access_key), safe='')}@"
     else:
         credentials = ""  # the pod's workload identity supplies credentials
-    connections = {
-        "AIRFLOW_CONN_MLOPS_POSTGRES": postgres,
-        "AIRFLOW_CONN_MLOPS_S3": f"aws://{credentials}/?{urlencode(extra)}",
-    }
+    connections["AIRFLOW_CONN_MLOPS_S3"] = f"aws://{credentials}/?{urlencode(extra)}"
+    return _with_mlflow(connections, e)
+
+
+def _with_mlflow(connections: dict[str, str], e: PlatformEndpoints) -> dict[str, str]:
     if e.services.mlflow.startswith("http"):  # an http URL is itself an Airflow connection URI (conn_type http)
         connections["AIRFLOW_CONN_MLOPS_MLFLOW"] = e.services.mlflow
     return connections
@@ -219,6 +289,8 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "region": store.region,
             "auth": store.auth,
             "buckets": buckets,
+            "bucketUrls": {role: bucket_url(store, bucket) for role, bucket in buckets.items()},
+            **({"account": store.account} if store.kind == "azure-blob" else {}),
         },
         "database": {
             "host": db.host,

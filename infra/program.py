@@ -19,7 +19,7 @@ from infra.contract import PlatformEndpoints, resolve
 
 # Backends whose assembly exists in stacks/; each is imported only when a stack selects it,
 # so a stack never loads a cloud SDK it does not use.
-AVAILABLE_BACKENDS = (Backend.ENSEMBLE, Backend.AWS)
+AVAILABLE_BACKENDS = (Backend.ENSEMBLE, Backend.AWS, Backend.AZURE)
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,12 @@ SERVICE_TYPES = {
     "mlops:aws:PrivateBucket": "S3",
     "mlops:aws:SageMakerMlflow": "MLflow",
     "mlops:aws:Mwaa": "Airflow",
+    "mlops:azure:FlexiblePostgres": "PostgreSQL",
+    "mlops:azure:RedisCache": "Redis",
+    "mlops:azure:DataLake": "ADLS",
+    "mlops:azure:MachineLearningWorkspace": "MLflow",
 }
-DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "S3"}
+DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "S3", "ADLS"}
 
 
 def inventory(recording: Recording) -> str:

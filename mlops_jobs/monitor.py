@@ -1,8 +1,8 @@
 """The scheduled monitoring job: an Evidently drift report of current data against reference data,
 added as a snapshot to a project of the Evidently UI.
 
-Configured by the pipeline config (MLOPS_EVIDENTLY_URL, MLOPS_EVIDENTLY_TOKEN, MLOPS_BUCKET_LAKE and the
-S3 settings) and by its own arguments: the project and the two Parquet keys in the lake bucket.
+Configured by the pipeline config (MLOPS_EVIDENTLY_URL, MLOPS_EVIDENTLY_TOKEN, MLOPS_BUCKET_LAKE_URL and the
+object store settings) and by its own arguments: the project and the two Parquet keys in the lake bucket.
 
     python -m mlops_jobs.monitor --project mlops --reference example/churn/reference.parquet \\
         --current example/churn/current.parquet
@@ -18,13 +18,14 @@ import pandas as pd
 
 
 def read_lake_parquet(key: str) -> pd.DataFrame:
-    """A Parquet object of the lake bucket, read with the S3 settings of the pipeline config."""
-    bucket = os.environ["MLOPS_BUCKET_LAKE"]
+    """A Parquet object of the lake bucket, read with the object store settings of the pipeline config
+    (s3:// with its endpoint, or abfss:// with the pod's workload identity)."""
+    url = os.environ.get("MLOPS_BUCKET_LAKE_URL") or f"s3://{os.environ['MLOPS_BUCKET_LAKE']}"
     options = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
-    if endpoint:
+    if endpoint and url.startswith("s3://"):
         options["client_kwargs"] = {"endpoint_url": endpoint}
-    return pd.read_parquet(f"s3://{bucket}/{key}", storage_options=options)
+    return pd.read_parquet(f"{url}/{key}", storage_options=options)
 
 
 def workspace():

@@ -80,13 +80,13 @@ def postgres(consumer: str) -> str:
 
 def bucket(role: str) -> str:
     kind = env("MLOPS_OBJECT_STORE_KIND")
-    if kind != "s3":
-        raise NotImplementedError(f"object store kind {kind!r} is not checked yet")
-    import boto3
-
     name = env(f"MLOPS_BUCKET_{role}")
     key = f"mlops-smoke/{RUN_ID}.txt"
     body = f"mlops smoke {RUN_ID}".encode()
+    if kind == "azure-blob":
+        return _container(name, key, body)
+    import boto3
+
     s3 = boto3.client("s3")  # endpoint, region and credentials: the pipeline config, or the pod's identity
     s3.put_object(Bucket=name, Key=key, Body=body)
     try:
@@ -96,6 +96,23 @@ def bucket(role: str) -> str:
     if read != body:
         raise RuntimeError(f"s3://{name}/{key} read back {len(read)} bytes that differ from the {len(body)} written")
     return f"s3://{name}/{key} written, read and deleted"
+
+
+def _container(name: str, key: str, body: bytes) -> str:
+    from azure.identity import DefaultAzureCredential
+    from azure.storage.blob import BlobServiceClient
+
+    # No key: the pod's workload identity, through the variables its webhook injects.
+    service = BlobServiceClient(account_url=env("MLOPS_AZURE_BLOB_ENDPOINT"), credential=DefaultAzureCredential())
+    blob = service.get_blob_client(container=name, blob=key)
+    blob.upload_blob(body, overwrite=True, timeout=TIMEOUT)
+    try:
+        read = blob.download_blob(timeout=TIMEOUT).readall()
+    finally:
+        blob.delete_blob()
+    if read != body:
+        raise RuntimeError(f"{name}/{key} read back {len(read)} bytes that differ from the {len(body)} written")
+    return f"{env('AZURE_STORAGE_ACCOUNT_NAME')}/{name}/{key} written, read and deleted"
 
 
 def mlflow_run() -> str:
@@ -206,7 +223,7 @@ def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict
     consumers = sorted(k[len("MLOPS_POSTGRES_"):-len("_USER")].lower() for k in os.environ
                        if k.startswith("MLOPS_POSTGRES_") and k.endswith("_USER"))
     found += [(f"postgres:{c}", lambda c=c: postgres(c)) for c in consumers]
-    roles = sorted(k[len("MLOPS_BUCKET_"):] for k in os.environ if k.startswith("MLOPS_BUCKET_"))
+    roles = sorted(k[len("MLOPS_BUCKET_"):] for k in os.environ if k.startswith("MLOPS_BUCKET_") and not k.endswith("_URL"))
     found += [(f"bucket:{r.lower().replace('_', '-')}", lambda r=r: bucket(r)) for r in roles]
     # Managed MLflow (SageMaker) needs its client plugin, which the platform image does not carry yet.
     if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get("MLOPS_MLFLOW_PLUGIN"):

@@ -25,12 +25,16 @@ from infra.config import Environment, ServiceMode, StackConfig
 from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
-def data_checksum(endpoints: PlatformEndpoints) -> pulumi.Output[str]:
-    """A hash of the public pipeline config of the data services: when a host, port, bucket or user
-    changes, the servers that read the pipeline config roll. (Secrets are left out, so the hash
-    is not a secret; a changed password is rolled out by its Secret's owner.)"""
-    public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
-    return public.apply(lambda c: hashlib.sha256(json.dumps(c.config_map_data(), sort_keys=True).encode()).hexdigest())
+def data_checksum(endpoints: PlatformEndpoints, roles: Sequence[str] = ("postgres", "redis", "objectStore")) -> pulumi.Output[str]:
+    """A hash of the public settings of the data services in `roles`: when a host, port, bucket or user
+    changes, the servers that read the pipeline config roll. (Secrets are left out, so the hash is not a
+    secret; a changed password is rolled out by its Secret's owner.) An application hashes only the
+    services it uses, so it neither waits for nor restarts over one it does not (Airflow and Redis)."""
+    services = {"postgres": endpoints.database, "redis": endpoints.cache, "objectStore": endpoints.object_store}
+    public = pulumi.Output.all(**{role: resolve(services[role], with_secrets=False) for role in roles})
+    return public.apply(lambda values: hashlib.sha256(
+        json.dumps({role: dataclasses.asdict(value) for role, value in values.items()}, sort_keys=True, default=str).encode()
+    ).hexdigest())
 
 
 # What each application must wait for: the setup Jobs that create its database, login and buckets.
@@ -82,15 +86,17 @@ def build(
     endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
     on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
     namespace = endpoints.kubernetes.platform_namespace
-    store = endpoints.object_store
+    # Client settings derived from the (public) endpoints: the same functions build the pipeline config.
+    public_store = resolve(endpoints.object_store, with_secrets=False)
     checksum = data_checksum(endpoints)
+    checksums = {app: data_checksum(endpoints, roles) for app, roles in NEEDS.items()}
 
     def common(app: str) -> dict:
         return dict(
             namespace=namespace,
             labels=cfg.labels,
             pipeline_config=pipeline_config.NAME,
-            config_checksum=checksum,
+            config_checksum=checksums[app],
             depends_on=(*nodes, *(data_services[role] for role in NEEDS[app] if role in data_services)),
             service_account_annotations=(identities or {}).get(app, {}),
         )
@@ -105,7 +111,7 @@ def build(
                 image=cfg.mlflow.image,
                 size=cfg.mlflow.size,
                 database=endpoints.database,
-                artifacts_destination=pulumi.Output.concat("s3://", store.buckets.artifacts, "/mlflow"),
+                artifacts_destination=public_store.apply(pipeline_config.mlflow_artifacts),
                 workers=cfg.mlflow.workers,
                 ingress=cfg.mlflow.ingress,
             ),
@@ -136,7 +142,7 @@ def build(
                 **common("evidently"),
                 image=cfg.evidently.image,
                 size=cfg.evidently.size,
-                workspace=pulumi.Output.concat("s3://", store.buckets.monitoring, "/evidently"),
+                workspace=public_store.apply(lambda store: pipeline_config.bucket_url(store, store.buckets.monitoring, "evidently")),
                 monitoring=cfg.evidently.monitoring,
             ),
             opts=on_cluster,
@@ -158,7 +164,7 @@ def build(
                 parallelism=cfg.airflow.parallelism,
                 api_workers=1 if cfg.environment is Environment.LOCAL else 2,
                 git_sync_image=cfg.git_sync_image,
-                remote_log_folder=pulumi.Output.concat("s3://", store.buckets.artifacts, "/airflow/logs"),
+                remote_logging=public_store.apply(pipeline_config.airflow_remote_logging),
                 ingress=cfg.airflow.ingress,
             ),
             opts=on_cluster,

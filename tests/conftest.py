@@ -32,6 +32,7 @@ def backend_of(stack: str) -> str:
 # Stacks whose data services run in the cluster (PostgreSQL, Redis and MinIO StatefulSets).
 ENSEMBLE_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "ensemble"]
 AWS_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "aws"]
+AZURE_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "azure"]
 
 
 @pytest.fixture(params=offline.shipped_stacks())

@@ -12,7 +12,7 @@ import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -49,7 +49,8 @@ class AirflowArgs(AppArgs):
     parallelism: int = 4
     api_workers: int = 1
     git_sync_image: str = ""
-    remote_log_folder: pulumi.Input[str] = ""  # s3://<bucket>/airflow/logs: task logs outlive their pods
+    # AIRFLOW__LOGGING__REMOTE_* settings: task logs outlive their pods in the artifacts bucket.
+    remote_logging: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     ingress: IngressConfig = field(default_factory=IngressConfig)
 
 
@@ -64,7 +65,7 @@ def api_server_url(namespace: str) -> str:
     return f"http://{APP}-api-server.{namespace}.svc.cluster.local:{API_PORT}"
 
 
-def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: str, remote_log_folder: str) -> dict[str, str]:
+def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: str, remote_logging: Mapping[str, str]) -> dict[str, str]:
     """Airflow's configuration as `AIRFLOW__SECTION__KEY` variables, shared by every component and task pod.
     Nothing here is secret: the database, Fernet and JWT keys come from the Secret."""
     values = {
@@ -89,12 +90,7 @@ def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: st
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
     }
-    if remote_log_folder:
-        values.update({
-            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_log_folder,
-            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "mlops_s3",  # AIRFLOW_CONN_MLOPS_S3 of the pipeline config
-        })
+    values.update(remote_logging)
     if args.ingress.enabled and args.ingress.host:
         scheme = "https" if args.ingress.tls_secret else "http"
         values["AIRFLOW__API__BASE_URL"] = f"{scheme}://{args.ingress.host}/"
@@ -235,7 +231,7 @@ class Airflow(pulumi.ComponentResource):
             opts=child,
         )
 
-        env_settings = pulumi.Output.all(ns, args.pipelines_namespace, args.remote_log_folder).apply(
+        env_settings = pulumi.Output.all(ns, args.pipelines_namespace, args.remote_logging).apply(
             lambda v: settings(args, v[0], v[1], v[2])
         )
         settings_map = k8s.core.v1.ConfigMap(

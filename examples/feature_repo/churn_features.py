@@ -1,6 +1,6 @@
 """The example's features: customer activity, as Parquet in the lake bucket.
 
-The lake bucket and the S3 endpoint come from the pipeline config (MLOPS_BUCKET_LAKE,
+The lake bucket's URL and the S3 endpoint come from the pipeline config (MLOPS_BUCKET_LAKE_URL,
 AWS_ENDPOINT_URL_S3); feature_store.yaml is the pipeline config's too (`feast -f`).
 """
 
@@ -11,14 +11,15 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource
 from feast.types import Float64, Int64
 from feast.value_type import ValueType
 
-LAKE = os.environ.get("MLOPS_BUCKET_LAKE", "lake")
+# s3://<bucket>, or abfss://<container>@<account>.dfs.core.windows.net on Azure.
+LAKE_URL = os.environ.get("MLOPS_BUCKET_LAKE_URL") or f"s3://{os.environ.get('MLOPS_BUCKET_LAKE', 'lake')}"
 ACTIVITY_KEY = "example/churn/customer_activity.parquet"
 
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64, description="A customer")
 
 customer_activity_source = FileSource(
     name="customer_activity_source",
-    path=f"s3://{LAKE}/{ACTIVITY_KEY}",
+    path=f"{LAKE_URL}/{ACTIVITY_KEY}",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
     # MinIO (or any S3 other than AWS) needs its endpoint; on AWS the variable is unset.

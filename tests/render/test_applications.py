@@ -73,7 +73,8 @@ def test_pipeline_config_names_every_service(shipped):
     assert env["MLOPS_EVIDENTLY_URL"] == "http://evidently.mlops.svc.cluster.local:8000"
     assert env["MLOPS_AIRFLOW_URL"] == "http://airflow-api-server.mlops.svc.cluster.local:8080"
     secret_keys = set(resolved(shipped.result.public).secret_env)
-    assert {"MLOPS_EVIDENTLY_TOKEN", "AIRFLOW_CONN_MLOPS_MLFLOW", "AIRFLOW_CONN_MLOPS_S3", "AIRFLOW_CONN_MLOPS_POSTGRES"} <= secret_keys
+    store_connection = "AIRFLOW_CONN_" + resolved(shipped.result.public).env["MLOPS_OBJECT_STORE_CONN_ID"].upper()
+    assert {"MLOPS_EVIDENTLY_TOKEN", "AIRFLOW_CONN_MLOPS_MLFLOW", store_connection, "AIRFLOW_CONN_MLOPS_POSTGRES"} <= secret_keys
     # The same config is published where pipelines run and where the platform's servers run.
     namespaces = {o["metadata"]["namespace"] for o in objects_all(shipped, "kubernetes:core/v1:ConfigMap") if o["metadata"]["name"] == "mlops-pipeline-config"}
     assert namespaces == {"mlops", "mlops-pipelines"}

@@ -29,10 +29,10 @@ def rendered(request, tmp_path_factory):
     return out, recording
 
 
-def test_shipped_stacks_are_local_staging_and_production_on_aws_and_on_your_own_cluster():
-    assert STACKS == ["local", "production", "production-onprem", "staging"]
+def test_shipped_stacks_are_local_staging_and_production_on_aws_azure_and_your_own_cluster():
+    assert STACKS == ["local", "production", "production-azure", "production-onprem", "staging"]
     assert {s: backend_of(s) for s in STACKS} == {
-        "local": "ensemble", "production-onprem": "ensemble", "staging": "aws", "production": "aws",
+        "local": "ensemble", "production-onprem": "ensemble", "staging": "aws", "production": "aws", "production-azure": "azure",
     }
 
 
@@ -125,6 +125,18 @@ def test_pipeline_files_point_at_the_stacks_own_services(rendered):
         assert env["AWS_SECRET_ACCESS_KEY"] == f"'{REDACTED}'"
         assert "@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable" in feature_store["registry"]["path"]
         assert feature_store["online_store"]["connection_string"].startswith("redis.mlops.svc.cluster.local:6379,")
+    elif backend_of(recording.stack) == "azure":
+        # Flexible Server and Azure Cache for Redis over TLS; ADLS Gen2 with the pod's workload identity, no keys.
+        assert env["MLOPS_POSTGRES_HOST"].endswith(".postgres.database.azure.com'") and env["MLOPS_POSTGRES_SSLMODE"] == "'require'"
+        assert env["MLOPS_REDIS_HOST"].endswith(".redis.cache.windows.net'") and env["MLOPS_REDIS_PORT"] == "'6380'"
+        assert env["MLOPS_REDIS_TLS"] == "'true'" and env["MLOPS_OBJECT_STORE_AUTH"] == "'workload-identity'"
+        account = env["AZURE_STORAGE_ACCOUNT_NAME"].strip("'")
+        assert env["MLOPS_BUCKET_LAKE_URL"] == f"'abfss://lake@{account}.dfs.core.windows.net'"
+        assert env["MLFLOW_ARTIFACTS_DESTINATION"] == f"'wasbs://artifacts@{account}.blob.core.windows.net/mlflow'"
+        assert not [k for k in env if k.startswith("AWS_") or k in ("AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING")]
+        assert feature_store["registry"]["path"].endswith(".postgres.database.azure.com:5432/feast?sslmode=require")
+        assert feature_store["online_store"]["connection_string"].endswith(":6380,password=${MLOPS_REDIS_PASSWORD},ssl=true")
+        assert "url = azure://lake/dvc" in (out / "pipeline" / "dvc.config").read_text()
     else:
         # RDS and ElastiCache over TLS; S3 at its default endpoint, with the pod's IAM role.
         assert env["MLOPS_POSTGRES_HOST"].endswith(".rds.amazonaws.com'") and env["MLOPS_POSTGRES_SSLMODE"] == "'require'"
@@ -141,7 +153,7 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
 
     out, _ = rendered
     env = dict(line.split("=", 1) for line in (out / "pipeline" / "pipeline.env").read_text().splitlines())
-    host, redis, sslmode = (env[k].strip("'") for k in ("MLOPS_POSTGRES_HOST", "MLOPS_REDIS_HOST", "MLOPS_POSTGRES_SSLMODE"))
+    host, redis, port, sslmode = (env[k].strip("'") for k in ("MLOPS_POSTGRES_HOST", "MLOPS_REDIS_HOST", "MLOPS_REDIS_PORT", "MLOPS_POSTGRES_SSLMODE"))
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", "feast")
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", "Secret123")
     monkeypatch.setenv("MLOPS_REDIS_PASSWORD", "Redis456")
@@ -151,7 +163,7 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     assert config.registry.path == f"postgresql+psycopg://feast:Secret123@{host}:5432/feast?sslmode={sslmode}"
     assert config.online_store.type == "redis"
     tls = ",ssl=true" if env["MLOPS_REDIS_TLS"] == "'true'" else ""
-    assert config.online_store.connection_string == f"{redis}:6379,password=Redis456{tls}"
+    assert config.online_store.connection_string == f"{redis}:{port},password=Redis456{tls}"
     assert config.offline_store.type == "file"
 
 
@@ -171,10 +183,11 @@ def test_resources_json_lists_every_resource_with_options_and_dependencies(rende
         assert by_name["postgres-statefulset"]["protect"] is production
     else:
         # Explicit (nodes to run on) and through inputs (the server's address, the admin Secret).
-        assert by_name["eks-nodes"]["urn"] in job["depends_on"]
-        assert by_name["postgres-instance"]["urn"] in job["depends_on"]
+        nodes, server = ("aks-nodes", "postgres-server") if backend_of(recording.stack) == "azure" else ("eks-nodes", "postgres-instance")
+        assert by_name[nodes]["urn"] in job["depends_on"]
+        assert by_name[server]["urn"] in job["depends_on"]
         assert by_name["postgres-credentials"]["urn"] in job["depends_on"]
-        assert by_name["postgres-instance"]["protect"] is production
+        assert by_name[server]["protect"] is production
 
 
 def test_inventory_counts_types_and_draws_the_services(rendered):
@@ -184,6 +197,8 @@ def test_inventory_counts_types_and_draws_the_services(rendered):
     assert "```mermaid" in text and "postgresql -. endpoints .-> config" in text
     if backend_of(recording.stack) == "ensemble":
         assert "| `kubernetes:apps/v1:StatefulSet` | 3 |" in text
+    elif backend_of(recording.stack) == "azure":
+        assert "| `azure-native:dbforpostgresql:Server` | 1 |" in text and "StatefulSet" not in text
     else:
         assert "| `aws:rds/instance:Instance` | 1 |" in text and "StatefulSet" not in text
 

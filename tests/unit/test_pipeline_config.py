@@ -131,6 +131,6 @@ def test_dotenv_reads_back_unchanged_in_a_shell(tmp_path):
 def test_an_object_store_kind_without_client_settings_is_refused():
     import pytest
 
-    store = replace(endpoints().object_store, kind="azure-blob")
-    with pytest.raises(ValueError, match="'azure-blob' is not supported yet; supported: s3"):
+    store = replace(endpoints().object_store, kind="gcs")
+    with pytest.raises(ValueError, match="'gcs' is not supported; supported: s3, azure-blob"):
         pipeline_config.render(endpoints(object_store=store))

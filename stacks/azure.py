@@ -1,0 +1,263 @@
+"""Azure: AKS, PostgreSQL Flexible Server, Azure Cache for Redis and an ADLS Gen2 storage account, with
+a managed identity per service (workload identity) and the generated secrets in Key Vault; an Azure ML
+workspace for MLflow as an option. The applications run on AKS exactly as in the ensemble.
+
+Dependencies are only the ones the resources need: the data services wait for the network, not for
+the cluster, so PostgreSQL, Redis and storage are created while AKS is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pulumi
+import pulumi_azure_native as azure
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.azure.aks import AksCluster, AksClusterArgs
+from components.azure.identity import (
+    AZUREML_DATA_SCIENTIST, BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION, USE_LABEL,
+    Grant, WorkloadIdentity, WorkloadIdentityArgs,
+)
+from components.azure.keyvault import SecretVault, SecretVaultArgs
+from components.azure.machine_learning import MLFLOW_PLUGIN, MachineLearningWorkspace, MachineLearningWorkspaceArgs
+from components.azure.naming import global_name, key_vault_name, server_name, storage_account_name, unique_suffix
+from components.azure.network import Network, NetworkArgs
+from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
+from components.azure.redis import RedisCache, RedisCacheArgs
+from components.azure.storage import DataLake, DataLakeArgs
+from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
+from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
+from components.kubernetes.namespaces import Namespaces, NamespacesArgs
+from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
+from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
+from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
+from stacks import applications
+
+# Container per role; container names allow lowercase letters, digits and '-'.
+CONTAINERS = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
+
+
+def build(cfg: StackConfig) -> PlatformEndpoints:
+    settings = cfg.azure
+    assert settings is not None  # config.load resolves it for backend azure
+    production = cfg.environment is Environment.PRODUCTION
+    # Pods opt in to workload identity with this label (the webhook ignores pods without it).
+    cfg = dataclasses.replace(cfg, labels={**cfg.labels, USE_LABEL: "true"})
+    tags = cfg.cloud_tags
+    location = settings.location
+    provider = azure.Provider("azure", location=location, subscription_id=settings.subscription_id)
+    on_azure = pulumi.ResourceOptions(providers=[provider])
+    client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOptions(provider=provider))
+    subscription_id = pulumi.Output.from_input(settings.subscription_id) if settings.subscription_id else client.subscription_id
+
+    group_name = settings.resource_group or global_name("mlops", cfg.stack, "", max_length=90)
+    if settings.resource_group:
+        resource_group: pulumi.Input[str] = settings.resource_group
+    else:
+        # Deleting a resource group deletes everything in it: protected where the data is.
+        group = azure.resources.ResourceGroup(
+            "resource-group", resource_group_name=group_name, location=location, tags=tags,
+            opts=pulumi.ResourceOptions(providers=[provider], protect=cfg.protect),
+        )
+        resource_group = group.name
+    # Global names (storage, Key Vault, PostgreSQL, Redis) end in a hash of subscription, group and stack.
+    suffix = subscription_id.apply(lambda sub: unique_suffix(sub, group_name, cfg.stack))
+    base_name = global_name("mlops", cfg.stack, "", max_length=40)
+
+    existing = settings.existing_network
+    network = Network(
+        "network",
+        NetworkArgs(
+            resource_group=resource_group, location=location, cidr=settings.cidr,
+            postgres_zone=f"{base_name}.private.postgres.database.azure.com", tags=tags,
+            existing_vnet_id=existing.vnet_id if existing else None,
+            existing_subnet_ids={"cluster": existing.cluster_subnet_id, "postgres": existing.postgres_subnet_id,
+                                 "endpoints": existing.endpoints_subnet_id} if existing else None,
+        ),
+        opts=on_azure,
+    )
+    sizes = settings.sizes
+    existing_cluster = cfg.cluster.create is False
+    cluster = AksCluster(
+        "aks",
+        AksClusterArgs(
+            cluster_name=cfg.cluster.name or base_name,
+            existing=existing_cluster,
+            resource_group=(settings.aks_resource_group or resource_group) if existing_cluster else resource_group,
+            location=location, subscription_id=subscription_id, tags=tags,
+            vnet_id=network.vnet_id, subnet_id=network.subnet_ids["cluster"], deployer_object_id=client.object_id,
+            version=settings.aks_version, public_endpoint=settings.public_endpoint, authorized_ip_ranges=settings.authorized_ip_ranges,
+            zones=settings.zones, system_vm_size=sizes.system_vm_size, system_nodes=sizes.system_nodes,
+            vm_size=sizes.vm_size, min_nodes=sizes.min_nodes, max_nodes=sizes.max_nodes, paid_tier=production,
+        ),
+        opts=on_azure,
+    )
+
+    lake = DataLake(
+        "storage",
+        DataLakeArgs(
+            account_name=suffix.apply(lambda s: storage_account_name(cfg.stack, s)),
+            resource_group=resource_group, location=location, containers=CONTAINERS,
+            subnet_id=network.subnet_ids["endpoints"],
+            private_zone_ids={"blob": network.zone_ids["blob"], "dfs": network.zone_ids["dfs"]},
+            hierarchical_namespace=settings.hierarchical_namespace, public_network_access=settings.storage_public_access,
+            zone_redundant=production, soft_delete=production, protect=cfg.protect, tags=tags,
+        ),
+        opts=on_azure,
+    )
+    postgres = FlexiblePostgres(
+        "postgres",
+        FlexiblePostgresArgs(
+            server_name=suffix.apply(lambda s: server_name(cfg.stack, s, "postgres")),
+            resource_group=resource_group, location=location,
+            subnet_id=network.subnet_ids["postgres"], private_zone_id=network.zone_ids["postgres"],
+            consumers=DATABASE_CONSUMERS, version=settings.postgres_version, sku=sizes.postgres_sku, tier=settings.postgres_tier,
+            storage_gb=sizes.postgres_storage_gb, backup_retention_days=sizes.postgres_backup_days,
+            high_availability=settings.postgres_high_availability, protect=cfg.protect, tags=tags,
+        ),
+        opts=on_azure,
+    )
+    cache = RedisCache(
+        "redis",
+        RedisCacheArgs(
+            cache_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
+            resource_group=resource_group, location=location,
+            subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisCache"],
+            sku=sizes.redis_sku, family=settings.redis_family, capacity=sizes.redis_capacity, zones=settings.zones,
+            protect=cfg.protect, tags=tags,
+        ),
+        opts=on_azure,
+    )
+    # Soft-deleted vault names stay taken for the retention period: a recreated stack gets a new one.
+    vault_suffix = random.RandomId("key-vault-suffix", byte_length=3, opts=pulumi.ResourceOptions(protect=cfg.protect))
+    vault = SecretVault(
+        "key-vault",
+        SecretVaultArgs(
+            vault_name=pulumi.Output.all(suffix, vault_suffix.hex).apply(lambda v: key_vault_name(cfg.stack, v[1] + v[0][:4])),
+            resource_group=resource_group, location=location, tenant_id=client.tenant_id,
+            secrets={
+                "postgres-admin-password": postgres.admin_password,
+                **{f"postgres-{c}-password": login.password for c, login in postgres.logins.items()},
+                "redis-access-key": cache.password,
+            },
+            purge_protection=production, protect=cfg.protect, tags=tags,
+        ),
+        opts=on_azure,
+    )
+
+    mlflow_managed = cfg.mlflow.mode is ServiceMode.MANAGED
+    workspace = None
+    if mlflow_managed:
+        workspace = MachineLearningWorkspace(
+            "mlflow",
+            MachineLearningWorkspaceArgs(
+                workspace_name=base_name,
+                storage_account_name=suffix.apply(lambda s: storage_account_name(cfg.stack, s, purpose="ml")),
+                resource_group=resource_group, location=location, key_vault_id=vault.vault_id,
+                zone_redundant=production, protect=cfg.protect, tags=tags,
+            ),
+            opts=on_azure,
+        )
+
+    # One identity per service, each with roles on its own containers only; created side by side.
+    platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
+    container = lake.container_ids
+
+    def reads(role: str) -> Grant:
+        return Grant(container[role], BLOB_DATA_READER, f"{CONTAINERS[role]}-reader")
+
+    def writes(role: str) -> Grant:
+        return Grant(container[role], BLOB_DATA_CONTRIBUTOR, f"{CONTAINERS[role]}-contributor")
+
+    pipeline_grants = [writes("lake"), writes("feature_store"), writes("artifacts")]
+    if workspace:
+        # Pipelines log runs and register models in the workspace.
+        pipeline_grants.append(Grant(workspace.workspace_id, AZUREML_DATA_SCIENTIST, "workspace-data-scientist"))
+    access: dict[str, tuple[tuple[tuple[str, str], ...], list[Grant]]] = {
+        "feast": (((platform, "feast"),), [reads("lake"), writes("feature_store")]),
+        "evidently": (((platform, "evidently"),), [writes("monitoring"), reads("lake")]),
+        # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share one.
+        "airflow": (((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)), pipeline_grants),
+    }
+    if not mlflow_managed:
+        access["mlflow"] = (((platform, "mlflow"),), [writes("artifacts")])
+    identities = {
+        app: WorkloadIdentity(
+            f"{app}-identity",
+            WorkloadIdentityArgs(
+                identity_name=f"{base_name}-{app}", resource_group=resource_group, location=location,
+                subscription_id=subscription_id, oidc_issuer=cluster.oidc_issuer, service_accounts=accounts, grants=grants, tags=tags,
+            ),
+            opts=on_azure,
+        )
+        for app, (accounts, grants) in sorted(access.items())
+    }
+
+    kubernetes = k8s.Provider(
+        "kubernetes",
+        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
+        context=cfg.cluster.context,
+    )
+    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
+    namespaces = Namespaces(
+        "namespaces",
+        NamespacesArgs(platform=platform, pipelines=pipelines, labels=cfg.labels, create=cfg.namespaces.create, protect=cfg.protect),
+        opts=on_cluster,
+    )
+    database_setup = DatabaseSetup(
+        "postgres",
+        DatabaseSetupArgs(
+            namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode="require",
+            admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
+            labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
+        ),
+        opts=on_cluster,
+    )
+    endpoints = PlatformEndpoints(
+        environment=cfg.environment.value,
+        kubernetes=KubernetesTarget(
+            provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
+        ),
+        # No keys: every pod signs in with its managed identity (DefaultAzureCredential).
+        object_store=ObjectStore(
+            kind="azure-blob", endpoint=lake.blob_endpoint, region=location,
+            buckets=Buckets(**lake.containers), auth="workload-identity", account=lake.account_name,
+        ),
+        database=Database(host=postgres.host, port=postgres.port, sslmode="require", logins=postgres.logins),
+        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
+    )
+    NetworkPolicies(
+        "network-policies",
+        NetworkPoliciesArgs(
+            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            admissions=applications.admissions(cfg), labels=cfg.labels,
+        ),
+        opts=on_cluster,
+    )
+    managed_urls: dict[str, pulumi.Input[str]] = {}
+    if workspace:
+        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
+    endpoints = applications.build(
+        cfg, endpoints,
+        data_services={"postgres": database_setup},
+        identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
+        nodes=cluster.nodes,
+        urls=managed_urls,
+    )
+    pulumi.export("azure", {
+        "location": location,
+        "subscriptionId": subscription_id,
+        "resourceGroup": resource_group,
+        "cluster": cluster.name,
+        "storageAccount": lake.account_name,
+        "containers": lake.containers,
+        "keyVault": vault.vault_uri,
+        "identities": {app: identity.client_id for app, identity in identities.items()},
+        "mlflowWorkspace": workspace.workspace_id if workspace else None,
+    })
+    return endpoints
