@@ -58,7 +58,7 @@ MANAGED_BY_DEFAULT = frozenset(DATA_SERVICES)
 # The platform image (images/platform) carries MLflow, Feast, Evidently and Airflow at one set of
 # versions, so every client in a pipeline matches its server. Its tag is images/platform/VERSION.
 PLATFORM_IMAGE_REPOSITORY = "ghcr.io/mlops-stack/platform"
-PLATFORM_IMAGE_VERSION = "1.0.0"
+PLATFORM_IMAGE_VERSION = "1.1.0"
 PLATFORM_IMAGE = f"{PLATFORM_IMAGE_REPOSITORY}:{PLATFORM_IMAGE_VERSION}"
 
 DEFAULT_IMAGES = {

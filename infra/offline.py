@@ -148,7 +148,7 @@ MOCK_INVOKES.update({
     "azure-native:containerservice:listManagedClusterUserCredentials": _aks_credentials,
     "azure-native:containerservice:getManagedCluster": lambda a: {
         "name": a["resourceName"], "id": _azure_id("containerservice", "ManagedCluster", a["resourceName"], a["resourceGroupName"]),
-        "oidcIssuerProfile": {"enabled": True, "issuerUrl": MOCK_AKS_ISSUER},
+        "oidcIssuerProfile": {"enabled": True, "issuerURL": MOCK_AKS_ISSUER},
     },
 })
 
@@ -183,9 +183,14 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     key = _AZURE_NAME_INPUTS.get(f"{module}:{kind}")
     resource_name = str(inputs.get(key) or name) if key else name
     resource_id = _azure_id(module, kind, resource_name, inputs.get("resourceGroupName", "mlops"))
+    if kind == "StorageAccount":
+        resource_id = _azure_id("Storage", "storageAccounts", resource_name, inputs.get("resourceGroupName", "mlops"))
+    elif kind == "BlobContainer":
+        account = _azure_id("Storage", "storageAccounts", str(inputs.get("accountName")), inputs.get("resourceGroupName", "mlops"))
+        resource_id = f"{account}/blobServices/default/containers/{resource_name}"
     outputs: dict[str, Any] = {"name": resource_name, "id": resource_id}
     if kind == "ManagedCluster":
-        outputs["oidcIssuerProfile"] = {"enabled": True, "issuerUrl": MOCK_AKS_ISSUER}
+        outputs["oidcIssuerProfile"] = {"enabled": True, "issuerURL": MOCK_AKS_ISSUER}
         outputs["fqdn"] = f"{resource_name}-dns-0mock.hcp.westeurope.azmk8s.io"
         identity = dict(inputs.get("identity") or {})
         if isinstance(identity.get("userAssignedIdentities"), list):  # a list of IDs in, a map by ID out

@@ -182,7 +182,7 @@ def _object_store_client_env(store: ObjectStore) -> dict[str, str]:
         return {
             "AZURE_STORAGE_ACCOUNT_NAME": store.account,
             "AZURE_STORAGE_ANON": "false",
-            "MLOPS_AZURE_BLOB_ENDPOINT": store.endpoint,
+            "AZURE_STORAGE_BLOB_ENDPOINT": store.endpoint,
         }
     env = {"AWS_DEFAULT_REGION": store.region, "AWS_REGION": store.region}
     if store.endpoint:

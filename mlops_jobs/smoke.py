@@ -103,7 +103,7 @@ def _container(name: str, key: str, body: bytes) -> str:
     from azure.storage.blob import BlobServiceClient
 
     # No key: the pod's workload identity, through the variables its webhook injects.
-    service = BlobServiceClient(account_url=env("MLOPS_AZURE_BLOB_ENDPOINT"), credential=DefaultAzureCredential())
+    service = BlobServiceClient(account_url=env("AZURE_STORAGE_BLOB_ENDPOINT"), credential=DefaultAzureCredential())
     blob = service.get_blob_client(container=name, blob=key)
     blob.upload_blob(body, overwrite=True, timeout=TIMEOUT)
     try:

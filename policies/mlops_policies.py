@@ -37,8 +37,9 @@ STATEFUL_TYPES = {
     "aws:s3/bucketV2:BucketV2",
     "azure-native:dbforpostgresql:Server",
     "azure-native:dbforpostgresql:FlexibleServer",
-    "azure-native:cache:Redis",
+    "azure-native:redis:Redis",
     "azure-native:storage:StorageAccount",
+    "azure-native:storage:BlobContainer",
     "azure-native:keyvault:Vault",
 }
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|access_?key|credential|private_?key|fernet)")
@@ -62,8 +63,9 @@ def _get(value: Any, *path: str, default: Any = None) -> Any:
 
 
 def environment(args: Any) -> Optional[str]:
-    """The stack's environment: the `mlops-stack/environment` label, else the stack name in the URN."""
-    label = _get(args.props, "metadata", "labels", "mlops-stack/environment") or _get(args.props, "tags", "mlops-stack/environment")
+    """The stack's environment: the `mlops-stack/environment` label or the `environment` tag (Azure
+    resources carry their tags), else the stack name in the URN."""
+    label = _get(args.props, "metadata", "labels", "mlops-stack/environment") or _get(args.props, "tags", "environment")
     if label:
         return label
     stack = args.urn.split("::")[0].rsplit(":", 1)[-1] if args.urn.startswith("urn:pulumi:") else ""
@@ -151,7 +153,7 @@ def no_public_database_or_cache(args: Any, report: Report) -> None:
     elif kind in ("azure-native:dbforpostgresql:FlexibleServer", "azure-native:dbforpostgresql:Server"):
         if _get(props, "network", "publicNetworkAccess") == "Enabled":
             report("PostgreSQL Flexible Server is reachable from the Internet. Use VNet integration (network.publicNetworkAccess: Disabled).")
-    elif kind == "azure-native:cache:Redis" and props.get("publicNetworkAccess") == "Enabled":
+    elif kind == "azure-native:redis:Redis" and props.get("publicNetworkAccess") == "Enabled":
         report("Azure Cache for Redis is reachable from the Internet. Set publicNetworkAccess: Disabled and use a private endpoint.")
 
 
@@ -171,7 +173,7 @@ def tls_in_transit(args: Any, report: Report) -> None:
         forced = {p.get("name"): str(p.get("value")) for p in props.get("parameters", []) or []}.get("rds.force_ssl")
         if forced != "1":
             report("The PostgreSQL parameter group does not force TLS. Add the parameter rds.force_ssl = 1.")
-    elif kind == "azure-native:cache:Redis":
+    elif kind == "azure-native:redis:Redis":
         if props.get("enableNonSslPort") is True:
             report("Azure Cache for Redis opens its non-TLS port. Set enableNonSslPort: false.")
         if props.get("minimumTlsVersion") not in (None, "1.2", "1.3"):
@@ -202,10 +204,15 @@ def production_data_protection(args: Any, report: Report) -> None:
     elif kind in ("aws:s3/bucketVersioningV2:BucketVersioningV2", "aws:s3/bucketVersioning:BucketVersioning"):
         if _get(props, "versioningConfiguration", "status") != "Enabled":
             report("Production bucket versioning is not enabled. Set versioningConfiguration.status: Enabled.")
-    elif kind == "azure-native:dbforpostgresql:FlexibleServer" and int(_get(props, "backup", "backupRetentionDays", default=0) or 0) < 7:
-        report("Production PostgreSQL keeps backups for fewer than 7 days. Set backup.backupRetentionDays to 7 or more.")
-    elif kind == "azure-native:storage:BlobServiceProperties" and _get(props, "isVersioningEnabled") is not True:
-        report("Production blob versioning is not enabled. Set isVersioningEnabled: true.")
+    elif kind in ("azure-native:dbforpostgresql:Server", "azure-native:dbforpostgresql:FlexibleServer"):
+        if int(_get(props, "backup", "backupRetentionDays", default=0) or 0) < 7:
+            report("Production PostgreSQL keeps backups for fewer than 7 days. Set backup.backupRetentionDays to 7 or more.")
+    elif kind == "azure-native:storage:BlobServiceProperties":
+        # Soft delete, not versioning: Azure does not version blobs in an ADLS Gen2 (hierarchical) account.
+        if _get(props, "deleteRetentionPolicy", "enabled") is not True or int(_get(props, "deleteRetentionPolicy", "days", default=0) or 0) < 7:
+            report("Production blobs are not kept after deletion. Set deleteRetentionPolicy: {enabled: true, days: 7 or more}.")
+    elif kind == "azure-native:keyvault:Vault" and _get(props, "properties", "enablePurgeProtection") is not True:
+        report("Production Key Vault can be purged with its secrets. Set properties.enablePurgeProtection: true.")
     elif kind == "kubernetes:apps/v1:StatefulSet":
         if _get(props, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted") == "Delete":
             report("A production StatefulSet deletes its volumes with it. Set persistentVolumeClaimRetentionPolicy.whenDeleted: Retain.")

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from infra import offline
+
 from infra.offline import REPO_ROOT, RecordedResource
 from tests.conftest import recording_of
 from tests.integration.kubelet import plain
@@ -48,7 +50,7 @@ def violations(rule: str, args: Args) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["local", "staging", "production", "staging-pr-42"])
+@pytest.mark.parametrize("stack", [*offline.shipped_stacks(), "staging-pr-42"])
 def test_every_policy_passes_on_every_resource_of_every_shipped_stack(stack):
     recording = recording_of(stack, "staging" if stack.startswith("staging-pr") else None)
     assert len(recording.resources) > 50
@@ -74,6 +76,8 @@ def deployment(**container_changes) -> dict:
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PRODUCTION_URN = "urn:pulumi:production::mlops-stack::x::db"
+# Azure resources carry the stack's tags: a stack of any name is production by its environment tag.
+AZURE_PRODUCTION = {"environment": "production", "owner": "ml", "project": "mlops-stack", "stack": "production-azure"}
 
 BROKEN = [
     # (rule, a resource built to break it, words of the fix in the message)
@@ -96,14 +100,18 @@ BROKEN = [
     ("no-public-database-or-cache", Args("aws:ec2/securityGroup:SecurityGroup", {"ingress": [{"fromPort": 5432, "toPort": 5432, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]}), "port 5432"),
     ("no-public-database-or-cache", Args("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"fromPort": 6379, "toPort": 6379, "cidrIpv4": "0.0.0.0/0"}), "port 6379"),
     ("no-public-database-or-cache", Args("azure-native:network:SecurityRule", {"name": "pg", "direction": "Inbound", "access": "Allow", "sourceAddressPrefix": "*", "destinationPortRange": "5432"}), "Restrict sourceAddressPrefix"),
-    ("no-public-database-or-cache", Args("azure-native:cache:Redis", {"publicNetworkAccess": "Enabled"}), "private endpoint"),
+    ("no-public-database-or-cache", Args("azure-native:redis:Redis", {"publicNetworkAccess": "Enabled"}), "private endpoint"),
     ("tls-in-transit", Args("aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": False}), "transitEncryptionEnabled: true"),
     ("tls-in-transit", Args("aws:rds/parameterGroup:ParameterGroup", {"family": "postgres17", "parameters": []}), "rds.force_ssl = 1"),
-    ("tls-in-transit", Args("azure-native:cache:Redis", {"enableNonSslPort": True}), "enableNonSslPort: false"),
+    ("tls-in-transit", Args("azure-native:redis:Redis", {"enableNonSslPort": True}), "enableNonSslPort: false"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"deletionProtection": True, "backupRetentionPeriod": 7}, urn=PRODUCTION_URN), "Set protect=True"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"backupRetentionPeriod": 7}, urn=PRODUCTION_URN, opts=Opts(True)), "deletionProtection: true"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"deletionProtection": True, "backupRetentionPeriod": 1}, urn=PRODUCTION_URN, opts=Opts(True)), "backupRetentionPeriod to 7"),
     ("production-data-protection", Args("aws:s3/bucketVersioningV2:BucketVersioningV2", {"versioningConfiguration": {"status": "Suspended"}}, urn=PRODUCTION_URN), "status: Enabled"),
+    ("production-data-protection", Args("azure-native:dbforpostgresql:Server", {"tags": AZURE_PRODUCTION, "backup": {"backupRetentionDays": 3}}, opts=Opts(True)), "backupRetentionDays to 7"),
+    ("production-data-protection", Args("azure-native:redis:Redis", {"tags": AZURE_PRODUCTION}), "Set protect=True"),
+    ("production-data-protection", Args("azure-native:keyvault:Vault", {"tags": AZURE_PRODUCTION, "properties": {}}, opts=Opts(True)), "enablePurgeProtection: true"),
+    ("production-data-protection", Args("azure-native:storage:BlobServiceProperties", {"deleteRetentionPolicy": {"enabled": True, "days": 1}}, urn=PRODUCTION_URN), "days: 7 or more"),
     ("production-data-protection", Args("kubernetes:apps/v1:StatefulSet", {"metadata": {"labels": {"mlops-stack/environment": "production"}}, "spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}}, opts=Opts(True)), "whenDeleted: Retain"),
 ]
 
