@@ -16,20 +16,16 @@ def main() -> None:
     client = WasbHook(wasb_conn_id=os.environ["MLOPS_OBJECT_STORE_CONN_ID"]).get_conn()
     facts["airflow_wasb"] = {"url": client.url, "credential": type(client.credential).__name__}
 
-    from airflow.logging_config import configure_logging
+    from airflow.logging_config import get_default_remote_conn_id, get_remote_task_log
 
-    from airflow.logging.remote import RemoteLogIO  # noqa: F401  (Airflow 3's remote log protocol)
-    import airflow.logging_config as logging_config
-
-    configure_logging()
-    remote = logging_config.REMOTE_TASK_LOG
+    remote = get_remote_task_log()
     facts["airflow_logs"] = {"io": type(remote).__name__, "container": getattr(remote, "wasb_container", None),
-                             "folder": getattr(remote, "remote_base", None)}
+                             "folder": getattr(remote, "remote_base", None), "conn_id": get_default_remote_conn_id()}
 
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     repo = get_artifact_repository(os.environ["MLFLOW_ARTIFACTS_DESTINATION"])
-    facts["mlflow"] = {"repository": type(repo).__name__, "container": repo.container, "path": repo.base_path,
+    facts["mlflow"] = {"repository": type(repo).__name__, "parsed": list(repo.parse_wasbs_uri(repo.artifact_uri)),
                        "credential": type(repo.client.credential).__name__, "url": repo.client.url}
 
     import fsspec
