@@ -7,12 +7,10 @@ the cluster, so RDS, ElastiCache and S3 are created while EKS is.
 
 from __future__ import annotations
 
-import os
 from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components.aws.eks import EksCluster, EksClusterArgs
 from components.aws.elasticache import ElastiCache, ElastiCacheArgs
@@ -25,14 +23,12 @@ from components.aws.rds import RdsPostgres, RdsPostgresArgs
 from components.aws.s3 import BucketArgs, PrivateBucket
 from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
-from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
-from components.kubernetes.namespaces import Namespaces, NamespacesArgs
-from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints, resolve
-from stacks import applications
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, resolve
+from stacks import managed_cluster
+from stacks.managed_cluster import ManagedCluster
 
 # The annotation that binds a Kubernetes service account to an IAM role (IRSA).
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -179,60 +175,25 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         for app, (accounts, statements) in sorted(access.items())
     }
 
-    kubernetes = k8s.Provider(
-        "kubernetes",
-        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
-        context=cfg.cluster.context,
-    )
-    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
-    namespaces = Namespaces(
-        "namespaces",
-        NamespacesArgs(platform=platform, pipelines=pipelines, labels=cfg.labels, create=cfg.namespaces.create, protect=cfg.protect),
-        opts=on_cluster,
-    )
-    database_setup = DatabaseSetup(
-        "postgres",
-        DatabaseSetupArgs(
-            namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode="require",
-            admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
-            labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
-        ),
-        opts=on_cluster,
-    )
-    endpoints = PlatformEndpoints(
-        environment=cfg.environment.value,
-        kubernetes=KubernetesTarget(
-            provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
-            pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
-        ),
-        # No endpoint and no keys: the SDKs' default endpoint, and each pod's IAM role.
-        object_store=ObjectStore(
-            kind="s3", endpoint="", region=settings.region,
-            buckets=Buckets(**{role: bucket.name for role, bucket in buckets.items()}), auth="irsa",
-        ),
-        database=Database(host=postgres.host, port=postgres.port, sslmode="require", logins=postgres.logins),
-        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
-    )
-    NetworkPolicies(
-        "network-policies",
-        NetworkPoliciesArgs(
-            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
-            admissions=applications.admissions(cfg), labels=cfg.labels,
-        ),
-        opts=on_cluster,
-    )
     managed_urls: dict[str, pulumi.Input[str]] = {}
     if sagemaker:
         managed_urls.update(mlflow=sagemaker.arn, mlflow_plugin=SAGEMAKER_MLFLOW_PLUGIN)
     if mwaa:
         managed_urls["airflow"] = mwaa.url
-    endpoints = applications.build(
-        cfg, endpoints,
-        data_services={"postgres": database_setup},
-        identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
+    endpoints = managed_cluster.build(cfg, ManagedCluster(
+        kubeconfig=cluster.kubeconfig,
         nodes=cluster.nodes,
+        postgres=postgres,
+        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
+        # No endpoint and no keys: the SDKs' default endpoint, and each pod's IAM role.
+        object_store=ObjectStore(
+            kind="s3", endpoint="", region=settings.region,
+            buckets=Buckets(**{role: bucket.name for role, bucket in buckets.items()}), auth="irsa",
+        ),
+        identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
+        pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         urls=managed_urls,
-    )
+    ))
     if mwaa:
         complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)
         AirflowConnections(

@@ -9,11 +9,9 @@ the cluster, so PostgreSQL, Redis and storage are created while AKS is.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import pulumi
 import pulumi_azure_native as azure
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.azure.aks import AksCluster, AksClusterArgs
@@ -29,13 +27,11 @@ from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
 from components.azure.redis import RedisCache, RedisCacheArgs
 from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
-from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
-from components.kubernetes.namespaces import Namespaces, NamespacesArgs
-from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
-from stacks import applications
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints
+from stacks import managed_cluster
+from stacks.managed_cluster import ManagedCluster
 
 # Container per role; container names allow lowercase letters, digits and '-'.
 CONTAINERS = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
@@ -197,58 +193,23 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         for app, (accounts, grants) in sorted(access.items())
     }
 
-    kubernetes = k8s.Provider(
-        "kubernetes",
-        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
-        context=cfg.cluster.context,
-    )
-    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
-    namespaces = Namespaces(
-        "namespaces",
-        NamespacesArgs(platform=platform, pipelines=pipelines, labels=cfg.labels, create=cfg.namespaces.create, protect=cfg.protect),
-        opts=on_cluster,
-    )
-    database_setup = DatabaseSetup(
-        "postgres",
-        DatabaseSetupArgs(
-            namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode="require",
-            admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
-            labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
-        ),
-        opts=on_cluster,
-    )
-    endpoints = PlatformEndpoints(
-        environment=cfg.environment.value,
-        kubernetes=KubernetesTarget(
-            provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
-            pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
-        ),
+    managed_urls: dict[str, pulumi.Input[str]] = {}
+    if workspace:
+        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
+    endpoints = managed_cluster.build(cfg, ManagedCluster(
+        kubeconfig=cluster.kubeconfig,
+        nodes=cluster.nodes,
+        postgres=postgres,
+        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
         # No keys: every pod signs in with its managed identity (DefaultAzureCredential).
         object_store=ObjectStore(
             kind="azure-blob", endpoint=lake.blob_endpoint, region=location,
             buckets=Buckets(**lake.containers), auth="workload-identity", account=lake.account_name,
         ),
-        database=Database(host=postgres.host, port=postgres.port, sslmode="require", logins=postgres.logins),
-        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
-    )
-    NetworkPolicies(
-        "network-policies",
-        NetworkPoliciesArgs(
-            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
-            admissions=applications.admissions(cfg), labels=cfg.labels,
-        ),
-        opts=on_cluster,
-    )
-    managed_urls: dict[str, pulumi.Input[str]] = {}
-    if workspace:
-        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
-    endpoints = applications.build(
-        cfg, endpoints,
-        data_services={"postgres": database_setup},
         identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
-        nodes=cluster.nodes,
+        pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
         urls=managed_urls,
-    )
+    ))
     pulumi.export("azure", {
         "location": location,
         "subscriptionId": subscription_id,

@@ -1,0 +1,97 @@
+"""The cluster half of a cloud backend (EKS, AKS): the namespaces, the setup Job that creates the
+consumers' databases on the managed PostgreSQL, the NetworkPolicies, and the applications, pointed at
+the managed data services. The cloud half (stacks/aws.py, stacks/azure.py) says where they are."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
+from components.kubernetes.namespaces import Namespaces, NamespacesArgs
+from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
+from infra.config import StackConfig
+from infra.contract import Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints
+from stacks import applications
+
+# Managed PostgreSQL on every cloud requires TLS; the server certificates chain to public CAs.
+SSLMODE = "require"
+
+
+class ManagedPostgres(Protocol):
+    """What RDS and Flexible Server both give: where the server is, its admin, the consumers' logins."""
+
+    host: pulumi.Output[str]
+    port: int
+    admin_user: str
+    admin_password: pulumi.Output[str]
+    logins: dict[str, DatabaseLogin]
+
+
+@dataclass(frozen=True)
+class ManagedCluster:
+    kubeconfig: pulumi.Input[str]  # of the new (or looked-up) cluster; a stack's cluster.kubeconfig wins
+    nodes: Sequence[pulumi.Resource]  # what pods need to be scheduled
+    postgres: ManagedPostgres
+    cache: Cache
+    object_store: ObjectStore
+    # Service account annotations that give each application (and pipeline pods) its cloud identity.
+    identities: Mapping[str, Mapping[str, pulumi.Input[str]]]
+    pipeline_identity: Mapping[str, pulumi.Input[str]]
+    urls: Mapping[str, pulumi.Input[str]]  # services that run managed (SageMaker, MWAA, Azure ML)
+
+
+def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
+    kubernetes = k8s.Provider(
+        "kubernetes",
+        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
+        context=cfg.cluster.context,
+    )
+    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
+    namespaces = Namespaces(
+        "namespaces",
+        NamespacesArgs(
+            platform=cfg.namespaces.platform, pipelines=cfg.namespaces.pipelines, labels=cfg.labels,
+            create=cfg.namespaces.create, protect=cfg.protect,
+        ),
+        opts=on_cluster,
+    )
+    postgres = cluster.postgres
+    database_setup = DatabaseSetup(
+        "postgres",
+        DatabaseSetupArgs(
+            namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode=SSLMODE,
+            admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
+            labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
+        ),
+        opts=on_cluster,
+    )
+    endpoints = PlatformEndpoints(
+        environment=cfg.environment.value,
+        kubernetes=KubernetesTarget(
+            provider=kubernetes, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            pipeline_identity=dict(cluster.pipeline_identity),
+        ),
+        object_store=cluster.object_store,
+        database=Database(host=postgres.host, port=postgres.port, sslmode=SSLMODE, logins=postgres.logins),
+        cache=cluster.cache,
+    )
+    NetworkPolicies(
+        "network-policies",
+        NetworkPoliciesArgs(
+            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
+            admissions=applications.admissions(cfg), labels=cfg.labels,
+        ),
+        opts=on_cluster,
+    )
+    return applications.build(
+        cfg, endpoints,
+        data_services={"postgres": database_setup},
+        identities=cluster.identities,
+        nodes=tuple(cluster.nodes),
+        urls=cluster.urls,
+    )
