@@ -78,6 +78,9 @@ ENVIRONMENT_LABEL = "mlops-stack/environment"
 OWNER_LABEL = "mlops-stack/owner"
 EXPIRES_LABEL = "mlops-stack/expires"
 DEFAULT_TTL_HOURS = 72
+# On AKS every pod opts in to workload identity (the webhook ignores pods without this label); a pod
+# whose service account names no identity gets none.
+BACKEND_LABELS = {Backend.AZURE: {"azure.workload.identity/use": "true"}}
 
 DEFAULT_NAMESPACES = {"platform": "mlops", "pipelines": "mlops-pipelines"}
 
@@ -1050,7 +1053,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         cluster=cluster,
         namespaces=raw.namespaces,
         # Every object says which environment it belongs to; the policy pack reads it.
-        labels={**raw.labels, ENVIRONMENT_LABEL: environment.value},
+        labels={**raw.labels, ENVIRONMENT_LABEL: environment.value, **BACKEND_LABELS.get(backend, {})},
         postgres=postgres,
         redis=redis,
         object_store=object_store,

@@ -211,6 +211,8 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     elif kind == "Vault":
         outputs["properties"] = {**inputs.get("properties", {}), "vaultUri": f"https://{resource_name}.vault.azure.net/"}
     elif kind == "Workspace" and module == "machinelearningservices":
+        outputs["identity"] = {**inputs.get("identity", {}), "principalId": "00000000-0000-4000-8000-0000000000a1",
+                               "tenantId": MOCK_TENANT}
         outputs["mlFlowTrackingUri"] = (
             f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{MOCK_SUBSCRIPTION}"
             f"/resourceGroups/{inputs.get('resourceGroupName', 'mlops')}/providers/Microsoft.MachineLearningServices/workspaces/{resource_name}"

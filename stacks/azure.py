@@ -8,15 +8,13 @@ the cluster, so PostgreSQL, Redis and storage are created while AKS is.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pulumi
 import pulumi_azure_native as azure
 import pulumi_random as random
 
 from components.azure.aks import AksCluster, AksClusterArgs
 from components.azure.identity import (
-    AZUREML_DATA_SCIENTIST, BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION, USE_LABEL,
+    AZUREML_DATA_SCIENTIST, BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION,
     Grant, WorkloadIdentity, WorkloadIdentityArgs,
 )
 from components.azure.keyvault import SecretVault, SecretVaultArgs
@@ -41,8 +39,6 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     settings = cfg.azure
     assert settings is not None  # config.load resolves it for backend azure
     production = cfg.environment is Environment.PRODUCTION
-    # Pods opt in to workload identity with this label (the webhook ignores pods without it).
-    cfg = dataclasses.replace(cfg, labels={**cfg.labels, USE_LABEL: "true"})
     tags = cfg.cloud_tags
     location = settings.location
     provider = azure.Provider("azure", location=location, subscription_id=settings.subscription_id)
@@ -130,10 +126,14 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     )
     # Soft-deleted vault names stay taken for the retention period: a recreated stack gets a new one.
     vault_suffix = random.RandomId("key-vault-suffix", byte_length=3, opts=pulumi.ResourceOptions(protect=cfg.protect))
+
+    def vault_name(purpose: str = "") -> pulumi.Output[str]:
+        return pulumi.Output.all(suffix, vault_suffix.hex).apply(lambda v: key_vault_name(cfg.stack, v[1] + v[0][:4], purpose))
+
     vault = SecretVault(
         "key-vault",
         SecretVaultArgs(
-            vault_name=pulumi.Output.all(suffix, vault_suffix.hex).apply(lambda v: key_vault_name(cfg.stack, v[1] + v[0][:4])),
+            vault_name=vault_name(),
             resource_group=resource_group, location=location, tenant_id=client.tenant_id,
             secrets={
                 "postgres-admin-password": postgres.admin_password,
@@ -153,7 +153,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             MachineLearningWorkspaceArgs(
                 workspace_name=base_name,
                 storage_account_name=suffix.apply(lambda s: storage_account_name(cfg.stack, s, purpose="ml")),
-                resource_group=resource_group, location=location, key_vault_id=vault.vault_id,
+                vault_name=vault_name("ml"), tenant_id=client.tenant_id, subscription_id=subscription_id,
+                resource_group=resource_group, location=location,
                 zone_redundant=production, protect=cfg.protect, tags=tags,
             ),
             opts=on_azure,

@@ -15,9 +15,9 @@ TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
-# The service account annotation and pod label of Azure Workload Identity's webhook.
+# The service account annotation of Azure Workload Identity's webhook (pods opt in with a label:
+# infra.config.BACKEND_LABELS).
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
-USE_LABEL = "azure.workload.identity/use"
 
 
 def role_definition(subscription_id: pulumi.Input[str], role_id: str) -> pulumi.Output[str]:

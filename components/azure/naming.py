@@ -39,9 +39,9 @@ def storage_account_name(stack: str, suffix: str, purpose: str = "") -> str:
     return global_name("mlops" + purpose, stack, suffix, max_length=24, hyphens=False)
 
 
-def key_vault_name(stack: str, suffix: str) -> str:
+def key_vault_name(stack: str, suffix: str, purpose: str = "") -> str:
     """3-24 letters, digits and single hyphens, starting with a letter, globally unique."""
-    return global_name("mlops", stack, suffix, max_length=24)
+    return global_name("mlops" + purpose, stack, suffix, max_length=24)
 
 
 def server_name(stack: str, suffix: str, role: str) -> str:

@@ -11,11 +11,12 @@ import sys
 
 import pytest
 
-from components.azure.identity import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION, USE_LABEL
+from components.azure.identity import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION
 from infra import offline
 from infra.offline import REPO_ROOT
 from tests.conftest import AZURE_STACKS, recording_of, resolved
 
+USE_LABEL = "azure.workload.identity/use"  # the webhook's opt-in label on pods
 SERVER = "azure-native:dbforpostgresql:Server"
 REDIS = "azure-native:redis:Redis"
 ACCOUNT = "azure-native:storage:StorageAccount"
@@ -239,8 +240,12 @@ def test_each_service_has_its_own_identity_for_its_own_service_accounts(producti
         namespace, account = subject.split(":")[2:]
         assert accounts[(namespace, account)][CLIENT_ID_ANNOTATION] == client_ids["airflow"]
     assert CLIENT_ID_ANNOTATION in accounts[("mlops", "mlflow")] and CLIENT_ID_ANNOTATION not in accounts[("mlops", "postgres")]
-    for deployment in production.by_type("kubernetes:apps/v1:Deployment"):
-        assert deployment.inputs["spec"]["template"]["metadata"]["labels"][USE_LABEL] == "true"
+    templates = [d.inputs["spec"]["template"] for d in production.by_type("kubernetes:apps/v1:Deployment")]
+    templates += [j.inputs["spec"]["template"] for j in production.by_type("kubernetes:batch/v1:Job")]
+    templates += [c.inputs["spec"]["jobTemplate"]["spec"]["template"] for c in production.by_type("kubernetes:batch/v1:CronJob")]
+    assert len(templates) >= 10 and any(t["metadata"]["labels"]["app.kubernetes.io/name"] == "mlops-smoke" for t in templates)
+    for template in templates:
+        assert template["metadata"]["labels"][USE_LABEL] == "true"
 
 
 def test_each_identity_reaches_only_its_own_containers(production):
@@ -324,8 +329,12 @@ def test_managed_mlflow_is_an_azure_ml_workspace():
     assert public.env["MLFLOW_TRACKING_URI"].startswith("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/")
     assert public.env["MLOPS_MLFLOW_PLUGIN"] == "azureml-mlflow"
     workspace = recording.one("azure-native:machinelearningservices:Workspace", "mlflow-workspace")
-    vault = recording.by_type(VAULT)[0]
+    # Its own vault: the workspace never reaches the platform's secrets.
+    vault = recording.one(VAULT, "mlflow-key-vault-vault")
     assert vault.urn in workspace.dependencies and workspace.protect
+    assert recording.one(VAULT, "key-vault-vault").urn not in workspace.dependencies
+    access = recording.one(ASSIGNMENT, "mlflow-vault-access").inputs
+    assert access["principalId"] == "00000000-0000-4000-8000-0000000000a1" and access["scope"].endswith(f"/{vault.inputs['vaultName']}")
     storage = recording.one(ACCOUNT, "mlflow-storage").inputs
     assert "isHnsEnabled" not in storage and storage["allowBlobPublicAccess"] is False  # Azure ML refuses HNS accounts
     assert recording.one("azure-native:applicationinsights:Component", "mlflow-insights").inputs["workspaceResourceId"]
