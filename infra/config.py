@@ -508,6 +508,10 @@ _PATTERN_NAMES[_ENDPOINT_NAME] = "3 to 32 lowercase letters, digits and '-', sta
 _VARIANT_NAME = r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$"
 _PATTERN_NAMES[_VARIANT_NAME] = "1 to 30 lowercase letters, digits and '-', e.g. a, b, model-2 (valid on Kubernetes, SageMaker and Azure ML)"
 _MODEL_URI = r"^models:/[A-Za-z0-9_.-]+(/[0-9]+|@[A-Za-z0-9_-]+)$"
+_SAGEMAKER_INSTANCE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+_PATTERN_NAMES[_SAGEMAKER_INSTANCE] = "a SageMaker instance type, e.g. ml.m5.large"
+# SageMaker pulls a model's image from ECR only (in the endpoint's account and region, or granted to it).
+_ECR_IMAGE = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 _PATTERN_NAMES[_MODEL_URI] = "an MLflow model URI: models:/<name>/<version> or models:/<name>@<alias>"
 
 
@@ -518,13 +522,16 @@ class ServingVariantConfig(_Model):
     image: PinnedImage = Field(None, description="A model server image (port 8080, GET /ping, POST /invocations), pinned")
     model: Optional[str] = Field(None, pattern=_MODEL_URI, description="Or an MLflow model, served by `mlflow models serve`")
     weight: int = Field(..., ge=0, le=100, description="Percent of the endpoint's requests; 0 keeps it running without traffic")
-    replicas: Optional[int] = Field(None, ge=1, le=100, description="Fewest pods; default 1, 2 in production")
-    max_replicas: Optional[int] = Field(None, ge=1, le=100, description="Most pods the autoscaler may run; default 3, 10 in production")
+    replicas: Optional[int] = Field(None, ge=1, le=100, description="Fewest pods (instances when managed); default 1, 2 in production")
+    max_replicas: Optional[int] = Field(None, ge=1, le=100, description="Most pods (instances) the autoscaler may run; default 3, 10 in production")
     resources: Optional[ResourcesConfig] = None
+    instance_type: Optional[str] = Field(
+        None, pattern=_SAGEMAKER_INSTANCE, description="mode managed on aws: the SageMaker instance type; default ml.m5.large, ml.m5.xlarge in production"
+    )
 
 
 class ServingEndpointConfig(_Model):
-    mode: Optional[ServiceMode] = Field(None, description="in-cluster (Deployments behind a Gateway API route); managed comes with the clouds' endpoints")
+    mode: Optional[ServiceMode] = Field(None, description="in-cluster (Deployments behind a Gateway API route), or managed: a SageMaker endpoint on backend aws")
     variants: list[ServingVariantConfig] = Field(..., min_length=1, description="The releases behind the endpoint and their traffic weights")
     await_ready: bool = Field(
         True, description="pulumi up waits until every variant serves; false for models the pipelines have yet to train"
@@ -752,14 +759,20 @@ RESERVED_ENDPOINT_NAMES = frozenset({"postgres", "redis", "minio", "mlflow", "fe
 MAX_VARIANT_OBJECT_NAME = 32
 
 
+DEFAULT_SAGEMAKER_INSTANCE = {Environment.LOCAL: "ml.m5.large", Environment.STAGING: "ml.m5.large", Environment.PRODUCTION: "ml.m5.xlarge"}
+# Where `mode: managed` puts a model endpoint, by backend.
+MANAGED_SERVING = {Backend.AWS: "SageMaker"}
+
+
 @dataclass(frozen=True)
 class ServingVariant:
     name: str
     image: str  # for an MLflow model: the platform image, whose MLflow matches the tracking server's
     model: Optional[str]  # models:/<name>/<version>, or None for an image of its own
     weight: int
-    size: Size  # replicas: the fewest pods
+    size: Size  # replicas: the fewest pods (instances when managed)
     max_replicas: int
+    instance_type: Optional[str] = None  # managed: the SageMaker instance type
 
 
 @dataclass(frozen=True)
@@ -1036,7 +1049,9 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         for service, resolved_service in (("postgres", postgres), ("redis", redis), ("objectStore", object_store)):
             if resolved_service.mode is ServiceMode.IN_CLUSTER:
                 problem(f"services.{service}.mode", "in-cluster", "managed with backend 'aws' (in-cluster data services run on backend ensemble)")
-    serving = _resolve_serving(raw.serving, environment, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE, problem, problems)
+    serving = _resolve_serving(
+        raw.serving, environment, backend, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE, problem, problems
+    )
     uses_aws = backend is Backend.AWS
     aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
     azure = _resolve_azure(raw.azure, environment, problem, problems) if backend is Backend.AZURE else None
@@ -1085,7 +1100,9 @@ def _sized(default: Size, replicas: Optional[int], requested: Optional[Resources
     )
 
 
-def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image: str, problem, problems: list[str]) -> Serving:
+def _resolve_serving(
+    raw: ServingConfig, environment: Environment, backend: Backend, mlflow_image: str, problem, problems: list[str]
+) -> Serving:
     endpoints = []
     for endpoint_name, endpoint in raw.endpoints.items():
         key = f"serving.endpoints.{endpoint_name}"
@@ -1095,8 +1112,10 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
         elif endpoint_name in RESERVED_ENDPOINT_NAMES:
             problem(key, endpoint_name, f"a name other than the platform's services ({', '.join(sorted(RESERVED_ENDPOINT_NAMES))})")
         mode = endpoint.mode or ServiceMode.IN_CLUSTER
-        if mode is ServiceMode.MANAGED:
-            problem(f"{key}.mode", "managed", "in-cluster (SageMaker and Azure ML endpoints are not in this release yet)")
+        managed = mode is ServiceMode.MANAGED
+        if managed and backend not in MANAGED_SERVING:
+            problem(f"{key}.mode", "managed", f"in-cluster with backend {backend.value!r} (managed endpoints: SageMaker on backend aws; "
+                                              "Azure ML online endpoints are not in this release yet)")
         names = [v.name for v in endpoint.variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -1113,6 +1132,17 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
             variant_key = f"{key}.variants[{index}]"
             if (variant.image is None) == (variant.model is None):
                 problems.append(f"{NAMESPACE}:{variant_key}: set image or model; allowed: exactly one of them")
+            elif managed and variant.model is not None:
+                problem(f"{variant_key}.model", variant.model,
+                        "an image on a managed endpoint (it cannot reach the in-cluster tracking server: bake the model into the image)")
+            elif managed and backend is Backend.AWS and not _ECR_IMAGE.match(variant.image or ""):
+                problem(f"{variant_key}.image", variant.image,
+                        "an Amazon ECR image (<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:...): SageMaker pulls from ECR only")
+            if variant.instance_type and not managed:
+                problem(f"{variant_key}.instanceType", variant.instance_type, "unset with mode in-cluster (size pods with resources)")
+            if variant.resources and managed:
+                problem(f"{variant_key}.resources", variant.resources.model_dump(by_alias=True, exclude_none=True),
+                        "unset with mode managed (choose instanceType)")
             object_name = f"{endpoint_name}-{variant.name}"
             if valid_name and len(object_name) > MAX_VARIANT_OBJECT_NAME:
                 problem(f"{variant_key}.name", variant.name,
@@ -1124,23 +1154,26 @@ def _resolve_serving(raw: ServingConfig, environment: Environment, mlflow_image:
             variants.append(ServingVariant(
                 name=variant.name, image=variant.image or mlflow_image, model=variant.model, weight=variant.weight,
                 size=size, max_replicas=max_replicas,
+                instance_type=(variant.instance_type or DEFAULT_SAGEMAKER_INSTANCE[environment]) if managed else None,
             ))
         endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants), await_ready=endpoint.await_ready,
                                          smoke_request=endpoint.smoke_request))
     install = raw.gateway.install if raw.gateway.install is not None else environment is Environment.LOCAL
     gateway_class = raw.gateway.class_name or (INSTALLED_GATEWAY_CLASS if install else "")
-    if endpoints and not install and not raw.gateway.url:
+    # Only endpoints in the cluster go through the gateway.
+    routed = [e for e in endpoints if e.mode is ServiceMode.IN_CLUSTER]
+    if routed and not install and not raw.gateway.url:
         problems.append(
             f"{NAMESPACE}:serving.gateway.url: not set; allowed: the base URL of your cluster's gateway (e.g. http://gateway.example.com), "
             "or serving.gateway.install: true"
         )
-    if endpoints and not gateway_class:
+    if routed and not gateway_class:
         problems.append(
             f"{NAMESPACE}:serving.gateway.className: not set; allowed: the GatewayClass of your cluster's Gateway API "
             "implementation, or serving.gateway.install: true to install Envoy Gateway"
         )
     return Serving(
-        endpoints=tuple(endpoints), install_gateway=install and bool(endpoints), gateway_class=gateway_class,
+        endpoints=tuple(endpoints), install_gateway=install and bool(routed), gateway_class=gateway_class,
         gateway_name=raw.gateway.name, gateway_url=raw.gateway.url,
     )
 

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -206,8 +207,14 @@ def airflow() -> str:
     return f"healthy; {dags.get('total_entries', len(names))} DAGs: {', '.join(names) or 'none'}"
 
 
-def serving_variant(url: str, request: Optional[dict] = None) -> str:
+SAGEMAKER_RUNTIME = re.compile(r"^https://runtime\.sagemaker\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/endpoints/(?P<name>[^/]+)$")
+
+
+def serving_variant(url: str, request: Optional[dict] = None, variant: str = "") -> str:
     """The variant answers /ping; with a request body for its endpoint, it also predicts."""
+    sagemaker = SAGEMAKER_RUNTIME.match(url)
+    if sagemaker:
+        return sagemaker_variant(sagemaker["region"], sagemaker["name"], variant, request)
     with urllib.request.urlopen(f"{url}/ping", timeout=TIMEOUT) as response:
         if response.status != 200:
             raise RuntimeError(f"{url}/ping answered HTTP {response.status}")
@@ -215,6 +222,22 @@ def serving_variant(url: str, request: Optional[dict] = None) -> str:
         return f"{url}/ping answers (no smokeRequest for a prediction)"
     answer = http_json(f"{url}/invocations", data=request)
     return f"{url}/invocations predicted: {json.dumps(answer)[:120]}"
+
+
+def sagemaker_variant(region: str, endpoint: str, variant: str, request: Optional[dict]) -> str:
+    """A SageMaker endpoint is InService once `pulumi up` has created it; with a request body, the
+    variant predicts, invoked (SigV4, the pod's role) with TargetVariant."""
+    if request is None:
+        return f"{endpoint}/{variant} is a SageMaker variant (no smokeRequest for a prediction)"
+    import boto3
+
+    runtime = boto3.client("sagemaker-runtime", region_name=region)
+    answer = runtime.invoke_endpoint(
+        EndpointName=endpoint, TargetVariant=variant, ContentType="application/json", Accept="application/json",
+        Body=json.dumps(request).encode(),
+    )
+    body = answer["Body"].read().decode()
+    return f"{endpoint}/{variant} predicted: {body[:120]}"
 
 
 def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict[str, dict]] = None) -> list[tuple[str, Callable[[], str]]]:
@@ -244,7 +267,7 @@ def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict
             if int(weight or 0) > 0:  # a variant without traffic may wait for its model
                 url = env(f"MLOPS_SERVING_{key}_{variant.upper().replace('-', '_')}_URL")
                 body = (requests or {}).get(endpoint)
-                found.append((f"serving:{endpoint}/{variant}", lambda url=url, body=body: serving_variant(url, body)))
+                found.append((f"serving:{endpoint}/{variant}", lambda url=url, body=body, v=variant: serving_variant(url, body, v)))
     return found
 
 

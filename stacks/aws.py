@@ -22,11 +22,12 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.rds import RdsPostgres, RdsPostgresArgs
 from components.aws.s3 import BucketArgs, PrivateBucket
 from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
+from components.aws.serving import SageMakerEndpoint, SageMakerEndpointArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, resolve
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo, resolve
 from stacks import managed_cluster
 from stacks.managed_cluster import ManagedCluster
 
@@ -103,6 +104,19 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         )
         # Pipelines log runs and register models through the tracking server's API.
         pipelines_access.append(sagemaker.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker-mlflow:*", "Resource": a}))
+
+    # Managed model endpoints; pipelines (request-triggered prediction, the post-deploy check) may invoke them.
+    model_endpoints = {
+        endpoint.name: SageMakerEndpoint(
+            f"serving-{endpoint.name}",
+            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", cfg.stack, endpoint.name), endpoint=endpoint, region=settings.region),
+            opts=on_aws,
+        )
+        for endpoint in cfg.serving.endpoints
+        if endpoint.mode is ServiceMode.MANAGED
+    }
+    for model_endpoint in model_endpoints.values():
+        pipelines_access.append(model_endpoint.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": a}))
 
     clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
     mwaa = None
@@ -193,6 +207,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         urls=managed_urls,
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls) for name, e in model_endpoints.items()},
+        managed_components=tuple(model_endpoints.values()),
     ))
     if mwaa:
         complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)

@@ -4,8 +4,9 @@ the managed data services. The cloud half (stacks/aws.py, stacks/azure.py) says 
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 import pulumi
@@ -15,7 +16,7 @@ from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArg
 from components.kubernetes.namespaces import Namespaces, NamespacesArgs
 from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from infra.config import StackConfig
-from infra.contract import Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints
+from infra.contract import Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from stacks import applications
 
 # Managed PostgreSQL on every cloud requires TLS; the server certificates chain to public CAs.
@@ -43,6 +44,9 @@ class ManagedCluster:
     identities: Mapping[str, Mapping[str, pulumi.Input[str]]]
     pipeline_identity: Mapping[str, pulumi.Input[str]]
     urls: Mapping[str, pulumi.Input[str]]  # services that run managed (SageMaker, MWAA, Azure ML)
+    serving: Mapping[str, ServingEndpointInfo] = field(default_factory=dict)  # managed model endpoints
+    # What must be up before the platform is usable, besides the cluster's workloads (managed endpoints).
+    managed_components: Sequence[pulumi.Resource] = ()
 
 
 def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
@@ -88,10 +92,13 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
         ),
         opts=on_cluster,
     )
-    return applications.build(
+    endpoints = applications.build(
         cfg, endpoints,
         data_services={"postgres": database_setup},
         identities=cluster.identities,
         nodes=tuple(cluster.nodes),
         urls=cluster.urls,
+    )
+    return dataclasses.replace(
+        endpoints, serving={**endpoints.serving, **cluster.serving}, ready=(*endpoints.ready, *cluster.managed_components),
     )

@@ -371,6 +371,16 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         assert answers["a"]["predictions"] == [1.0, 1.0]
         assert answers["b"]["predictions"] == [2.0, 2.0]
 
+        # The example image's server (serving/churn), started as SageMaker starts a model's container.
+        port = free_port()
+        example = serving.container("Deployment", "churn-a", ports={8080: port}).with_command(
+            [str(REPO_ROOT / "serving" / "churn" / "serve")], name="churn-image")
+        example.env.update(MLOPS_MODEL_URI="models:/churn-serving/2", MLOPS_SERVING_PORT=str(port))
+        serving.processes.append(example)  # stopped with the others
+        example.start()
+        example.wait_http("/ping", 8080, timeout=300)
+        assert get_json(f"http://127.0.0.1:{port}/invocations", data={"inputs": [[0.5]]})["predictions"] == [2.0]
+
         # The post-deploy check sends the endpoint's smokeRequest to each variant with traffic.
         job = next(r for r in serving.recording.by_type("kubernetes:batch/v1:Job") if r.name == "smoke-job")
         check = serving.container("Job", job.inputs["metadata"]["name"]).run(timeout=300, extra_args=["--only", "serving"])

@@ -3,6 +3,8 @@ Gateway API route whose weights are the config's."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra import config, offline
@@ -143,7 +145,7 @@ BAD = [
     ({"endpoints": {"mlflow": {"variants": [{**A, "weight": 100}]}}},
      "mlops:serving.endpoints.mlflow: 'mlflow' is not allowed; allowed: a name other than the platform's services"),
     ({"endpoints": {"churn": {"mode": "managed", "variants": [{**A, "weight": 100}]}}},
-     "mlops:serving.endpoints.churn.mode: 'managed' is not allowed; allowed: in-cluster"),
+     "mlops:serving.endpoints.churn.mode: 'managed' is not allowed; allowed: in-cluster with backend 'ensemble' (managed endpoints: SageMaker on backend aws"),
 ]
 
 
@@ -160,3 +162,111 @@ def test_a_stack_without_an_installed_gateway_must_name_its_class_and_url():
         config.load("staging", {"serving": {"endpoints": {"churn": {"variants": [{**A, "weight": 100}]}}}})
     assert "mlops:serving.gateway.url: not set" in str(raised.value)
     assert "mlops:serving.gateway.className: not set" in str(raised.value)
+
+
+# --- SageMaker (mode managed on backend aws) -----------------------------------------------------------
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn"
+MANAGED_A = {"name": "a", "image": f"{ECR}@sha256:{'a' * 64}", "weight": 90}
+MANAGED_B = {"name": "b", "image": f"{ECR}@sha256:{'b' * 64}", "weight": 10, "replicas": 2, "maxReplicas": 4, "instanceType": "ml.c5.xlarge"}
+MODEL, CONFIGURATION, SAGEMAKER = "aws:sagemaker/model:Model", "aws:sagemaker/endpointConfiguration:EndpointConfiguration", "aws:sagemaker/endpoint:Endpoint"
+
+
+def managed(*variants, stack="production"):
+    return with_variants(*variants, stack=stack, mode="managed")
+
+
+def production_variants(recording) -> dict[str, dict]:
+    (configuration,) = recording.by_type(CONFIGURATION)
+    return {v["variantName"]: v for v in configuration.inputs["productionVariants"]}
+
+
+def test_a_managed_endpoint_on_aws_is_a_sagemaker_model_per_variant_and_one_weighted_configuration():
+    recording = managed(MANAGED_A, MANAGED_B)
+    models = {m.name: m.inputs for m in recording.by_type(MODEL)}
+    assert set(models) == {"serving-churn-a", "serving-churn-b"}
+    assert models["serving-churn-a"]["primaryContainer"]["image"] == MANAGED_A["image"]
+    assert models["serving-churn-a"]["enableNetworkIsolation"] is True
+    variants = production_variants(recording)
+    # The weights are SageMaker's own field; sizes per variant.
+    assert {name: v["initialVariantWeight"] for name, v in variants.items()} == {"a": 90, "b": 10}
+    assert (variants["a"]["instanceType"], variants["a"]["initialInstanceCount"]) == ("ml.m5.xlarge", 2)  # production defaults
+    assert (variants["b"]["instanceType"], variants["b"]["initialInstanceCount"]) == ("ml.c5.xlarge", 2)
+    (endpoint,) = recording.by_type(SAGEMAKER)
+    assert endpoint.inputs["name"] == "mlops-production-churn"
+    assert recording.by_type(CONFIGURATION)[0].urn in endpoint.dependencies
+    # Instances scale between replicas and maxReplicas on invocations, like the in-cluster autoscaler.
+    scaling = {t.name: t.inputs for t in recording.by_type("aws:appautoscaling/target:Target")}
+    assert scaling["serving-churn-b-scaling"]["resourceId"] == "endpoint/mlops-production-churn/variant/b"
+    assert (scaling["serving-churn-b-scaling"]["minCapacity"], scaling["serving-churn-b-scaling"]["maxCapacity"]) == (2, 4)
+    # No Deployment, route or gateway in the cluster for it.
+    assert not [d for d in named(recording, DEPLOYMENT) if d.startswith("churn")] and not recording.by_type(ROUTE)
+    assert not recording.by_type("kubernetes:yaml/v2:ConfigFile")
+
+
+def test_a_managed_endpoints_url_and_weights_reach_the_pipeline_config_and_pipelines_may_invoke_it():
+    recording = managed(MANAGED_A, MANAGED_B)
+    env = resolved(recording.result.public).env
+    url = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/mlops-production-churn"
+    assert env["MLOPS_SERVING_CHURN_URL"] == url and env["MLOPS_SERVING_CHURN_WEIGHTS"] == "a=90,b=10"
+    assert env["MLOPS_SERVING_CHURN_A_URL"] == env["MLOPS_SERVING_CHURN_B_URL"] == url  # a variant: TargetVariant
+    statements = json.loads(recording.one("aws:iam/rolePolicy:RolePolicy", "airflow-identity-policy").inputs["policy"])["Statement"]
+    invoke = [s for s in statements if "sagemaker" in str(s["Action"])]
+    # Exactly this endpoint (the mock's ARN is named after the Pulumi resource).
+    assert invoke == [{"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint",
+                       "Resource": "arn:aws:sagemaker:us-east-1:123456789012:serving-churn-endpoint"}]
+    # The post-deploy check waits for the endpoint to be InService.
+    (smoke,) = [j for j in recording.by_type("kubernetes:batch/v1:Job") if j.inputs["metadata"]["name"].startswith("mlops-smoke-")]
+    assert recording.by_type(SAGEMAKER)[0].urn in smoke.dependencies
+
+
+def test_a_zero_weight_sagemaker_variant_keeps_its_instances_but_gets_no_traffic():
+    variants = production_variants(managed({**MANAGED_A, "weight": 100}, {**MANAGED_B, "weight": 0}))
+    assert variants["b"]["initialVariantWeight"] == 0 and variants["b"]["initialInstanceCount"] == 2
+
+
+def test_changing_weights_replaces_only_the_configuration_and_retiring_a_variant_removes_only_its_model():
+    both = managed(MANAGED_A, MANAGED_B)
+    shifted = managed({**MANAGED_A, "weight": 0}, {**MANAGED_B, "weight": 100})
+    retired = managed({**MANAGED_A, "weight": 100})
+
+    def inputs(recording):
+        return {(r.type, r.name): offline.redact(r.inputs) for r in recording.resources if r.type.startswith("aws:")}
+
+    before, after = inputs(both), inputs(shifted)
+    changed = {key for key in before if before[key] != after.get(key)}
+    # The endpoint keeps its name and only points at a new configuration: SageMaker updates it in place.
+    assert changed == {(CONFIGURATION, "serving-churn-configuration")}
+    gone = set(inputs(both)) - set(inputs(retired))
+    assert gone == {(MODEL, "serving-churn-b"), ("aws:appautoscaling/target:Target", "serving-churn-b-scaling"),
+                    ("aws:appautoscaling/policy:Policy", "serving-churn-b-invocations")}
+    assert set(production_variants(retired)) == {"a"}
+
+
+MANAGED_BAD = [
+    ({**MANAGED_A, "image": "ghcr.io/org/churn:model-a", "weight": 100},
+     "mlops:serving.endpoints.churn.variants[0].image: 'ghcr.io/org/churn:model-a' is not allowed; allowed: an Amazon ECR image"),
+    ({"name": "a", "model": "models:/churn/3", "weight": 100},
+     "mlops:serving.endpoints.churn.variants[0].model: 'models:/churn/3' is not allowed; allowed: an image on a managed endpoint"),
+    ({**MANAGED_A, "weight": 100, "resources": {"cpu": "1"}},
+     "mlops:serving.endpoints.churn.variants[0].resources: {\"cpu\": \"1\"} is not allowed; allowed: unset with mode managed"),
+    ({**MANAGED_A, "weight": 100, "instanceType": "m5.large"},
+     "mlops:serving.endpoints.churn.variants.0.instanceType: 'm5.large' is not allowed; allowed: a SageMaker instance type"),
+]
+
+
+@pytest.mark.parametrize("variant,message", MANAGED_BAD, ids=[m.split(":", 2)[1][:70] for _, m in MANAGED_BAD])
+def test_bad_managed_endpoints_are_refused_with_the_key(variant, message):
+    with pytest.raises(ConfigError) as raised:
+        config.load("production", {"backend": "aws", "owner": "ml", "serving": {"endpoints": {"churn": {"mode": "managed", "variants": [variant]}}}})
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_instance_type_belongs_to_managed_endpoints_only():
+    with pytest.raises(ConfigError, match=r"instanceType: 'ml.m5.large' is not allowed; allowed: unset with mode in-cluster"):
+        config.load("local", {"serving": {"endpoints": {"churn": {"variants": [{**A, "weight": 100, "instanceType": "ml.m5.large"}]}}}})
+
+
+def test_a_stack_with_only_managed_endpoints_needs_no_gateway():
+    loaded = config.load("production", {"backend": "aws", "owner": "ml", "serving": {"endpoints": {"churn": {
+        "mode": "managed", "variants": [{**MANAGED_A, "weight": 100}]}}}})
+    assert loaded.serving.install_gateway is False and loaded.serving.endpoints[0].variants[0].instance_type == "ml.m5.xlarge"

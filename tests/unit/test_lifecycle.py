@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -124,13 +126,23 @@ def test_the_copied_config_is_what_the_program_accepts_for_an_ephemeral_stack():
     nested: dict = {}
     for key, entry in config.items():
         if key.startswith("mlops:"):
-            parts = key.removeprefix("mlops:").replace('["', ".").replace('"]', "").split(".")
-            target = nested
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
+            # Path keys as `pulumi config set --path` reads them: names, ["quoted keys"] and [list indices].
+            parts: list = [int(i) if i else (q or n) for n, q, i in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)|\["([^"]+)"\]|\[(\d+)\]', key.removeprefix("mlops:"))]
+            target: Any = nested
+            for part, following in zip(parts, parts[1:]):
+                empty = [] if isinstance(following, int) else {}
+                if isinstance(part, int):
+                    target.extend({} for _ in range(part + 1 - len(target)))
+                    target[part] = target[part] or empty
+                else:
+                    target.setdefault(part, empty)
+                target = target[part]
             target[parts[-1]] = entry.value
     loaded = stack_config.load("staging-pr-42", {**nested, "ephemeral": True, "protect": False})
     assert loaded.ephemeral and not loaded.protect and loaded.environment.value == "staging"
+    # Lists (the serving variants) come back whole, their numbers and booleans from strings.
+    (churn,) = loaded.serving.endpoints
+    assert [(v.name, v.weight) for v in churn.variants] == [("a", 90), ("b", 10)] and churn.await_ready is False
 
 
 def test_secrets_of_the_staging_file_are_read_through_the_staging_stack(tmp_path):

@@ -45,3 +45,45 @@ def test_a_failed_check_is_one_line_with_the_reason_and_the_exit_status_is_1(mon
     assert lines[0].split()[:2] == ["ok-check", "ok"] and lines[0].endswith("fine")
     assert lines[1].split()[:2] == ["bad-check", "FAIL"] and lines[1].endswith("ZeroDivisionError: division by zero")
     assert lines[2] == "1 of 2 checks ok; failed: bad-check"
+
+
+def test_a_sagemaker_variant_is_invoked_through_sagemaker_runtime_with_its_target_variant(monkeypatch):
+    import boto3
+    import requests
+    from moto import mock_aws
+
+    from tests.render.test_serving import MANAGED_A, MANAGED_B, managed
+
+    config = resolved(managed(MANAGED_A, MANAGED_B).result.complete)
+    env = {**config.env, **config.secret_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    sent: list[dict] = []
+    original = boto3.client
+
+    def recording_client(service, **kwargs):
+        client = original(service, **kwargs)
+        client.meta.events.register("provide-client-params.sagemaker-runtime.InvokeEndpoint", lambda params, **_: sent.append(dict(params)))
+        return client
+
+    with mock_aws():
+        # moto answers invoke_endpoint with the results queued here, in order.
+        requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results", json={
+            "account_id": "123456789012", "region": "eu-west-1",
+            "results": [{"Body": '{"predictions": [1]}', "ContentType": "application/json", "InvokedProductionVariant": "a"},
+                        {"Body": '{"predictions": [0]}', "ContentType": "application/json", "InvokedProductionVariant": "b"}],
+        })
+        monkeypatch.setattr(boto3, "client", recording_client)
+        checks = dict((name, check) for name, check in (names_and_checks(monkeypatch, env, requests={"churn": {"inputs": [[0.5]]}})))
+        assert set(k for k in checks if k.startswith("serving:")) == {"serving:churn/a", "serving:churn/b"}
+        assert checks["serving:churn/a"]() == 'mlops-production-churn/a predicted: {"predictions": [1]}'
+        assert checks["serving:churn/b"]() == 'mlops-production-churn/b predicted: {"predictions": [0]}'
+    assert [(p["EndpointName"], p["TargetVariant"], p["ContentType"]) for p in sent] == [
+        ("mlops-production-churn", "a", "application/json"), ("mlops-production-churn", "b", "application/json")]
+    assert sent[0]["Body"] == b'{"inputs": [[0.5]]}'
+    # Without a smokeRequest, Pulumi's wait for InService is the check.
+    without = dict(names_and_checks(monkeypatch, env))
+    assert without["serving:churn/a"]() == "mlops-production-churn/a is a SageMaker variant (no smokeRequest for a prediction)"
+
+
+def names_and_checks(monkeypatch, env: dict[str, str], **kwargs):
+    names(monkeypatch, env)
+    return smoke.checks(**kwargs)

@@ -1,0 +1,124 @@
+"""A model endpoint on SageMaker: a Model per variant, one EndpointConfiguration whose production
+variants carry the weights (`initial_variant_weight`), and the Endpoint. A new weight or image makes a
+new configuration, and SageMaker moves the Endpoint onto it in place, blue/green, without downtime.
+
+Each variant's instance count scales between its replicas and max_replicas on invocations per instance,
+like the HorizontalPodAutoscaler of an in-cluster variant.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.iam import service_trust
+from infra.config import ServingEndpoint
+
+# Invocations per instance per minute at which another instance is added.
+INVOCATIONS_PER_INSTANCE = 1000
+
+
+@dataclass(frozen=True)
+class SageMakerEndpointArgs:
+    endpoint_name: str
+    endpoint: ServingEndpoint
+    region: str
+
+
+def invocation_url(region: str, endpoint_name: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Where clients POST `/invocations` (signed with SigV4; a variant is chosen with TargetVariant)."""
+    return pulumi.Output.concat("https://runtime.sagemaker.", region, ".amazonaws.com/endpoints/", endpoint_name)
+
+
+class SageMakerEndpoint(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    weights: dict[str, int]
+    variant_urls: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: SageMakerEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mlops:aws:SageMakerEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        endpoint = args.endpoint
+        # The role SageMaker runs the model containers as: pull their images, write their logs and metrics.
+        role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=service_trust("sagemaker.amazonaws.com"), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy", role=role.name,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+                {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                 "Resource": "*"},
+                {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                 "Resource": "arn:aws:logs:*:*:log-group:/aws/sagemaker/*"},
+                {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+                 "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}},
+            ]}),
+            opts=child,
+        )
+        models = {
+            variant.name: aws.sagemaker.Model(
+                f"{name}-{variant.name}",
+                execution_role_arn=role.arn,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=variant.image,
+                    environment={"MLOPS_ENDPOINT": endpoint.name, "MLOPS_VARIANT": variant.name},
+                ),
+                # The model's container may not call out: it serves what its image holds.
+                enable_network_isolation=True,
+                opts=child,
+            )
+            for variant in endpoint.variants
+        }
+        configuration = aws.sagemaker.EndpointConfiguration(
+            f"{name}-configuration",
+            production_variants=[
+                aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                    variant_name=variant.name,
+                    model_name=models[variant.name].name,
+                    instance_type=variant.instance_type,
+                    initial_instance_count=variant.size.replicas,
+                    initial_variant_weight=float(variant.weight),
+                    container_startup_health_check_timeout_in_seconds=600,
+                )
+                for variant in endpoint.variants
+            ],
+            opts=child,
+        )
+        sagemaker_endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint", name=args.endpoint_name, endpoint_config_name=configuration.name, opts=child,
+        )
+        for variant in endpoint.variants:
+            if variant.max_replicas <= variant.size.replicas:
+                continue
+            resource_id = pulumi.Output.concat("endpoint/", sagemaker_endpoint.name, "/variant/", variant.name)
+            target = aws.appautoscaling.Target(
+                f"{name}-{variant.name}-scaling",
+                service_namespace="sagemaker", scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                resource_id=resource_id, min_capacity=variant.size.replicas, max_capacity=variant.max_replicas,
+                opts=child,
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-{variant.name}-invocations",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension, resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=float(INVOCATIONS_PER_INSTANCE),
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="SageMakerVariantInvocationsPerInstance",
+                    ),
+                    scale_in_cooldown=300, scale_out_cooldown=60,
+                ),
+                opts=child,
+            )
+        self.name = sagemaker_endpoint.name
+        self.arn = sagemaker_endpoint.arn
+        self.url = invocation_url(args.region, sagemaker_endpoint.name)
+        self.weights = {variant.name: variant.weight for variant in endpoint.variants}
+        # One URL for all: a variant is addressed with the TargetVariant parameter (X-Amzn-SageMaker-Target-Variant).
+        self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
+        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
