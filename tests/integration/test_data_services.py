@@ -76,10 +76,10 @@ def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, 
         connect(postgres_server, "mlflow", "mlflow", "MlflowPw1")
 
 
-def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str]) -> subprocess.CompletedProcess:
-    """An admin login like RDS's master user (CREATEROLE, CREATEDB, no superuser), then the AWS stack's
-    rendered setup Job run with it."""
-    recording = recording_of("staging")
+def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str], stack: str = "staging") -> subprocess.CompletedProcess:
+    """An admin login like RDS's master user or Flexible Server's administrator (CREATEROLE, CREATEDB,
+    no superuser), then the cloud stack's rendered setup Job run with it."""
+    recording = recording_of(stack)
     scripts = recording.one("kubernetes:core/v1:ConfigMap", "postgres-setup-scripts").inputs["data"]
     for name, content in scripts.items():
         (tmp_path / name).write_text(content)
@@ -95,12 +95,14 @@ def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str]) -> 
     return run_setup(tmp_path / "setup.sh", env_spec, server, passwords)
 
 
-def test_on_aws_the_setup_job_creates_the_databases_as_a_non_superuser_admin_over_tls(tmp_path):
-    """RDS gives no superuser: its master login may create roles and databases, and rds.force_ssl
-    refuses plain TCP. The AWS stack's rendered Job must work against exactly that."""
+@pytest.mark.parametrize("stack", ["staging", "production-azure"])
+def test_on_the_clouds_the_setup_job_creates_the_databases_as_a_non_superuser_admin_over_tls(tmp_path, stack):
+    """RDS and Flexible Server give no superuser: their admin login may create roles and databases, and
+    TLS is required (rds.force_ssl, require_secure_transport). Each cloud stack's rendered Job must work
+    against exactly that."""
     passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
     with running_postgres(tls=True) as server:
-        result = set_up_like_rds(server, tmp_path, passwords)
+        result = set_up_like_rds(server, tmp_path, passwords, stack)
         assert result.returncode == 0, result.stderr
         for consumer, password in passwords.items():
             with psycopg.connect(host=server["host"], port=server["port"], dbname=consumer, user=consumer, password=password,

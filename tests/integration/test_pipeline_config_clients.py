@@ -81,15 +81,19 @@ def tls_redis_server(redis_binary, tls_certificate, tmp_path):
         yield ready
 
 
-def test_feast_works_from_the_aws_pipeline_config_over_tls_to_rds_and_elasticache(tls_redis_server, tls_certificate, tmp_path, monkeypatch):
-    """The AWS stack's feature_store.yaml (sslmode=require, ssl=true) against servers that accept TLS only."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))  # ElastiCache's certificate chains to a public CA
-    public = resolved(recording_of("staging").result.public)
+@pytest.mark.parametrize("stack", ["staging", "production-azure"])
+def test_feast_works_from_a_cloud_pipeline_config_over_tls_to_the_managed_database_and_cache(
+    stack, tls_redis_server, tls_certificate, tmp_path, monkeypatch,
+):
+    """A cloud stack's feature_store.yaml (sslmode=require, ssl=true; Azure's Redis on 6380) against
+    servers that accept TLS only: RDS and ElastiCache, or Flexible Server and Azure Cache for Redis."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))  # the managed caches' certificates chain to public CAs
+    public = resolved(recording_of(stack).result.public)
     with running_postgres(tls=True) as server:
-        assert set_up_like_rds(server, tmp_path, PASSWORDS).returncode == 0
+        assert set_up_like_rds(server, tmp_path, PASSWORDS, stack).returncode == 0
         feast_round_trip(public, {
             f"{public.env['MLOPS_POSTGRES_HOST']}:5432": f"127.0.0.1:{server['port']}",
-            f"{public.env['MLOPS_REDIS_HOST']}:6379": f"127.0.0.1:{tls_redis_server}",
+            f"{public.env['MLOPS_REDIS_HOST']}:{public.env['MLOPS_REDIS_PORT']}": f"127.0.0.1:{tls_redis_server}",
         }, tmp_path, monkeypatch)
 
 
