@@ -1116,6 +1116,8 @@ def _resolve_serving(
         if managed and backend not in MANAGED_SERVING:
             problem(f"{key}.mode", "managed", f"in-cluster with backend {backend.value!r} (managed endpoints: SageMaker on backend aws; "
                                               "Azure ML online endpoints are not in this release yet)")
+        if managed and not endpoint.await_ready:
+            problem(f"{key}.awaitReady", False, "true with mode managed (a SageMaker endpoint is created in service, or not at all)")
         names = [v.name for v in endpoint.variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

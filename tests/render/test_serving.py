@@ -261,6 +261,12 @@ def test_bad_managed_endpoints_are_refused_with_the_key(variant, message):
     assert str(raised.value).startswith(message), str(raised.value)
 
 
+def test_a_managed_endpoint_is_always_awaited():
+    with pytest.raises(ConfigError, match=r"^mlops:serving.endpoints.churn.awaitReady: false is not allowed; allowed: true with mode managed"):
+        config.load("production", {"backend": "aws", "owner": "ml", "serving": {"endpoints": {"churn": {
+            "mode": "managed", "awaitReady": False, "variants": [{**MANAGED_A, "weight": 100}]}}}})
+
+
 def test_instance_type_belongs_to_managed_endpoints_only():
     with pytest.raises(ConfigError, match=r"instanceType: 'ml.m5.large' is not allowed; allowed: unset with mode in-cluster"):
         config.load("local", {"serving": {"endpoints": {"churn": {"variants": [{**A, "weight": 100, "instanceType": "ml.m5.large"}]}}}})
