@@ -42,6 +42,7 @@ SERVICE_ROLES = {
     "mlops:aws:Mwaa": "airflow",
     "mlops:azure:FlexiblePostgres": "postgres",
     "mlops:azure:RedisCache": "redis",
+    "mlops:azure:ManagedRedis": "redis",
     "mlops:azure:DataLake": "objectStore",
     "mlops:azure:MachineLearningWorkspace": "mlflow",
     "mlops:kubernetes:SmokeCheck": "smoke",

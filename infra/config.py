@@ -476,9 +476,25 @@ class RedisSku(str, Enum):
     PREMIUM = "Premium"
 
 
+class RedisService(str, Enum):
+    CACHE = "cache"  # Azure Cache for Redis
+    MANAGED_REDIS = "managed-redis"  # Azure Managed Redis, its successor
+
+
+_MANAGED_REDIS_SKU = r"^(Balanced_B|MemoryOptimized_M|ComputeOptimized_X)[0-9]+$"
+_PATTERN_NAMES[_MANAGED_REDIS_SKU] = "an Azure Managed Redis SKU, e.g. Balanced_B1"
+
+
 class AzureRedisConfig(_Model):
-    sku: Optional[RedisSku] = Field(None, description="Basic, Standard (a replica) or Premium (replica, zones); default Basic, Premium in production")
-    capacity: Optional[int] = Field(None, ge=0, le=6, description="Size within the SKU family (C0-C6, P1-P5); default 0, 1 in production")
+    service: RedisService = Field(
+        RedisService.CACHE,
+        description="cache (Azure Cache for Redis, retiring on 2028-09-30) or managed-redis (Azure Managed Redis, its successor)",
+    )
+    sku: Optional[RedisSku] = Field(None, description="cache: Basic, Standard (a replica) or Premium (replica, zones); default Basic, Premium in production")
+    capacity: Optional[int] = Field(None, ge=0, le=6, description="cache: size within the SKU family (C0-C6, P1-P5); default 0, 1 in production")
+    managed_sku: Optional[str] = Field(
+        None, pattern=_MANAGED_REDIS_SKU, description="managed-redis: the SKU; default Balanced_B0, Balanced_B1 (highly available) in production"
+    )
 
 
 class AzureStorageConfig(_Model):
@@ -741,6 +757,8 @@ class Azure:
     postgres_tier: str
     postgres_high_availability: bool
     redis_family: str
+    redis_service: str  # cache or managed-redis
+    managed_redis_sku: str
     hierarchical_namespace: bool
     storage_public_access: bool
 
@@ -1277,7 +1295,14 @@ def _resolve_azure(raw: AzureConfig, environment: Environment, problem, problems
     tier = PG_TIERS[sizes.postgres_sku.split("_")[1][0]]
     if production and tier == "Burstable":
         problem("azure.postgres.sku", sizes.postgres_sku, "a Standard_D* or Standard_E* size in production (zone-redundant HA needs General Purpose or Memory Optimized)")
-    if production and sizes.redis_sku == "Basic":
+    service = redis.service
+    if service is RedisService.CACHE and redis.managed_sku:
+        problem("azure.redis.managedSku", redis.managed_sku, "unset with service cache (set azure.redis.service: managed-redis)")
+    if service is RedisService.MANAGED_REDIS and (redis.sku or redis.capacity is not None):
+        key = "sku" if redis.sku else "capacity"
+        problem(f"azure.redis.{key}", getattr(redis, key).value if key == "sku" else redis.capacity,
+                "unset with service managed-redis (use azure.redis.managedSku)")
+    if production and service is RedisService.CACHE and sizes.redis_sku == "Basic":
         problem("azure.redis.sku", "Basic", "Standard or Premium in production (Basic has no replica)")
     family = "P" if sizes.redis_sku == "Premium" else "C"
     if family == "P" and not 1 <= sizes.redis_capacity <= 5:
@@ -1301,6 +1326,8 @@ def _resolve_azure(raw: AzureConfig, environment: Environment, problem, problems
         postgres_tier=tier,
         postgres_high_availability=production,
         redis_family=family,
+        redis_service=service.value,
+        managed_redis_sku=redis.managed_sku or ("Balanced_B1" if production else "Balanced_B0"),
         hierarchical_namespace=raw.storage.hierarchical_namespace,
         storage_public_access=raw.storage.public_network_access if raw.storage.public_network_access is not None else not production,
     )

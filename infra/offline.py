@@ -159,6 +159,8 @@ _AZURE_NAME_INPUTS = {
     "storage:BlobContainer": "containerName",
     "dbforpostgresql:Server": "serverName",
     "redis:Redis": "name",
+    "redisenterprise:RedisEnterprise": "clusterName",
+    "redisenterprise:Database": "databaseName",
     "keyvault:Vault": "vaultName",
     "keyvault:Secret": "secretName",
     "containerservice:ManagedCluster": "resourceName",
@@ -204,6 +206,8 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
         outputs["fullyQualifiedDomainName"] = f"{resource_name}.postgres.database.azure.com"
     elif type_ == "azure-native:redis:Redis":
         outputs.update(hostName=f"{resource_name}.redis.cache.windows.net", sslPort=6380)
+    elif type_ == "azure-native:redisenterprise:RedisEnterprise":
+        outputs["hostName"] = f"{resource_name}.westeurope.redis.azure.net"
     elif kind == "StorageAccount":
         outputs["primaryEndpoints"] = {
             "blob": f"https://{resource_name}.blob.core.windows.net/", "dfs": f"https://{resource_name}.dfs.core.windows.net/",
@@ -250,8 +254,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        if args.token == "azure-native:redis:listRedisKeys":
-            digest = hashlib.sha256(f"{self.recording.stack}/{args.args.get('name')}".encode()).hexdigest()
+        if args.token in ("azure-native:redis:listRedisKeys", "azure-native:redisenterprise:listDatabaseKeys"):
+            digest = hashlib.sha256(f"{self.recording.stack}/{args.args.get('name') or args.args.get('clusterName')}".encode()).hexdigest()
             keys = {"primaryKey": "MockKey" + digest[:36], "secondaryKey": "MockKey" + digest[36:]}
             self.recording.generated_secrets.extend(keys.values())
             return keys

@@ -107,6 +107,7 @@ SERVICE_TYPES = {
     "mlops:aws:Mwaa": "Airflow",
     "mlops:azure:FlexiblePostgres": "PostgreSQL",
     "mlops:azure:RedisCache": "Redis",
+    "mlops:azure:ManagedRedis": "Redis",
     "mlops:azure:DataLake": "ADLS",
     "mlops:azure:MachineLearningWorkspace": "MLflow",
 }

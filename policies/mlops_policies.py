@@ -38,6 +38,8 @@ STATEFUL_TYPES = {
     "azure-native:dbforpostgresql:Server",
     "azure-native:dbforpostgresql:FlexibleServer",
     "azure-native:redis:Redis",
+    "azure-native:redisenterprise:RedisEnterprise",
+    "azure-native:redisenterprise:Database",
     "azure-native:storage:StorageAccount",
     "azure-native:storage:BlobContainer",
     "azure-native:keyvault:Vault",
@@ -155,6 +157,8 @@ def no_public_database_or_cache(args: Any, report: Report) -> None:
             report("PostgreSQL Flexible Server is reachable from the Internet. Use VNet integration (network.publicNetworkAccess: Disabled).")
     elif kind == "azure-native:redis:Redis" and props.get("publicNetworkAccess") == "Enabled":
         report("Azure Cache for Redis is reachable from the Internet. Set publicNetworkAccess: Disabled and use a private endpoint.")
+    elif kind == "azure-native:redisenterprise:RedisEnterprise" and props.get("publicNetworkAccess") != "Disabled":
+        report("Azure Managed Redis is reachable from the Internet. Set publicNetworkAccess: Disabled and use a private endpoint.")
 
 
 def _range_has(port_range: str, port: int) -> bool:
@@ -178,6 +182,8 @@ def tls_in_transit(args: Any, report: Report) -> None:
             report("Azure Cache for Redis opens its non-TLS port. Set enableNonSslPort: false.")
         if props.get("minimumTlsVersion") not in (None, "1.2", "1.3"):
             report(f"Azure Cache for Redis allows TLS {props['minimumTlsVersion']}. Set minimumTlsVersion: '1.2'.")
+    elif kind == "azure-native:redisenterprise:Database" and props.get("clientProtocol") == "Plaintext":
+        report("Azure Managed Redis accepts plain-text connections. Set clientProtocol: Encrypted.")
     elif kind == "azure-native:dbforpostgresql:Configuration" and props.get("configurationName", args.name).endswith("require_secure_transport"):
         if str(props.get("value", "")).lower() in ("off", "0", "false"):
             report("PostgreSQL Flexible Server accepts plain-text connections. Keep require_secure_transport ON.")

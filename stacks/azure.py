@@ -22,7 +22,7 @@ from components.azure.machine_learning import MLFLOW_PLUGIN, MachineLearningWork
 from components.azure.naming import global_name, key_vault_name, server_name, storage_account_name, unique_suffix
 from components.azure.network import Network, NetworkArgs
 from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
-from components.azure.redis import RedisCache, RedisCacheArgs
+from components.azure.redis import ManagedRedis, ManagedRedisArgs, RedisCache, RedisCacheArgs
 from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
@@ -31,6 +31,8 @@ from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints
 from stacks import managed_cluster
 from stacks.managed_cluster import ManagedCluster
 
+# The private endpoint sub-resource of each Redis service.
+REDIS_GROUPS = {"cache": "redisCache", "managed-redis": "redisEnterprise"}
 # Container per role; container names allow lowercase letters, digits and '-'.
 CONTAINERS = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
 
@@ -66,6 +68,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         NetworkArgs(
             resource_group=resource_group, location=location, cidr=settings.cidr,
             postgres_zone=f"{base_name}.private.postgres.database.azure.com", tags=tags,
+            private_link_groups=(REDIS_GROUPS[settings.redis_service], "blob", "dfs"),
             existing_vnet_id=existing.vnet_id if existing else None,
             existing_subnet_ids={"cluster": existing.cluster_subnet_id, "postgres": existing.postgres_subnet_id,
                                  "endpoints": existing.endpoints_subnet_id} if existing else None,
@@ -113,17 +116,30 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         opts=on_azure,
     )
-    cache = RedisCache(
-        "redis",
-        RedisCacheArgs(
-            cache_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
-            resource_group=resource_group, location=location,
-            subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisCache"],
-            sku=sizes.redis_sku, family=settings.redis_family, capacity=sizes.redis_capacity, zones=settings.zones,
-            protect=cfg.protect, tags=tags,
-        ),
-        opts=on_azure,
-    )
+    cache: RedisCache | ManagedRedis
+    if settings.redis_service == "managed-redis":
+        cache = ManagedRedis(
+            "redis",
+            ManagedRedisArgs(
+                cluster_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
+                resource_group=resource_group, location=location,
+                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisEnterprise"],
+                sku=settings.managed_redis_sku, high_availability=production, protect=cfg.protect, tags=tags,
+            ),
+            opts=on_azure,
+        )
+    else:
+        cache = RedisCache(
+            "redis",
+            RedisCacheArgs(
+                cache_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
+                resource_group=resource_group, location=location,
+                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisCache"],
+                sku=sizes.redis_sku, family=settings.redis_family, capacity=sizes.redis_capacity, zones=settings.zones,
+                protect=cfg.protect, tags=tags,
+            ),
+            opts=on_azure,
+        )
     # Soft-deleted vault names stay taken for the retention period: a recreated stack gets a new one.
     vault_suffix = random.RandomId("key-vault-suffix", byte_length=3, opts=pulumi.ResourceOptions(protect=cfg.protect))
 

@@ -16,10 +16,13 @@ import pulumi_azure_native as azure
 POSTGRES_DELEGATION = "Microsoft.DBforPostgreSQL/flexibleServers"
 # Zones of the private endpoints, by the sub-resource (group ID) they resolve.
 PRIVATE_LINK_ZONES = {
-    "redisCache": "privatelink.redis.cache.windows.net",
+    "redisCache": "privatelink.redis.cache.windows.net",  # Azure Cache for Redis
+    "redisEnterprise": "privatelink.redis.azure.net",  # Azure Managed Redis
     "blob": "privatelink.blob.core.windows.net",
     "dfs": "privatelink.dfs.core.windows.net",
 }
+# Ports the cluster reaches private endpoints on: storage (443), the two Redis services (6380, 10000).
+ENDPOINT_PORTS = ["443", "6380", "10000"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class NetworkArgs:
     # A VNet-integrated PostgreSQL server's zone must end in .postgres.database.azure.com.
     postgres_zone: str
     tags: Mapping[str, str]
+    # The private endpoints' sub-resources (group IDs) whose DNS zones the VNet resolves.
+    private_link_groups: tuple[str, ...] = ("redisCache", "blob", "dfs")
     existing_vnet_id: Optional[str] = None
     existing_subnet_ids: Optional[Mapping[str, str]] = None  # cluster, postgres, endpoints
 
@@ -60,7 +65,7 @@ def _admit(name: str, sources: list[str], ports: list[str]) -> list[azure.networ
 class Network(pulumi.ComponentResource):
     vnet_id: pulumi.Output[str]
     subnet_ids: dict[str, pulumi.Output[str]]  # cluster, postgres, endpoints
-    zone_ids: dict[str, pulumi.Output[str]]  # by group ID (redisCache, blob, dfs) and "postgres"
+    zone_ids: dict[str, pulumi.Output[str]]  # by group ID (redisCache or redisEnterprise, blob, dfs) and "postgres"
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:Network", name, None, opts)
@@ -79,7 +84,7 @@ class Network(pulumi.ComponentResource):
             )
             endpoints_guard = azure.network.NetworkSecurityGroup(
                 f"{name}-endpoints-nsg", **located,
-                security_rules=_admit("cluster", [cidrs["cluster"]], ["443", "6380"]), opts=child,
+                security_rules=_admit("cluster", [cidrs["cluster"]], ENDPOINT_PORTS), opts=child,
             )
             # Subnets inline: Azure serialises subnet writes on one VNet, and a single PUT never races.
             vnet = azure.network.VirtualNetwork(
@@ -105,8 +110,9 @@ class Network(pulumi.ComponentResource):
             self.subnet_ids = {role: pulumi.Output.concat(vnet.id, "/subnets/", role) for role in ("cluster", "postgres", "endpoints")}
 
         self.zone_ids = {}
-        for role, zone_name in {"postgres": args.postgres_zone, **PRIVATE_LINK_ZONES}.items():
-            label = role.lower().replace("rediscache", "redis")
+        zones = {"postgres": args.postgres_zone, **{group: PRIVATE_LINK_ZONES[group] for group in args.private_link_groups}}
+        for role, zone_name in zones.items():
+            label = {"redisCache": "redis", "redisEnterprise": "managed-redis"}.get(role, role)
             zone = azure.privatedns.PrivateZone(
                 f"{name}-{label}-zone", resource_group_name=args.resource_group, location="global",
                 private_zone_name=zone_name, tags=dict(args.tags), opts=child,

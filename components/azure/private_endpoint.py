@@ -14,7 +14,7 @@ def private_endpoint(
     location: str, subnet_id: pulumi.Input[str], zone_id: pulumi.Input[str], tags: Mapping[str, str],
 ) -> azure.network.PrivateEndpoint:
     child = pulumi.ResourceOptions(parent=parent)
-    role = group_id.lower().replace("rediscache", "redis")
+    role = {"redisCache": "redis", "redisEnterprise": "managed-redis"}.get(group_id, group_id.lower())
     endpoint = azure.network.PrivateEndpoint(
         f"{name}-{role}-endpoint",
         resource_group_name=resource_group,

@@ -61,3 +61,68 @@ class RedisCache(pulumi.ComponentResource):
         self.host = pulumi.Output.all(cache.host_name, endpoint.id).apply(lambda v: v[0])
         self.port = TLS_PORT
         self.register_outputs({"host": self.host, "port": self.port})
+
+
+MANAGED_REDIS_PORT = 10000
+
+
+@dataclass(frozen=True)
+class ManagedRedisArgs:
+    cluster_name: pulumi.Input[str]
+    resource_group: pulumi.Input[str]
+    location: str
+    subnet_id: pulumi.Input[str]  # of the private endpoint
+    private_zone_id: pulumi.Input[str]
+    sku: str  # e.g. Balanced_B1
+    high_availability: bool
+    protect: bool
+    tags: Mapping[str, str]
+
+
+class ManagedRedis(pulumi.ComponentResource):
+    """Azure Managed Redis, the successor of Azure Cache for Redis: one database, TLS only on port 10000,
+    reachable only through a private endpoint. The Enterprise clustering policy gives one endpoint that
+    plain Redis clients (Feast's) use unchanged."""
+
+    host: pulumi.Output[str]
+    port: int
+    password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ManagedRedisArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mlops:azure:ManagedRedis", name, None, opts)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        cluster = azure.redisenterprise.RedisEnterprise(
+            f"{name}-cluster",
+            cluster_name=args.cluster_name,
+            resource_group_name=args.resource_group,
+            location=args.location,
+            tags=dict(args.tags),
+            sku=azure.redisenterprise.SkuArgs(name=args.sku),
+            minimum_tls_version="1.2",
+            public_network_access="Disabled",
+            high_availability="Enabled" if args.high_availability else "Disabled",
+            opts=stateful,
+        )
+        database = azure.redisenterprise.Database(
+            f"{name}-database",
+            database_name="default",
+            cluster_name=cluster.name,
+            resource_group_name=args.resource_group,
+            client_protocol="Encrypted",
+            port=MANAGED_REDIS_PORT,
+            clustering_policy="EnterpriseCluster",
+            # The online store must not lose features silently.
+            eviction_policy="NoEviction",
+            access_keys_authentication="Enabled",
+            opts=stateful,
+        )
+        endpoint = private_endpoint(self, name, cluster.id, "redisEnterprise", args.resource_group, args.location, args.subnet_id,
+                                    args.private_zone_id, args.tags)
+        keys = azure.redisenterprise.list_database_keys_output(
+            cluster_name=cluster.name, database_name=database.name, resource_group_name=args.resource_group,
+            opts=pulumi.InvokeOptions(parent=self),
+        )
+        self.password = pulumi.Output.secret(keys.primary_key)
+        self.host = pulumi.Output.all(cluster.host_name, endpoint.id).apply(lambda v: v[0])
+        self.port = MANAGED_REDIS_PORT
+        self.register_outputs({"host": self.host, "port": self.port})

@@ -104,6 +104,8 @@ BROKEN = [
     ("tls-in-transit", Args("aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": False}), "transitEncryptionEnabled: true"),
     ("tls-in-transit", Args("aws:rds/parameterGroup:ParameterGroup", {"family": "postgres17", "parameters": []}), "rds.force_ssl = 1"),
     ("tls-in-transit", Args("azure-native:redis:Redis", {"enableNonSslPort": True}), "enableNonSslPort: false"),
+    ("tls-in-transit", Args("azure-native:redisenterprise:Database", {"clientProtocol": "Plaintext"}), "clientProtocol: Encrypted"),
+    ("no-public-database-or-cache", Args("azure-native:redisenterprise:RedisEnterprise", {"publicNetworkAccess": "Enabled"}), "private endpoint"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"deletionProtection": True, "backupRetentionPeriod": 7}, urn=PRODUCTION_URN), "Set protect=True"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"backupRetentionPeriod": 7}, urn=PRODUCTION_URN, opts=Opts(True)), "deletionProtection: true"),
     ("production-data-protection", Args("aws:rds/instance:Instance", {"deletionProtection": True, "backupRetentionPeriod": 1}, urn=PRODUCTION_URN, opts=Opts(True)), "backupRetentionPeriod to 7"),

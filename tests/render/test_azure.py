@@ -137,7 +137,7 @@ def test_the_data_subnets_admit_only_the_cluster_subnet(production):
         assert "0.0.0.0/0" not in allow["sourceAddressPrefixes"] and "*" not in allow["sourceAddressPrefixes"]
         assert deny["access"] == "Deny" and deny["sourceAddressPrefix"] == "VirtualNetwork"
     assert groups["network-postgres-nsg"][0]["destinationPortRanges"] == ["5432"]
-    assert groups["network-endpoints-nsg"][0]["destinationPortRanges"] == ["443", "6380"]
+    assert groups["network-endpoints-nsg"][0]["destinationPortRanges"] == ["443", "6380", "10000"]  # storage, both Redis services
 
 
 def kubeconfig_of(recording) -> dict:
@@ -378,3 +378,40 @@ def test_a_stack_imports_only_its_own_clouds_sdk(stack, present, absent):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == repr([present])
+
+
+def test_azure_managed_redis_is_the_option_for_the_online_store():
+    recording = offline.run("production-azure", {
+        **offline.stack_config("production-azure"), "mlops:azure": {"location": "westeurope", "redis": {"service": "managed-redis"}},
+    })
+    assert not recording.by_type(REDIS)
+    (cluster,) = recording.by_type("azure-native:redisenterprise:RedisEnterprise")
+    (database,) = recording.by_type("azure-native:redisenterprise:Database")
+    assert cluster.protect and database.protect
+    assert cluster.inputs["sku"] == {"name": "Balanced_B1"} and cluster.inputs["highAvailability"] == "Enabled"
+    assert cluster.inputs["publicNetworkAccess"] == "Disabled" and cluster.inputs["minimumTlsVersion"] == "1.2"
+    assert database.inputs["clientProtocol"] == "Encrypted" and database.inputs["port"] == 10000
+    assert database.inputs["clusteringPolicy"] == "EnterpriseCluster"  # one endpoint for Feast's plain Redis client
+    assert database.inputs["evictionPolicy"] == "NoEviction"
+    groups = sorted(e.inputs["privateLinkServiceConnections"][0]["groupIds"][0] for e in recording.by_type(ENDPOINT))
+    assert groups == ["blob", "dfs", "redisEnterprise"]
+    zones = {z.inputs["privateZoneName"] for z in recording.by_type("azure-native:privatedns:PrivateZone")}
+    assert "privatelink.redis.azure.net" in zones and "privatelink.redis.cache.windows.net" not in zones
+    public = resolved(recording.result.public)
+    assert public.env["MLOPS_REDIS_HOST"].endswith(".westeurope.redis.azure.net") and public.env["MLOPS_REDIS_PORT"] == "10000"
+    assert public.env["MLOPS_REDIS_TLS"] == "true"
+    secrets = {s.inputs["secretName"] for s in recording.by_type("azure-native:keyvault:Secret")}
+    assert "redis-access-key" in secrets
+
+
+@pytest.mark.parametrize("redis,key,allowed", [
+    ({"service": "managed-redis", "sku": "Premium"}, "mlops:azure.redis.sku", "unset with service managed-redis"),
+    ({"managedSku": "Balanced_B1"}, "mlops:azure.redis.managedSku", "unset with service cache"),
+    ({"service": "managed-redis", "managedSku": "Premium_P1"}, "mlops:azure.redis.managedSku", "an Azure Managed Redis SKU"),
+])
+def test_redis_settings_of_the_other_service_are_refused(redis, key, allowed):
+    from infra.config import ConfigError, load
+
+    with pytest.raises(ConfigError) as raised:
+        load("staging", {"backend": "azure", "owner": "ml", "azure": {"redis": redis}})
+    assert str(raised.value).startswith(key) and allowed in str(raised.value), str(raised.value)
