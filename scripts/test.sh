@@ -40,11 +40,13 @@ if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
   echo "$scan_pins" > .venv-scan/.pins
 fi
 
-# The Gateway API's own validators (npm), for the rendered Gateway, GatewayClass and HTTPRoute objects.
+# From npm: the Gateway API's own validators, for the rendered Gateway, GatewayClass and HTTPRoute
+# objects; and Azurite, Azure Storage's emulator, for the Azure stack's post-deploy check.
 if command -v npm >/dev/null; then
   npm ci --silent --no-audit --no-fund --prefix tests/render/gateway_api
+  npm ci --silent --no-audit --no-fund --prefix tests/integration/azurite
 else
-  echo "note: install Node.js and npm to validate the rendered Gateway API objects" >&2
+  echo "note: install Node.js and npm to validate the rendered Gateway API objects and run Azurite" >&2
 fi
 
 exec .venv/bin/python -m pytest "$@"

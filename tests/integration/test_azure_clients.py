@@ -1,18 +1,34 @@
-"""The Azure stack's pipeline config and Airflow settings, as rendered, given to the real clients of the
-platform image (Airflow's wasb hook and remote logging, MLflow's artifact repository, adlfs, pyarrow):
-each must build its client for the stack's storage account with workload identity, and no key."""
+"""The Azure stack's pipeline config, as rendered, with the real clients of the platform image.
+
+- Airflow's wasb hook and remote logging, MLflow's artifact repository, adlfs and pyarrow must each build
+  its client for the stack's storage account with workload identity, and no key.
+- The post-deploy check's bucket checks run against Azurite (Azure Storage's emulator) over HTTPS with
+  an Entra ID token, which `DefaultAzureCredential` gets from a managed-identity endpoint on loopback.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
 import json
 import os
+import signal
 import subprocess
+import threading
+import time
+import urllib.parse
 
 import pytest
 
 from infra.offline import REPO_ROOT
 from tests.conftest import recording_of, resolved
-from tests.integration.kubelet import platform_venv
+from tests.integration.conftest import free_port, wait_for_port
+from tests.integration.kubelet import LocalCluster, platform_venv
+
+AZURITE = REPO_ROOT / "tests" / "integration" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_ACCOUNT = "devstoreaccount1"  # Azurite's account; its key is public and documented
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +57,129 @@ def test_every_client_builds_its_azure_client_from_the_rendered_config(tmp_path)
     assert facts["fsspec"] == {"filesystem": "AzureBlobFileSystem", "account": account, "path": "lake/example/x.parquet",
                                "anonymous": False, "credential": "DefaultAzureCredential"}
     assert facts["pyarrow"] == {"filesystem": "AzureFileSystem", "path": "lake/example/x.parquet"}
+
+
+@pytest.fixture
+def azurite(tmp_path, tls_files):
+    """Azurite's blob service on a free loopback port: HTTPS, and Entra ID (OAuth) bearer tokens accepted."""
+    if not AZURITE.exists():
+        message = f"{AZURITE} is missing: ./scripts/test.sh installs it with npm ci"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    certificate, key = tls_files
+    port = free_port()
+    process = subprocess.Popen(
+        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--oauth", "basic", "--cert", str(certificate),
+         "--key", str(key), "--location", str(tmp_path / "azurite"), "--skipApiVersionCheck", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"https://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    finally:
+        # Azurite closes on Ctrl-C; it may linger on open keep-alive connections after SIGTERM.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        capture_output=True, text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    return certificate, key
+
+
+def entra_token(audience: str = "https://storage.azure.com") -> str:
+    """A token shaped like Entra ID's (Azurite's basic OAuth mode checks audience, issuer and times, not the signature)."""
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    now = int(time.time())
+    tenant = "00000000-0000-4000-8000-000000000002"
+    claims = {"aud": audience, "iss": f"https://sts.windows.net/{tenant}/", "tid": tenant, "oid": "mlops-smoke",
+              "iat": now, "nbf": now - 60, "exp": now + 3600}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.signature"
+
+
+@contextlib.contextmanager
+def managed_identity_endpoint():
+    """An App Service style managed-identity endpoint on loopback: what DefaultAzureCredential asks when
+    IDENTITY_ENDPOINT and IDENTITY_HEADER are set. Records the resources it was asked for."""
+    secret, requested = "identity-header-secret", []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            if self.headers.get("X-IDENTITY-HEADER") != secret:
+                self.send_response(401)
+                self.end_headers()
+                return
+            resource = query["resource"][0]
+            requested.append(resource)
+            body = json.dumps({"access_token": entra_token(resource), "expires_on": str(int(time.time()) + 3600),
+                               "resource": resource, "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield {"IDENTITY_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}/msi/token", "IDENTITY_HEADER": secret}, requested
+    finally:
+        server.shutdown()
+
+
+def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_container_with_an_entra_token(
+    azurite, tls_files, tmp_path,
+):
+    recording = recording_of("production-azure")
+    public = resolved(recording.result.public)
+    account_host = public.env["AZURE_STORAGE_BLOB_ENDPOINT"].removeprefix("https://")
+    containers = [public.env[f"MLOPS_BUCKET_{role}"] for role in ("LAKE", "ARTIFACTS", "FEATURE_STORE", "MONITORING")]
+
+    from azure.storage.blob import BlobServiceClient
+
+    admin = BlobServiceClient(azurite, credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+                              connection_verify=str(tls_files[0]))
+    for container in containers:  # what the stack's BlobContainer resources create
+        admin.create_container(container)
+
+    # The stack's storage account is Azurite here; the check's Job runs as rendered.
+    cluster = LocalCluster(recording, tmp_path / "cluster", {account_host: azurite.removeprefix("https://")})
+    job = next(r for r in recording.by_type("kubernetes:batch/v1:Job") if r.name == "smoke-job")
+    check = cluster.container("Job", job.inputs["metadata"]["name"])
+    assert check.env["AZURE_STORAGE_BLOB_ENDPOINT"] == azurite
+    with managed_identity_endpoint() as (identity, requested):
+        check.env.update(identity, REQUESTS_CA_BUNDLE=str(tls_files[0]))
+        done = check.run(timeout=300, extra_args=["--only", "bucket"])
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["bucket:artifacts", "ok"], ["bucket:feature-store", "ok"], ["bucket:lake", "ok"], ["bucket:monitoring", "ok"]]
+    assert lines[-1] == "4 of 4 checks ok"
+    assert set(requested) == {"https://storage.azure.com"}  # a token for Azure Storage, from the pod's identity
+    # Nothing left behind.
+    assert all(not list(admin.get_container_client(c).list_blobs()) for c in containers)
+
+    # A container that is gone fails its check with the service's reason; the others still report.
+    admin.delete_container("monitoring")
+    with managed_identity_endpoint() as (identity, _):
+        check.env.update(identity)
+        failed = check.run(timeout=300, extra_args=["--only", "bucket"])
+    assert failed.returncode == 1
+    assert [line.split()[:2] for line in failed.stdout.strip().splitlines()[:-1]][-1] == ["bucket:monitoring", "FAIL"]
+    assert "ContainerNotFound" in failed.stdout or "does not exist" in failed.stdout
