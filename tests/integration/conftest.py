@@ -123,3 +123,16 @@ def running_postgres(tls: bool = False):
 @pytest.fixture(scope="module")
 def redis_binary():
     return need("redis-server")
+
+
+@pytest.fixture
+def tls_certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1; a test trusts it through SSL_CERT_FILE or REQUESTS_CA_BUNDLE."""
+    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        capture_output=True, text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    return certificate, key

@@ -60,14 +60,14 @@ def test_every_client_builds_its_azure_client_from_the_rendered_config(tmp_path)
 
 
 @pytest.fixture
-def azurite(tmp_path, tls_files):
+def azurite(tmp_path, tls_certificate):
     """Azurite's blob service on a free loopback port: HTTPS, and Entra ID (OAuth) bearer tokens accepted."""
     if not AZURITE.exists():
         message = f"{AZURITE} is missing: ./scripts/test.sh installs it with npm ci"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    certificate, key = tls_files
+    certificate, key = tls_certificate
     port = free_port()
     process = subprocess.Popen(
         [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--oauth", "basic", "--cert", str(certificate),
@@ -85,18 +85,6 @@ def azurite(tmp_path, tls_files):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-@pytest.fixture
-def tls_files(tmp_path):
-    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    made = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
-        capture_output=True, text=True,
-    )
-    assert made.returncode == 0, made.stderr
-    return certificate, key
 
 
 def entra_token(audience: str = "https://storage.azure.com") -> str:
@@ -144,7 +132,7 @@ def managed_identity_endpoint():
 
 
 def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_container_with_an_entra_token(
-    azurite, tls_files, tmp_path,
+    azurite, tls_certificate, tmp_path,
 ):
     recording = recording_of("production-azure")
     public = resolved(recording.result.public)
@@ -154,7 +142,7 @@ def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_containe
     from azure.storage.blob import BlobServiceClient
 
     admin = BlobServiceClient(azurite, credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
-                              connection_verify=str(tls_files[0]))
+                              connection_verify=str(tls_certificate[0]))
     for container in containers:  # what the stack's BlobContainer resources create
         admin.create_container(container)
 
@@ -164,7 +152,7 @@ def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_containe
     check = cluster.container("Job", job.inputs["metadata"]["name"])
     assert check.env["AZURE_STORAGE_BLOB_ENDPOINT"] == azurite
     with managed_identity_endpoint() as (identity, requested):
-        check.env.update(identity, REQUESTS_CA_BUNDLE=str(tls_files[0]))
+        check.env.update(identity, REQUESTS_CA_BUNDLE=str(tls_certificate[0]))
         done = check.run(timeout=300, extra_args=["--only", "bucket"])
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()

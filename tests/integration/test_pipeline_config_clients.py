@@ -58,19 +58,6 @@ def test_feast_registry_and_online_store_work_from_the_generated_feature_store_y
 
 
 @pytest.fixture
-def tls_certificate(tmp_path):
-    """A self-signed certificate for 127.0.0.1, trusted by this process's TLS clients (SSL_CERT_FILE)."""
-    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    made = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
-        capture_output=True, text=True,
-    )
-    assert made.returncode == 0, made.stderr
-    return certificate, key
-
-
-@pytest.fixture
 def tls_redis_server(redis_binary, tls_certificate, tmp_path):
     """Like ElastiCache with transit encryption: TLS only, an auth token."""
     certificate, key = tls_certificate
