@@ -12,9 +12,9 @@ from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from components.aws.network import admitting_only
+from components.kubernetes import workload
 from infra.contract import DatabaseLogin
 
 PORT = 5432
@@ -58,8 +58,9 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{name}-parameters", family=f"postgres{major}",
             parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")], opts=child,
         )
-        admin_password = _password(f"{name}-admin-password", self, args.protect)
-        passwords = {c: _password(f"{name}-{c}-password", self, args.protect) for c in args.consumers}
+        # Letters and digits (workload.password): RDS refuses "/", "@", quotes and spaces in passwords.
+        admin_password = workload.password(f"{name}-admin-password", self, args.protect)
+        passwords = {c: workload.password(f"{name}-{c}-password", self, args.protect) for c in args.consumers}
         instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=args.identifier,
@@ -95,9 +96,3 @@ class RdsPostgres(pulumi.ComponentResource):
         self.admin_password = admin_password
         self.logins = {c: DatabaseLogin(database=c, user=c, password=p) for c, p in passwords.items()}
         self.register_outputs({"host": self.host, "port": self.port, "users": {c: c for c in args.consumers}})
-
-
-def _password(resource_name: str, parent: pulumi.Resource, protect: bool) -> pulumi.Output[str]:
-    # Letters and digits: RDS refuses '/', '@', '"' and spaces, and URLs need no escaping.
-    generated = random.RandomPassword(resource_name, length=32, special=False, opts=pulumi.ResourceOptions(parent=parent, protect=protect))
-    return pulumi.Output.secret(generated.result)

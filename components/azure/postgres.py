@@ -12,8 +12,8 @@ from typing import Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
-import pulumi_random as random
 
+from components.kubernetes import workload
 from infra.contract import DatabaseLogin
 
 PORT = 5432
@@ -49,8 +49,8 @@ class FlexiblePostgres(pulumi.ComponentResource):
     def __init__(self, name: str, args: FlexiblePostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:FlexiblePostgres", name, None, opts)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        admin_password = _password(f"{name}-admin-password", self, args.protect)
-        passwords = {c: _password(f"{name}-{c}-password", self, args.protect) for c in args.consumers}
+        admin_password = workload.password(f"{name}-admin-password", self, args.protect)
+        passwords = {c: workload.password(f"{name}-{c}-password", self, args.protect) for c in args.consumers}
         server = azure.dbforpostgresql.Server(
             f"{name}-server",
             server_name=args.server_name,
@@ -88,9 +88,3 @@ class FlexiblePostgres(pulumi.ComponentResource):
         self.admin_password = admin_password
         self.logins = {c: DatabaseLogin(database=c, user=c, password=p) for c, p in passwords.items()}
         self.register_outputs({"host": self.host, "port": self.port, "users": {c: c for c in args.consumers}})
-
-
-def _password(resource_name: str, parent: pulumi.Resource, protect: bool) -> pulumi.Output[str]:
-    # Letters and digits: connection URLs and Key Vault need no escaping.
-    generated = random.RandomPassword(resource_name, length=32, special=False, opts=pulumi.ResourceOptions(parent=parent, protect=protect))
-    return pulumi.Output.secret(generated.result)
