@@ -431,6 +431,8 @@ _AZURE_VNET_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsof
 _PATTERN_NAMES[_AZURE_VNET_ID] = "a virtual network resource ID: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>"
 _VM_SIZE = r"^Standard_[A-Za-z0-9_]+$"
 _PATTERN_NAMES[_VM_SIZE] = "an Azure VM size, e.g. Standard_D4s_v5"
+_ACR_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[A-Za-z0-9]{5,50}$"
+_PATTERN_NAMES[_ACR_ID] = "a container registry resource ID: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>"
 _PG_SKU = r"^Standard_[BDE][A-Za-z0-9_]+$"
 _PATTERN_NAMES[_PG_SKU] = "a Flexible Server compute size: Standard_B* (Burstable), Standard_D* (General Purpose) or Standard_E* (Memory Optimized)"
 
@@ -517,6 +519,9 @@ class AzureConfig(_Model):
     postgres: AzurePostgresConfig = AzurePostgresConfig()
     redis: AzureRedisConfig = AzureRedisConfig()
     storage: AzureStorageConfig = AzureStorageConfig()
+    container_registry_id: Optional[str] = Field(
+        None, pattern=_ACR_ID, description="The Azure Container Registry that managed model endpoints pull <name>.azurecr.io images from (they get AcrPull on it)"
+    )
 
 
 _ENDPOINT_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
@@ -525,7 +530,9 @@ _VARIANT_NAME = r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$"
 _PATTERN_NAMES[_VARIANT_NAME] = "1 to 30 lowercase letters, digits and '-', e.g. a, b, model-2 (valid on Kubernetes, SageMaker and Azure ML)"
 _MODEL_URI = r"^models:/[A-Za-z0-9_.-]+(/[0-9]+|@[A-Za-z0-9_-]+)$"
 _SAGEMAKER_INSTANCE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
-_PATTERN_NAMES[_SAGEMAKER_INSTANCE] = "a SageMaker instance type, e.g. ml.m5.large"
+_AZURE_ML_INSTANCE = r"^Standard_[A-Za-z0-9_]+$"
+_MANAGED_INSTANCE = f"({_SAGEMAKER_INSTANCE})|({_AZURE_ML_INSTANCE})"
+_PATTERN_NAMES[_MANAGED_INSTANCE] = "a SageMaker instance type (ml.m5.large) on aws, an Azure ML VM size (Standard_DS3_v2) on azure"
 # SageMaker pulls a model's image from ECR only (in the endpoint's account and region, or granted to it).
 _ECR_IMAGE = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 _PATTERN_NAMES[_MODEL_URI] = "an MLflow model URI: models:/<name>/<version> or models:/<name>@<alias>"
@@ -542,12 +549,16 @@ class ServingVariantConfig(_Model):
     max_replicas: Optional[int] = Field(None, ge=1, le=100, description="Most pods (instances) the autoscaler may run; default 3, 10 in production")
     resources: Optional[ResourcesConfig] = None
     instance_type: Optional[str] = Field(
-        None, pattern=_SAGEMAKER_INSTANCE, description="mode managed on aws: the SageMaker instance type; default ml.m5.large, ml.m5.xlarge in production"
+        None, pattern=_MANAGED_INSTANCE,
+        description="mode managed: the SageMaker instance type (default ml.m5.large, ml.m5.xlarge in production) "
+                    "or the Azure ML VM size (default Standard_DS3_v2, Standard_DS4_v2 in production)",
     )
 
 
 class ServingEndpointConfig(_Model):
-    mode: Optional[ServiceMode] = Field(None, description="in-cluster (Deployments behind a Gateway API route), or managed: a SageMaker endpoint on backend aws")
+    mode: Optional[ServiceMode] = Field(
+        None, description="in-cluster (Deployments behind a Gateway API route), or managed: a SageMaker endpoint on aws, an Azure ML online endpoint on azure"
+    )
     variants: list[ServingVariantConfig] = Field(..., min_length=1, description="The releases behind the endpoint and their traffic weights")
     await_ready: bool = Field(
         True, description="pulumi up waits until every variant serves; false for models the pipelines have yet to train"
@@ -761,6 +772,7 @@ class Azure:
     managed_redis_sku: str
     hierarchical_namespace: bool
     storage_public_access: bool
+    container_registry_id: Optional[str]  # the ACR that managed model endpoints pull from
 
 
 # Model servers per variant: the fewest pods (Size.replicas), and the most the autoscaler may run.
@@ -777,9 +789,16 @@ RESERVED_ENDPOINT_NAMES = frozenset({"postgres", "redis", "minio", "mlflow", "fe
 MAX_VARIANT_OBJECT_NAME = 32
 
 
-DEFAULT_SAGEMAKER_INSTANCE = {Environment.LOCAL: "ml.m5.large", Environment.STAGING: "ml.m5.large", Environment.PRODUCTION: "ml.m5.xlarge"}
-# Where `mode: managed` puts a model endpoint, by backend.
-MANAGED_SERVING = {Backend.AWS: "SageMaker"}
+# Where `mode: managed` puts a model endpoint, by backend, and the instance sizes there.
+MANAGED_SERVING = {Backend.AWS: "SageMaker", Backend.AZURE: "Azure ML"}
+DEFAULT_MANAGED_INSTANCE = {
+    Backend.AWS: {Environment.LOCAL: "ml.m5.large", Environment.STAGING: "ml.m5.large", Environment.PRODUCTION: "ml.m5.xlarge"},
+    # Azure ML's own minimum for managed online deployments is Standard_DS2_v2; DS3 leaves room for a real model.
+    Backend.AZURE: {Environment.LOCAL: "Standard_DS3_v2", Environment.STAGING: "Standard_DS3_v2", Environment.PRODUCTION: "Standard_DS4_v2"},
+}
+_INSTANCE_PATTERNS = {Backend.AWS: _SAGEMAKER_INSTANCE, Backend.AZURE: _AZURE_ML_INSTANCE}
+_INSTANCE_EXAMPLES = {Backend.AWS: "a SageMaker instance type, e.g. ml.m5.large", Backend.AZURE: "an Azure ML VM size, e.g. Standard_DS3_v2"}
+_ACR_IMAGE = re.compile(r"^(?P<registry>[a-z0-9]+)\.azurecr\.io/")
 
 
 @dataclass(frozen=True)
@@ -790,7 +809,7 @@ class ServingVariant:
     weight: int
     size: Size  # replicas: the fewest pods (instances when managed)
     max_replicas: int
-    instance_type: Optional[str] = None  # managed: the SageMaker instance type
+    instance_type: Optional[str] = None  # managed: the SageMaker instance type or Azure ML VM size
 
 
 @dataclass(frozen=True)
@@ -1068,7 +1087,8 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
             if resolved_service.mode is ServiceMode.IN_CLUSTER:
                 problem(f"services.{service}.mode", "in-cluster", "managed with backend 'aws' (in-cluster data services run on backend ensemble)")
     serving = _resolve_serving(
-        raw.serving, environment, backend, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE, problem, problems
+        raw.serving, environment, backend, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE,
+        raw.azure.container_registry_id, problem, problems,
     )
     uses_aws = backend is Backend.AWS
     aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
@@ -1119,7 +1139,7 @@ def _sized(default: Size, replicas: Optional[int], requested: Optional[Resources
 
 
 def _resolve_serving(
-    raw: ServingConfig, environment: Environment, backend: Backend, mlflow_image: str, problem, problems: list[str]
+    raw: ServingConfig, environment: Environment, backend: Backend, mlflow_image: str, registry_id: Optional[str], problem, problems: list[str]
 ) -> Serving:
     endpoints = []
     for endpoint_name, endpoint in raw.endpoints.items():
@@ -1132,10 +1152,12 @@ def _resolve_serving(
         mode = endpoint.mode or ServiceMode.IN_CLUSTER
         managed = mode is ServiceMode.MANAGED
         if managed and backend not in MANAGED_SERVING:
-            problem(f"{key}.mode", "managed", f"in-cluster with backend {backend.value!r} (managed endpoints: SageMaker on backend aws; "
-                                              "Azure ML online endpoints are not in this release yet)")
+            problem(f"{key}.mode", "managed", f"in-cluster with backend {backend.value!r} "
+                                              "(managed endpoints: SageMaker on backend aws, Azure ML on backend azure)")
+            managed = False  # one error for the endpoint, not one per variant
         if managed and not endpoint.await_ready:
-            problem(f"{key}.awaitReady", False, "true with mode managed (a SageMaker endpoint is created in service, or not at all)")
+            problem(f"{key}.awaitReady", False,
+                    f"true with mode managed (a {MANAGED_SERVING[backend]} endpoint is created serving, or not at all)")
         names = [v.name for v in endpoint.variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -1158,8 +1180,19 @@ def _resolve_serving(
             elif managed and backend is Backend.AWS and not _ECR_IMAGE.match(variant.image or ""):
                 problem(f"{variant_key}.image", variant.image,
                         "an Amazon ECR image (<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:...): SageMaker pulls from ECR only")
+            elif managed and backend is Backend.AZURE:
+                acr = _ACR_IMAGE.match(variant.image or "")
+                if acr and not (registry_id or "").lower().endswith(f"/registries/{acr['registry']}"):
+                    allowed = (f"the resource ID of the registry {acr['registry']}.azurecr.io, which {variant_key}.image is pulled from "
+                               "(the endpoint gets AcrPull on it)")
+                    if registry_id:
+                        problem("azure.containerRegistryId", registry_id, allowed)
+                    else:
+                        problems.append(f"{NAMESPACE}:azure.containerRegistryId: not set; allowed: {allowed}")
             if variant.instance_type and not managed:
                 problem(f"{variant_key}.instanceType", variant.instance_type, "unset with mode in-cluster (size pods with resources)")
+            elif variant.instance_type and not re.match(_INSTANCE_PATTERNS[backend], variant.instance_type):
+                problem(f"{variant_key}.instanceType", variant.instance_type, _INSTANCE_EXAMPLES[backend])
             if variant.resources and managed:
                 problem(f"{variant_key}.resources", variant.resources.model_dump(by_alias=True, exclude_none=True),
                         "unset with mode managed (choose instanceType)")
@@ -1174,7 +1207,7 @@ def _resolve_serving(
             variants.append(ServingVariant(
                 name=variant.name, image=variant.image or mlflow_image, model=variant.model, weight=variant.weight,
                 size=size, max_replicas=max_replicas,
-                instance_type=(variant.instance_type or DEFAULT_SAGEMAKER_INSTANCE[environment]) if managed else None,
+                instance_type=(variant.instance_type or DEFAULT_MANAGED_INSTANCE[backend][environment]) if managed else None,
             ))
         endpoints.append(ServingEndpoint(name=endpoint_name, mode=mode, variants=tuple(variants), await_ready=endpoint.await_ready,
                                          smoke_request=endpoint.smoke_request))
@@ -1330,6 +1363,7 @@ def _resolve_azure(raw: AzureConfig, environment: Environment, problem, problems
         managed_redis_sku=redis.managed_sku or ("Balanced_B1" if production else "Balanced_B0"),
         hierarchical_namespace=raw.storage.hierarchical_namespace,
         storage_public_access=raw.storage.public_network_access if raw.storage.public_network_access is not None else not production,
+        container_registry_id=raw.container_registry_id,
     )
 
 

@@ -1,7 +1,7 @@
 """Runs the real program under Pulumi's mocks, recording every resource: no CLI, cluster or cloud.
 
 Used by `mlops-stack render` and by the tests. The recording keeps, per resource, its type, name,
-parent, inputs and the options the engine would see (protect, dependencies, provider, ...).
+parent, inputs and the options the engine would see (protect, dependencies, provider, ignore_changes, ...).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class RecordedResource:
     provider: str
     delete_before_replace: bool
     retain_on_delete: bool
+    ignore_changes: tuple[str, ...] = ()
+    deleted_with: str = ""  # the URN whose deletion deletes this resource too
 
 
 @dataclass
@@ -169,6 +171,10 @@ _AZURE_NAME_INPUTS = {
     "managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
     "privatedns:PrivateZone": "privateZoneName",
     "machinelearningservices:Workspace": "workspaceName",
+    "machinelearningservices:OnlineEndpoint": "endpointName",
+    "machinelearningservices:OnlineDeployment": "deploymentName",
+    "resources:Deployment": "deploymentName",
+    "monitor:AutoscaleSetting": "autoscaleSettingName",
     "authorization:RoleAssignment": "roleAssignmentName",
 }
 
@@ -190,7 +196,21 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     elif kind == "BlobContainer":
         account = _azure_id("Storage", "storageAccounts", str(inputs.get("accountName")), inputs.get("resourceGroupName", "mlops"))
         resource_id = f"{account}/blobServices/default/containers/{resource_name}"
+    workspace = inputs.get("workspaceName")
+    if module == "machinelearningservices" and workspace:  # workspace children have nested IDs
+        parent = _azure_id("MachineLearningServices", "workspaces", str(workspace), inputs.get("resourceGroupName", "mlops"))
+        if kind == "OnlineEndpoint":
+            resource_id = f"{parent}/onlineEndpoints/{resource_name}"
+        elif kind == "OnlineDeployment":
+            resource_id = f"{parent}/onlineEndpoints/{inputs.get('endpointName')}/deployments/{resource_name}"
+        elif kind == "EnvironmentVersion":
+            resource_name = str(inputs.get("version"))
+            resource_id = f"{parent}/environments/{inputs.get('name')}/versions/{resource_name}"
     outputs: dict[str, Any] = {"name": resource_name, "id": resource_id}
+    identity_type = str((inputs.get("identity") or {}).get("type", ""))
+    if "SystemAssigned" in identity_type:
+        digest = hashlib.sha256(resource_id.encode()).hexdigest()
+        outputs["identity"] = {**inputs["identity"], "principalId": f"{digest[:8]}-0000-4000-8000-{digest[8:20]}", "tenantId": MOCK_TENANT}
     if kind == "ManagedCluster":
         outputs["oidcIssuerProfile"] = {"enabled": True, "issuerURL": MOCK_AKS_ISSUER}
         outputs["fqdn"] = f"{resource_name}-dns-0mock.hcp.westeurope.azmk8s.io"
@@ -214,9 +234,9 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
         }
     elif kind == "Vault":
         outputs["properties"] = {**inputs.get("properties", {}), "vaultUri": f"https://{resource_name}.vault.azure.net/"}
+    elif kind == "OnlineEndpoint":
+        outputs["properties"] = {**inputs.get("properties", {}), "scoringUri": f"https://{resource_name}.westeurope.inference.ml.azure.com/score"}
     elif kind == "Workspace" and module == "machinelearningservices":
-        outputs["identity"] = {**inputs.get("identity", {}), "principalId": "00000000-0000-4000-8000-0000000000a1",
-                               "tenantId": MOCK_TENANT}
         outputs["mlFlowTrackingUri"] = (
             f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{MOCK_SUBSCRIPTION}"
             f"/resourceGroups/{inputs.get('resourceGroupName', 'mlops')}/providers/Microsoft.MachineLearningServices/workspaces/{resource_name}"
@@ -285,6 +305,8 @@ class RecordingMonitor(mocks.MockMonitor):
                     provider=request.provider,
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    deleted_with=request.deletedWith,
                 )
             )
         return response

@@ -210,11 +210,17 @@ def airflow() -> str:
 SAGEMAKER_RUNTIME = re.compile(r"^https://runtime\.sagemaker\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/endpoints/(?P<name>[^/]+)$")
 
 
-def serving_variant(url: str, request: Optional[dict] = None, variant: str = "") -> str:
+AZURE_ML_SCORING = re.compile(r"^https://(?P<name>[a-z0-9-]+)\.(?P<region>[a-z0-9]+)\.inference\.ml\.azure\.com/score$")
+
+
+def serving_variant(url: str, request: Optional[dict] = None, variant: str = "", endpoint: str = "") -> str:
     """The variant answers /ping; with a request body for its endpoint, it also predicts."""
     sagemaker = SAGEMAKER_RUNTIME.match(url)
     if sagemaker:
         return sagemaker_variant(sagemaker["region"], sagemaker["name"], variant, request)
+    if AZURE_ML_SCORING.match(url):
+        # Deployments are named <endpoint>-<variant> (components/azure/serving.py: deployment_name).
+        return azure_ml_variant(url, f"{endpoint}-{variant}", request)
     with urllib.request.urlopen(f"{url}/ping", timeout=TIMEOUT) as response:
         if response.status != 200:
             raise RuntimeError(f"{url}/ping answered HTTP {response.status}")
@@ -238,6 +244,22 @@ def sagemaker_variant(region: str, endpoint: str, variant: str, request: Optiona
     )
     body = answer["Body"].read().decode()
     return f"{endpoint}/{variant} predicted: {body[:120]}"
+
+
+def azure_ml_token() -> str:
+    """An Entra ID token for Azure ML, from the pod's workload identity."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential().get_token("https://ml.azure.com/.default").token
+
+
+def azure_ml_variant(url: str, deployment: str, request: Optional[dict]) -> str:
+    """An Azure ML deployment is serving once `pulumi up` has created it; with a request body, it
+    predicts, addressed with the azureml-model-deployment header (bypassing the traffic split)."""
+    if request is None:
+        return f"{deployment} is an Azure ML deployment (no smokeRequest for a prediction)"
+    answer = http_json(url, data=request, headers={"Authorization": f"Bearer {azure_ml_token()}", "azureml-model-deployment": deployment})
+    return f"{deployment} predicted: {json.dumps(answer)[:120]}"
 
 
 def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict[str, dict]] = None) -> list[tuple[str, Callable[[], str]]]:
@@ -267,7 +289,8 @@ def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict
             if int(weight or 0) > 0:  # a variant without traffic may wait for its model
                 url = env(f"MLOPS_SERVING_{key}_{variant.upper().replace('-', '_')}_URL")
                 body = (requests or {}).get(endpoint)
-                found.append((f"serving:{endpoint}/{variant}", lambda url=url, body=body, v=variant: serving_variant(url, body, v)))
+                found.append((f"serving:{endpoint}/{variant}",
+                              lambda url=url, body=body, v=variant, e=endpoint: serving_variant(url, body, v, e)))
     return found
 
 

@@ -1,6 +1,7 @@
 """Azure: AKS, PostgreSQL Flexible Server, Azure Cache for Redis and an ADLS Gen2 storage account, with
 a managed identity per service (workload identity) and the generated secrets in Key Vault; an Azure ML
-workspace for MLflow as an option. The applications run on AKS exactly as in the ensemble.
+workspace for MLflow and for managed model endpoints as options. The applications run on AKS exactly
+as in the ensemble.
 
 Dependencies are only the ones the resources need: the data services wait for the network, not for
 the cluster, so PostgreSQL, Redis and storage are created while AKS is.
@@ -19,15 +20,18 @@ from components.azure.identity import (
 )
 from components.azure.keyvault import SecretVault, SecretVaultArgs
 from components.azure.machine_learning import MLFLOW_PLUGIN, MachineLearningWorkspace, MachineLearningWorkspaceArgs
-from components.azure.naming import global_name, key_vault_name, server_name, storage_account_name, unique_suffix
+from components.azure.naming import (
+    global_name, key_vault_name, online_endpoint_name, server_name, storage_account_name, unique_suffix,
+)
 from components.azure.network import Network, NetworkArgs
 from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
 from components.azure.redis import ManagedRedis, ManagedRedisArgs, RedisCache, RedisCacheArgs
+from components.azure.serving import OnlineEndpoint, OnlineEndpointArgs
 from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from stacks import managed_cluster
 from stacks.managed_cluster import ManagedCluster
 
@@ -162,8 +166,10 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     )
 
     mlflow_managed = cfg.mlflow.mode is ServiceMode.MANAGED
+    managed_endpoints = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.MANAGED]
     workspace = None
-    if mlflow_managed:
+    # One Azure ML workspace holds managed MLflow and the managed model endpoints alike.
+    if mlflow_managed or managed_endpoints:
         workspace = MachineLearningWorkspace(
             "mlflow",
             MachineLearningWorkspaceArgs(
@@ -188,7 +194,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
 
     pipeline_grants = [writes("lake"), writes("feature_store"), writes("artifacts")]
     if workspace:
-        # Pipelines log runs and register models in the workspace.
+        # Pipelines log runs, register models and call the model endpoints in the workspace.
         pipeline_grants.append(Grant(workspace.workspace_id, AZUREML_DATA_SCIENTIST, "workspace-data-scientist"))
     access: dict[str, tuple[tuple[tuple[str, str], ...], list[Grant]]] = {
         "feast": (((platform, "feast"),), [reads("lake"), writes("feature_store")]),
@@ -210,8 +216,23 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         for app, (accounts, grants) in sorted(access.items())
     }
 
+    model_endpoints = {
+        endpoint.name: OnlineEndpoint(
+            f"serving-{endpoint.name}",
+            OnlineEndpointArgs(
+                endpoint_name=suffix.apply(lambda s, e=endpoint.name: online_endpoint_name(e, cfg.stack, s)),
+                endpoint=endpoint, workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
+                resource_group=resource_group, location=location, subscription_id=subscription_id,
+                registry_id=settings.container_registry_id, tags=tags,
+            ),
+            opts=on_azure,
+        )
+        for endpoint in managed_endpoints
+        if workspace
+    }
+
     managed_urls: dict[str, pulumi.Input[str]] = {}
-    if workspace:
+    if workspace and mlflow_managed:
         managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
     endpoints = managed_cluster.build(cfg, ManagedCluster(
         kubeconfig=cluster.kubeconfig,
@@ -226,6 +247,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
         pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
         urls=managed_urls,
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls) for name, e in model_endpoints.items()},
+        managed_components=tuple(model_endpoints.values()),
     ))
     pulumi.export("azure", {
         "location": location,
@@ -237,5 +260,6 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         "keyVault": vault.vault_uri,
         "identities": {app: identity.client_id for app, identity in identities.items()},
         "mlflowWorkspace": workspace.workspace_id if workspace else None,
+        "modelEndpoints": {name: e.name for name, e in model_endpoints.items()},
     })
     return endpoints

@@ -1,7 +1,7 @@
-"""An Azure Machine Learning workspace for managed MLflow tracking and model registry, with the
-resources it requires, all its own: a storage account (Azure ML refuses one with a hierarchical
-namespace), a Key Vault (so the workspace never reads the platform's secrets), and Application Insights
-on a Log Analytics workspace."""
+"""An Azure Machine Learning workspace for managed MLflow tracking and model registry, and for managed
+model endpoints, with the resources it requires, all its own: a storage account (Azure ML refuses one
+with a hierarchical namespace), a Key Vault (so the workspace never reads the platform's secrets), and
+Application Insights on a Log Analytics workspace."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class MachineLearningWorkspaceArgs:
 
 class MachineLearningWorkspace(pulumi.ComponentResource):
     workspace_id: pulumi.Output[str]
+    workspace_name: pulumi.Output[str]
     tracking_uri: pulumi.Output[str]
 
     def __init__(self, name: str, args: MachineLearningWorkspaceArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -82,5 +83,6 @@ class MachineLearningWorkspace(pulumi.ComponentResource):
             scope=vault.vault_id, opts=child,
         )
         self.workspace_id = workspace.id
+        self.workspace_name = workspace.name
         self.tracking_uri = workspace.ml_flow_tracking_uri
-        self.register_outputs({"workspaceId": self.workspace_id, "trackingUri": self.tracking_uri})
+        self.register_outputs({"workspaceId": self.workspace_id, "workspaceName": self.workspace_name, "trackingUri": self.tracking_uri})

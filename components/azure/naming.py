@@ -47,3 +47,8 @@ def key_vault_name(stack: str, suffix: str, purpose: str = "") -> str:
 def server_name(stack: str, suffix: str, role: str) -> str:
     """3-63 lowercase letters, digits and hyphens: PostgreSQL servers and Redis caches (global DNS names)."""
     return global_name(f"mlops-{role}", stack, suffix, max_length=63)
+
+
+def online_endpoint_name(endpoint: str, stack: str, suffix: str) -> str:
+    """3-32 letters, digits and hyphens, starting with a letter, unique within the region (it is the scoring URI's host)."""
+    return global_name(endpoint[:23].rstrip("-"), stack, suffix, max_length=32)

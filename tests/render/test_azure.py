@@ -334,7 +334,7 @@ def test_managed_mlflow_is_an_azure_ml_workspace():
     assert vault.urn in workspace.dependencies and workspace.protect
     assert recording.one(VAULT, "key-vault-vault").urn not in workspace.dependencies
     access = recording.one(ASSIGNMENT, "mlflow-vault-access").inputs
-    assert access["principalId"] == "00000000-0000-4000-8000-0000000000a1" and access["scope"].endswith(f"/{vault.inputs['vaultName']}")
+    assert re.fullmatch(r"[0-9a-f]{8}-0000-4000-8000-[0-9a-f]{12}", access["principalId"]) and access["scope"].endswith(f"/{vault.inputs['vaultName']}")
     storage = recording.one(ACCOUNT, "mlflow-storage").inputs
     assert "isHnsEnabled" not in storage and storage["allowBlobPublicAccess"] is False  # Azure ML refuses HNS accounts
     assert recording.one("azure-native:applicationinsights:Component", "mlflow-insights").inputs["workspaceResourceId"]

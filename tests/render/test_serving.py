@@ -276,3 +276,126 @@ def test_a_stack_with_only_managed_endpoints_needs_no_gateway():
     loaded = config.load("production", {"backend": "aws", "owner": "ml", "serving": {"endpoints": {"churn": {
         "mode": "managed", "variants": [{**MANAGED_A, "weight": 100}]}}}})
     assert loaded.serving.install_gateway is False and loaded.serving.endpoints[0].variants[0].instance_type == "ml.m5.xlarge"
+
+
+# --- Azure ML: a managed online endpoint, a deployment per variant, the weights as its traffic ---------
+
+ONLINE_ENDPOINT, ONLINE_DEPLOYMENT = "azure-native:machinelearningservices:OnlineEndpoint", "azure-native:machinelearningservices:OnlineDeployment"
+ENVIRONMENT, ARM_DEPLOYMENT = "azure-native:machinelearningservices:EnvironmentVersion", "azure-native:resources:Deployment"
+AZURE_A = {"name": "a", "image": "ghcr.io/org/churn:model-a", "weight": 90}
+AZURE_B = {"name": "b", "image": "ghcr.io/org/churn:model-b", "weight": 10, "replicas": 3, "maxReplicas": 6, "instanceType": "Standard_F4s_v2"}
+
+
+def on_azure(*variants):
+    return with_variants(*variants, stack="production-azure", mode="managed")
+
+
+def traffic(recording) -> dict[str, int]:
+    (write,) = recording.by_type(ARM_DEPLOYMENT)
+    (endpoint,) = write.inputs["properties"]["template"]["resources"]
+    return endpoint["properties"]["traffic"]
+
+
+def test_a_managed_endpoint_on_azure_is_an_online_endpoint_with_a_deployment_per_variant_and_the_weights_as_its_traffic():
+    recording = on_azure(AZURE_A, AZURE_B)
+    (endpoint,) = recording.by_type(ONLINE_ENDPOINT)
+    # Entra ID tokens only, and a name unique in the region (it is the scoring URI's host name).
+    assert endpoint.inputs["properties"]["authMode"] == "AADToken"
+    assert endpoint.inputs["endpointName"].startswith("churn-production-azure-") and len(endpoint.inputs["endpointName"]) <= 32
+    deployments = {d.inputs["deploymentName"]: d for d in recording.by_type(ONLINE_DEPLOYMENT)}
+    assert set(deployments) == {"churn-a", "churn-b"}
+    a, b = deployments["churn-a"].inputs, deployments["churn-b"].inputs
+    assert (a["properties"]["instanceType"], a["sku"]["capacity"]) == ("Standard_DS4_v2", 2)  # production defaults
+    assert (b["properties"]["instanceType"], b["sku"]["capacity"]) == ("Standard_F4s_v2", 3)
+    assert a["properties"]["endpointComputeType"] == "Managed" and a["endpointName"] == endpoint.inputs["endpointName"]
+    # Each variant's image is an environment whose routes are the model server's contract.
+    environments = {e.inputs["name"]: e for e in recording.by_type(ENVIRONMENT)}
+    assert environments["churn-a"].inputs["properties"]["image"] == AZURE_A["image"]
+    assert environments["churn-a"].inputs["properties"]["inferenceConfig"] == {
+        "livenessRoute": {"path": "/ping", "port": 8080}, "readinessRoute": {"path": "/ping", "port": 8080},
+        "scoringRoute": {"path": "/invocations", "port": 8080}}
+    assert a["properties"]["environmentId"].endswith(f"/environments/churn-a/versions/{environments['churn-a'].inputs['version']}")
+    # The weights are the endpoint's traffic map, written once every deployment exists.
+    assert traffic(recording) == {"churn-a": 90, "churn-b": 10}
+    (write,) = recording.by_type(ARM_DEPLOYMENT)
+    assert {d.urn for d in deployments.values()} <= set(write.dependencies) and write.inputs["properties"]["mode"] == "Incremental"
+    assert "properties.traffic" in endpoint.ignore_changes
+    # Destroying the endpoint takes its deployments with it, traffic or not.
+    assert all(d.deleted_with == endpoint.urn for d in deployments.values())
+    # Instances scale on CPU between replicas and maxReplicas; the autoscaler then owns the count.
+    scaling = {s.name: s.inputs for s in recording.by_type("azure-native:monitor:AutoscaleSetting")}
+    assert scaling["serving-churn-b-autoscale"]["profiles"][0]["capacity"] == {"minimum": "3", "maximum": "6", "default": "3"}
+    assert scaling["serving-churn-b-autoscale"]["targetResourceUri"].endswith("/onlineEndpoints/" + endpoint.inputs["endpointName"] + "/deployments/churn-b")
+    assert deployments["churn-b"].ignore_changes == ("sku.capacity",)
+    # No Deployment, route or gateway in the cluster for it.
+    assert not [d for d in named(recording, DEPLOYMENT) if d.startswith("churn")] and not recording.by_type(ROUTE)
+
+
+def test_an_azure_ml_endpoint_reaches_the_pipeline_config_and_the_pipelines_identity_may_call_it():
+    recording = on_azure(AZURE_A, AZURE_B)
+    (endpoint,) = recording.by_type(ONLINE_ENDPOINT)
+    env = resolved(recording.result.public).env
+    url = f"https://{endpoint.inputs['endpointName']}.westeurope.inference.ml.azure.com/score"
+    assert env["MLOPS_SERVING_CHURN_URL"] == url and env["MLOPS_SERVING_CHURN_WEIGHTS"] == "a=90,b=10"
+    assert env["MLOPS_SERVING_CHURN_A_URL"] == env["MLOPS_SERVING_CHURN_B_URL"] == url  # a variant: azureml-model-deployment
+    # The workspace exists for the endpoint alone; MLflow stays in the cluster.
+    (workspace,) = recording.by_type("azure-native:machinelearningservices:Workspace")
+    assert env["MLFLOW_TRACKING_URI"].startswith("http://mlflow.") and not env["MLOPS_MLFLOW_PLUGIN"]
+    scientist = recording.one("azure-native:authorization:RoleAssignment", "airflow-identity-workspace-data-scientist").inputs
+    assert scientist["scope"] == f"/subscriptions/{offline.MOCK_SUBSCRIPTION}/resourceGroups/mlops-production-azure/providers/Microsoft.machinelearningservices/Workspace/{workspace.inputs['workspaceName']}"
+    (smoke,) = [j for j in recording.by_type("kubernetes:batch/v1:Job") if j.inputs["metadata"]["name"].startswith("mlops-smoke-")]
+    assert recording.by_type(ARM_DEPLOYMENT)[0].urn in smoke.dependencies  # the check waits for the traffic
+
+
+def test_a_zero_weight_azure_ml_deployment_keeps_its_instances_but_gets_no_traffic():
+    recording = on_azure({**AZURE_A, "weight": 100}, {**AZURE_B, "weight": 0})
+    assert traffic(recording) == {"churn-a": 100, "churn-b": 0}
+    b = [d for d in recording.by_type(ONLINE_DEPLOYMENT) if d.inputs["deploymentName"] == "churn-b"][0]
+    assert b.inputs["sku"]["capacity"] == 3
+
+
+def test_shifting_azure_ml_traffic_rewrites_only_the_traffic_and_retiring_a_variant_removes_only_its_resources():
+    both = on_azure(AZURE_A, AZURE_B)
+    shifted = on_azure({**AZURE_A, "weight": 0}, {**AZURE_B, "weight": 100})
+    retired = on_azure({**AZURE_A, "weight": 100})
+
+    def inputs(recording):
+        return {(r.type, r.name): offline.redact(r.inputs) for r in recording.resources if r.type.startswith("azure-native:")}
+
+    before, after = inputs(both), inputs(shifted)
+    assert {key for key in before if before[key] != after.get(key)} == {(ARM_DEPLOYMENT, "serving-churn-traffic")}
+    assert traffic(shifted) == {"churn-a": 0, "churn-b": 100}
+    gone = set(inputs(both)) - set(inputs(retired))
+    assert gone == {(ONLINE_DEPLOYMENT, "serving-churn-b"), (ENVIRONMENT, "serving-churn-b-environment"),
+                    ("azure-native:monitor:AutoscaleSetting", "serving-churn-b-autoscale")}
+    assert traffic(retired) == {"churn-a": 100}
+    # A new image is a new environment version; the old one stays as a record a rollback can use.
+    rebuilt = on_azure({**AZURE_A, "image": "ghcr.io/org/churn:model-a2"}, AZURE_B)
+    old, new = (recording.one(ENVIRONMENT, "serving-churn-a-environment") for recording in (both, rebuilt))
+    assert old.inputs["version"] != new.inputs["version"] and new.retain_on_delete
+
+
+def test_an_acr_image_needs_the_registry_and_the_endpoint_gets_acr_pull_on_it():
+    registry = f"/subscriptions/{offline.MOCK_SUBSCRIPTION}/resourceGroups/images/providers/Microsoft.ContainerRegistry/registries/orgmodels"
+    image = {**AZURE_A, "image": "orgmodels.azurecr.io/churn@sha256:" + "a" * 64, "weight": 100}
+    with pytest.raises(ConfigError, match=r"^mlops:azure.containerRegistryId: not set; allowed: the resource ID of the registry orgmodels.azurecr.io"):
+        config.load("production", {"backend": "azure", "owner": "ml", "serving": {"endpoints": {"churn": {"mode": "managed", "variants": [image]}}}})
+    values = {**offline.stack_config("production-azure"), "mlops:azure": {**offline.stack_config("production-azure").get("mlops:azure", {}), "containerRegistryId": registry},
+              "mlops:serving": {"endpoints": {"churn": {"mode": "managed", "variants": [image]}}}}
+    recording = offline.run("production-azure", values)
+    pull = recording.one("azure-native:authorization:RoleAssignment", "serving-churn-acr-pull")
+    assert pull.inputs["scope"] == registry and pull.inputs["roleDefinitionId"].endswith("/7f951dff-4ed7-4a0b-8f41-3d1a56dd1cd1")
+    (deployment,) = recording.by_type(ONLINE_DEPLOYMENT)
+    assert pull.urn in deployment.dependencies
+
+
+def test_azure_instance_types_are_azure_vm_sizes():
+    with pytest.raises(ConfigError, match=r"instanceType: 'ml.m5.large' is not allowed; allowed: an Azure ML VM size"):
+        config.load("production", {"backend": "azure", "owner": "ml", "serving": {"endpoints": {"churn": {
+            "mode": "managed", "variants": [{**AZURE_A, "weight": 100, "instanceType": "ml.m5.large"}]}}}})
+
+
+def test_managed_endpoints_are_refused_on_the_ensemble_with_the_backends_that_have_them():
+    with pytest.raises(ConfigError, match=r"^mlops:serving.endpoints.churn.mode: 'managed' is not allowed; allowed: in-cluster with backend 'ensemble' "
+                                          r"\(managed endpoints: SageMaker on backend aws, Azure ML on backend azure\)$"):
+        config.load("local", {"serving": {"endpoints": {"churn": {"mode": "managed", "variants": [{**A, "weight": 100}]}}}})

@@ -8,10 +8,12 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.azure.naming import key_vault_name, server_name, storage_account_name, unique_suffix
+from components.azure.naming import key_vault_name, online_endpoint_name, server_name, storage_account_name, unique_suffix
 
 # Pulumi stack names: letters, digits, '-', '_', '.'.
 stacks = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", fullmatch=True)
+# Model endpoint names as the config allows them (infra.config._ENDPOINT_NAME).
+endpoints = st.from_regex(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", fullmatch=True)
 subscriptions = st.uuids().map(str)
 
 
@@ -30,6 +32,16 @@ def test_every_name_fits_its_services_rules(stack, subscription):
     for role in ("postgres", "redis"):
         name = server_name(stack, suffix, role)
         assert re.fullmatch(r"[a-z][a-z0-9-]{1,61}[a-z0-9]", name) and "--" not in name
+
+
+@settings(max_examples=300, deadline=None)
+@given(endpoints, stacks, subscriptions)
+def test_online_endpoint_names_fit_azure_ml_and_are_unique_per_stack(endpoint, stack, subscription):
+    # 3-32 letters, digits and hyphens from a letter; the scoring URI's host, so unique in the region.
+    suffix = unique_suffix(subscription, "mlops-rg", stack)
+    name = online_endpoint_name(endpoint, stack, suffix)
+    assert re.fullmatch(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", name) and name.endswith(suffix)
+    assert online_endpoint_name(endpoint, stack, suffix) == name
 
 
 @given(stacks, stacks, subscriptions)

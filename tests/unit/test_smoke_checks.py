@@ -87,3 +87,31 @@ def test_a_sagemaker_variant_is_invoked_through_sagemaker_runtime_with_its_targe
 def names_and_checks(monkeypatch, env: dict[str, str], **kwargs):
     names(monkeypatch, env)
     return smoke.checks(**kwargs)
+
+
+def test_an_azure_ml_deployment_is_called_with_an_entra_token_and_its_deployment_header(monkeypatch):
+    import io
+    import json
+
+    from tests.render.test_serving import AZURE_A, AZURE_B, on_azure
+
+    config = resolved(on_azure(AZURE_A, AZURE_B).result.complete)
+    env = {**config.env, **config.secret_env}
+    sent = []
+
+    def scoring_endpoint(request, timeout):
+        sent.append(request)
+        deployment = request.get_header("Azureml-model-deployment")
+        return io.BytesIO(json.dumps({"predictions": [1 if deployment == "churn-a" else 0]}).encode())
+
+    monkeypatch.setattr(smoke, "azure_ml_token", lambda: "entra-token")
+    monkeypatch.setattr(smoke.urllib.request, "urlopen", scoring_endpoint)
+    checks = dict(names_and_checks(monkeypatch, env, requests={"churn": {"inputs": [[0.5]]}}))
+    assert checks["serving:churn/a"]() == 'churn-a predicted: {"predictions": [1]}'
+    assert checks["serving:churn/b"]() == 'churn-b predicted: {"predictions": [0]}'
+    url = env["MLOPS_SERVING_CHURN_URL"]
+    assert [(r.full_url, r.get_method(), r.get_header("Authorization"), r.get_header("Azureml-model-deployment")) for r in sent] == [
+        (url, "POST", "Bearer entra-token", "churn-a"), (url, "POST", "Bearer entra-token", "churn-b")]
+    assert json.loads(sent[0].data) == {"inputs": [[0.5]]}
+    without = dict(names_and_checks(monkeypatch, env))
+    assert without["serving:churn/a"]() == "churn-a is an Azure ML deployment (no smokeRequest for a prediction)"

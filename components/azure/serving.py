@@ -1,0 +1,208 @@
+"""A model endpoint on Azure ML: a managed online endpoint, one online deployment per variant (its
+image as an environment whose inference routes are the model server's: GET /ping, POST /invocations
+on :8080), and the endpoint's traffic map set from the weights.
+
+The traffic map names deployments, so it can be written only once they exist. The endpoint is created
+without it (Pulumi ignores the field from then on), and an ARM deployment that depends on every online
+deployment writes the endpoint again with its traffic. It carries the endpoint's whole body, so any
+change to the endpoint is followed by a write of the traffic. A removed variant has its traffic moved
+before its deployment is deleted, because Pulumi deletes what left the program last.
+
+Callers sign in with Entra ID (auth mode AADToken): no endpoint keys exist anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_azure_native as azure
+
+from components.azure.identity import role_assignment_name, role_definition
+from infra.config import ServingEndpoint
+
+ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+ENDPOINT_API_VERSION = "2025-12-01"  # the provider's own API version for online endpoints
+ACR_PULL = "7f951dff-4ed7-4a0b-8f41-3d1a56dd1cd1"
+SERVER_PORT = 8080  # the model server contract of every backend (components.kubernetes.serving)
+# Scale out above this average CPU of a variant's instances, in below a third of it.
+CPU_SCALE_OUT_PERCENT = 70
+
+
+@dataclass(frozen=True)
+class OnlineEndpointArgs:
+    endpoint_name: pulumi.Input[str]  # global within the region: it is the scoring URI's host name
+    endpoint: ServingEndpoint
+    workspace_name: pulumi.Input[str]
+    workspace_id: pulumi.Input[str]
+    resource_group: pulumi.Input[str]
+    location: str
+    subscription_id: pulumi.Input[str]
+    registry_id: Optional[str]  # an ACR the deployments pull images from
+    tags: Mapping[str, str]
+
+
+def deployment_name(endpoint: str, variant: str) -> str:
+    """A deployment's name: Azure ML wants 3-32 characters starting with a letter, which a bare variant name may not have."""
+    return f"{endpoint}-{variant}"
+
+
+def environment_version(image: str) -> str:
+    """Environment versions are immutable: a new image is a new version, named after the image."""
+    return hashlib.sha256(image.encode()).hexdigest()[:12]
+
+
+def _probe(initial_delay: str) -> azure.machinelearningservices.ProbeSettingsArgs:
+    return azure.machinelearningservices.ProbeSettingsArgs(
+        initial_delay=initial_delay, period="PT10S", timeout="PT2S", failure_threshold=30, success_threshold=1,
+    )
+
+
+class OnlineEndpoint(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    name: pulumi.Output[str]
+    endpoint_id: pulumi.Output[str]
+    weights: dict[str, int]
+    variant_urls: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: OnlineEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mlops:azure:OnlineEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ml = azure.machinelearningservices
+        endpoint = args.endpoint
+        in_workspace = dict(resource_group_name=args.resource_group, workspace_name=args.workspace_name)
+        tags = dict(args.tags)
+        online_endpoint = ml.OnlineEndpoint(
+            f"{name}-endpoint",
+            endpoint_name=args.endpoint_name, **in_workspace, location=args.location, tags=tags,
+            identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            properties=ml.OnlineEndpointPropertiesArgs(auth_mode="AADToken", public_network_access="Enabled"),
+            # The traffic is written by the ARM deployment below, once the deployments exist.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties.traffic"]),
+        )
+        principal_id = online_endpoint.identity.apply(lambda identity: identity.principal_id if identity else "")
+        pulls: list[pulumi.Resource] = []
+        if args.registry_id:
+            pulls.append(azure.authorization.RoleAssignment(
+                f"{name}-acr-pull",
+                role_assignment_name=role_assignment_name(args.endpoint_name, args.registry_id, ACR_PULL),
+                principal_id=principal_id, principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, ACR_PULL), scope=args.registry_id, opts=child,
+            ))
+
+        deployments: dict[str, ml.OnlineDeployment] = {}
+        for variant in endpoint.variants:
+            deployment = deployment_name(endpoint.name, variant.name)
+            environment = ml.EnvironmentVersion(
+                f"{name}-{variant.name}-environment",
+                name=deployment, version=environment_version(variant.image), **in_workspace,
+                properties=ml.EnvironmentVersionPropertiesArgs(
+                    image=variant.image, os_type="Linux", description=f"{endpoint.name} variant {variant.name}",
+                    inference_config=ml.InferenceContainerPropertiesArgs(
+                        liveness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
+                        readiness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
+                        scoring_route=ml.RouteArgs(path="/invocations", port=SERVER_PORT),
+                    ),
+                ),
+                # A version is an immutable record that a rollback may point at again: kept when superseded.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+            autoscaled = variant.max_replicas > variant.size.replicas
+            deployments[variant.name] = ml.OnlineDeployment(
+                f"{name}-{variant.name}",
+                deployment_name=deployment, endpoint_name=online_endpoint.name, **in_workspace, location=args.location, tags=tags,
+                sku=ml.SkuArgs(name="Default", capacity=variant.size.replicas),
+                properties=ml.ManagedOnlineDeploymentArgs(
+                    endpoint_compute_type="Managed",
+                    instance_type=variant.instance_type,
+                    environment_id=environment.id,
+                    environment_variables={"MLOPS_ENDPOINT": endpoint.name, "MLOPS_VARIANT": variant.name,
+                                           "MLOPS_SERVING_PORT": str(SERVER_PORT)},
+                    description=f"{endpoint.name} variant {variant.name}: {variant.image}",
+                    liveness_probe=_probe("PT30S"),
+                    readiness_probe=_probe("PT10S"),
+                    scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
+                    app_insights_enabled=True,
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=pulls,
+                    # The autoscale setting owns the instance count once it exists.
+                    ignore_changes=["sku.capacity"] if autoscaled else None,
+                    # Deleting the endpoint deletes its deployments, traffic or not; a lone deployment is
+                    # deleted only after the traffic has left it.
+                    deleted_with=online_endpoint,
+                ),
+            )
+            if autoscaled:
+                self._autoscale(name, variant.name, deployments[variant.name], variant.size.replicas, variant.max_replicas, args)
+
+        traffic = {deployment_name(endpoint.name, v.name): v.weight for v in endpoint.variants}
+        azure.resources.Deployment(
+            f"{name}-traffic",
+            resource_group_name=args.resource_group,
+            properties=azure.resources.DeploymentPropertiesArgs(
+                mode="Incremental",
+                template=_endpoint_template(tags, args.location, traffic),
+                parameters={
+                    "workspace": azure.resources.DeploymentParameterArgs(value=args.workspace_name),
+                    "endpoint": azure.resources.DeploymentParameterArgs(value=online_endpoint.name),
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(deployments.values())),
+        )
+        self.name = online_endpoint.name
+        self.endpoint_id = online_endpoint.id
+        self.url = online_endpoint.properties.apply(lambda p: p.scoring_uri or "")
+        self.weights = {variant.name: variant.weight for variant in endpoint.variants}
+        # One URL for all: a deployment is addressed with the azureml-model-deployment header.
+        self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
+        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
+
+    def _autoscale(self, name: str, variant: str, deployment: pulumi.Resource, minimum: int, maximum: int,
+                   args: OnlineEndpointArgs) -> None:
+        """Between the variant's replicas and max_replicas on the instances' CPU, as the in-cluster HPA does."""
+        monitor = azure.monitor
+
+        def rule(direction: str, operator: str, threshold: float, cooldown: str) -> azure.monitor.ScaleRuleArgs:
+            return monitor.ScaleRuleArgs(
+                metric_trigger=monitor.MetricTriggerArgs(
+                    metric_name="CpuUtilizationPercentage", metric_resource_uri=deployment.id, operator=operator,
+                    statistic="Average", threshold=threshold, time_aggregation="Average", time_grain="PT1M", time_window="PT5M",
+                ),
+                scale_action=monitor.ScaleActionArgs(direction=direction, type="ChangeCount", value="1", cooldown=cooldown),
+            )
+
+        monitor.AutoscaleSetting(
+            f"{name}-{variant}-autoscale",
+            resource_group_name=args.resource_group, location=args.location, tags=dict(args.tags),
+            target_resource_uri=deployment.id, enabled=True,
+            profiles=[monitor.AutoscaleProfileArgs(
+                name="cpu",
+                capacity=monitor.ScaleCapacityArgs(minimum=str(minimum), maximum=str(maximum), default=str(minimum)),
+                rules=[
+                    rule("Increase", "GreaterThan", CPU_SCALE_OUT_PERCENT, "PT5M"),
+                    rule("Decrease", "LessThan", CPU_SCALE_OUT_PERCENT / 3, "PT10M"),
+                ],
+            )],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _endpoint_template(tags: Mapping[str, str], location: str, traffic: Mapping[str, int]) -> dict:
+    """An ARM template that writes the endpoint with its traffic: the same body as the OnlineEndpoint resource."""
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"workspace": {"type": "string"}, "endpoint": {"type": "string"}},
+        "resources": [{
+            "type": ENDPOINT_TYPE,
+            "apiVersion": ENDPOINT_API_VERSION,
+            "name": "[format('{0}/{1}', parameters('workspace'), parameters('endpoint'))]",
+            "location": location,
+            "tags": dict(tags),
+            "identity": {"type": "SystemAssigned"},
+            "properties": {"authMode": "AADToken", "publicNetworkAccess": "Enabled", "traffic": dict(traffic)},
+        }],
+    }
