@@ -234,15 +234,30 @@ def containers(spec: dict) -> list[dict]:
     return list(spec.get("initContainers", []) or []) + list(spec.get("containers", []) or [])
 
 
+# Model images of managed endpoints: (resource type, path to the image).
+MODEL_IMAGES = {
+    "aws:sagemaker/model:Model": ("primaryContainer", "image"),
+    "azure-native:machinelearningservices:EnvironmentVersion": ("properties", "image"),
+}
+
+
+def _pinned(image: str) -> bool:
+    if "@sha256:" in image:
+        return True
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    return bool(tag) and tag != "latest"
+
+
 def pinned_images(args: Any, report: Report) -> None:
     spec = pod_spec(args)
     for container in containers(spec or {}):
         image = str(container.get("image", ""))
-        if "@sha256:" in image:
-            continue
-        tag = image.rsplit("/", 1)[-1].partition(":")[2]
-        if not tag or tag == "latest":
+        if not _pinned(image):
             report(f"Container {container.get('name')!r} uses {image!r}: not pinned. Pin the image by version tag or digest (never :latest).")
+    path = MODEL_IMAGES.get(args.resource_type)
+    image = _get(args.props, *path) if path else None
+    if isinstance(image, str) and not _pinned(image):
+        report(f"The model endpoint runs {image!r}: not pinned. Pin the image by version tag or digest (never :latest).")
 
 
 def run_as_non_root(args: Any, report: Report) -> None:
@@ -301,7 +316,7 @@ POLICIES = (
     Rule("no-public-database-or-cache", "No public database or cache; no 0.0.0.0/0 on their ports", no_public_database_or_cache),
     Rule("tls-in-transit", "Redis and PostgreSQL on the clouds require TLS", tls_in_transit),
     Rule("production-data-protection", "Production: protect, deletion protection, backups ≥ 7 days, versioned buckets", production_data_protection),
-    Rule("pinned-images", "No :latest or untagged container images", pinned_images),
+    Rule("pinned-images", "No :latest or untagged container images, model endpoints' included", pinned_images),
     Rule("run-as-non-root", "Containers run as non-root", run_as_non_root),
     Rule("requests-and-limits", "Containers set cpu and memory requests and limits", requests_and_limits),
     Rule("no-privileged-containers", "No privileged containers or privilege escalation", no_privileged_containers),

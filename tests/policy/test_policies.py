@@ -63,6 +63,17 @@ def test_every_policy_passes_on_every_resource_of_every_shipped_stack(stack):
     assert found == set()
 
 
+@pytest.mark.parametrize("backend", ["aws", "azure"])
+def test_every_policy_passes_on_managed_model_endpoints(backend):
+    from tests.render import test_serving as serving
+
+    recording = (serving.managed(serving.MANAGED_A, serving.MANAGED_B) if backend == "aws"
+                 else serving.on_azure(serving.AZURE_A, serving.AZURE_B))
+    found = {(rule.name, resource.name, message) for resource in recording.resources
+             for rule in mlops_policies.POLICIES for message in violations(rule.name, args_of(resource))}
+    assert found == set()
+
+
 def deployment(**container_changes) -> dict:
     container = {
         "name": "app", "image": "ghcr.io/org/app:1.2.3",
@@ -83,6 +94,8 @@ BROKEN = [
     # (rule, a resource built to break it, words of the fix in the message)
     ("pinned-images", Args(DEPLOYMENT, deployment(image="ghcr.io/org/app:latest")), "Pin the image by version tag or digest"),
     ("pinned-images", Args(DEPLOYMENT, deployment(image="redis")), "Pin the image"),
+    ("pinned-images", Args("aws:sagemaker/model:Model", {"primaryContainer": {"image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn"}}), "Pin the image"),
+    ("pinned-images", Args("azure-native:machinelearningservices:EnvironmentVersion", {"properties": {"image": "ghcr.io/org/churn:latest"}}), "Pin the image"),
     ("run-as-non-root", Args(DEPLOYMENT, {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}}}), "runAsNonRoot: true"),
     ("run-as-non-root", Args(DEPLOYMENT, deployment(securityContext={"runAsNonRoot": True, "runAsUser": 0, "allowPrivilegeEscalation": False})), "non-root runAsUser"),
     ("requests-and-limits", Args(DEPLOYMENT, deployment(resources={"requests": {"cpu": "1"}})), "requests.memory, limits.cpu, limits.memory"),
