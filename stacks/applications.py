@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 
@@ -25,15 +25,23 @@ from infra.config import Environment, ServiceMode, StackConfig
 from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
-def data_checksum(endpoints: PlatformEndpoints, roles: Sequence[str] = ("postgres", "redis", "objectStore")) -> pulumi.Output[str]:
+DATA_ROLES = ("postgres", "redis", "objectStore")
+
+
+def public_data_services(endpoints: PlatformEndpoints) -> dict[str, pulumi.Output[Any]]:
+    """The public settings of each data service, resolved once for every checksum that uses them
+    (each resolve is an Output per field: the program's evaluation time grows with their number)."""
+    services = {"postgres": endpoints.database, "redis": endpoints.cache, "objectStore": endpoints.object_store}
+    return {role: resolve(services[role], with_secrets=False) for role in DATA_ROLES}
+
+
+def data_checksum(public: Mapping[str, pulumi.Output[Any]], roles: Sequence[str] = DATA_ROLES) -> pulumi.Output[str]:
     """A hash of the public settings of the data services in `roles`: when a host, port, bucket or user
     changes, the servers that read the pipeline config roll. (Secrets are left out, so the hash is not a
     secret; a changed password is rolled out by its Secret's owner.) An application hashes only the
     services it uses, so it neither waits for nor restarts over one it does not (Airflow and Redis)."""
-    services = {"postgres": endpoints.database, "redis": endpoints.cache, "objectStore": endpoints.object_store}
-    public = pulumi.Output.all(**{role: resolve(services[role], with_secrets=False) for role in roles})
-    return public.apply(lambda values: hashlib.sha256(
-        json.dumps({role: dataclasses.asdict(value) for role, value in values.items()}, sort_keys=True, default=str).encode()
+    return pulumi.Output.all(*(public[role] for role in roles)).apply(lambda values: hashlib.sha256(
+        json.dumps({role: dataclasses.asdict(value) for role, value in zip(roles, values)}, sort_keys=True, default=str).encode()
     ).hexdigest())
 
 
@@ -87,9 +95,10 @@ def build(
     on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
     namespace = endpoints.kubernetes.platform_namespace
     # Client settings derived from the (public) endpoints: the same functions build the pipeline config.
-    public_store = resolve(endpoints.object_store, with_secrets=False)
-    checksum = data_checksum(endpoints)
-    checksums = {app: data_checksum(endpoints, roles) for app, roles in NEEDS.items()}
+    public = public_data_services(endpoints)
+    public_store = public["objectStore"]
+    checksum = data_checksum(public)
+    checksums = {app: data_checksum(public, roles) for app, roles in NEEDS.items()}
 
     def common(app: str) -> dict:
         return dict(
