@@ -24,39 +24,43 @@ from bench import graph
 from infra import offline, render
 
 REPO = offline.REPO_ROOT
-# What a preview evaluates: the program, under the mocks instead of the engine.
+# What a preview evaluates: the program's entry point, __main__.py, under the mocks instead of the engine.
 EVALUATE = """
-import sys
+import runpy, sys
 from infra import offline
-offline.run({stack!r}, offline.stack_config({stack!r}))
+offline.run({stack!r}, offline.stack_config({stack!r}), lambda: runpy.run_path({main!r}))
 print(sorted({{m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}}))
 """
 
 
-def measure_rss(code: str, runs: int) -> tuple[float, float, str]:
-    """Median wall seconds and median peak RSS (MB) of `python -c code`, and its last output line.
+def measure_rss(codes: list[str], runs: int) -> list[tuple[float, float, str]]:
+    """Median wall seconds and median peak RSS (MB) of `python -c code` for each of `codes`, and its last
+    output line. The codes run in turn within each round, so a slower spell of the machine weighs on
+    all of them alike and their ratio holds.
 
     The peak comes from GNU time, which forks the interpreter from its own small process: a child
     forked from this (large) process would report this process's pages as its own peak.
     """
-    walls, peaks, last = [], [], ""
+    walls: list[list[float]] = [[] for _ in codes]
+    peaks: list[list[float]] = [[] for _ in codes]
+    last = [""] * len(codes)
     # As a user's interpreter runs: bytecode cached (this machine sets PYTHONDONTWRITEBYTECODE), and one
-    # run first that is not counted, which writes it.
+    # round first that is not counted, which writes it.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for attempt in range(runs + 1):
-        start = time.perf_counter()
-        result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-c", code],
-                                cwd=REPO, capture_output=True, text=True, env=env)
-        if attempt == 0:
+        for index, code in enumerate(codes):
+            start = time.perf_counter()
+            result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-c", code],
+                                    cwd=REPO, capture_output=True, text=True, env=env)
+            elapsed = time.perf_counter() - start
             if result.returncode:
                 raise RuntimeError(result.stderr[-2000:])
-            continue
-        walls.append(time.perf_counter() - start)
-        if result.returncode:
-            raise RuntimeError(result.stderr[-2000:])
-        peaks.append(int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024)
-        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    return statistics.median(walls), statistics.median(peaks), last
+            if attempt == 0:
+                continue
+            walls[index].append(elapsed)
+            peaks[index].append(int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024)
+            last[index] = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    return [(statistics.median(w), statistics.median(p), line) for w, p, line in zip(walls, peaks, last)]
 
 
 SDKS = {"kubernetes": "pulumi_kubernetes", "random": "pulumi_random", "aws": "pulumi_aws", "azure-native": "pulumi_azure_native"}
@@ -99,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         for stack in args.stacks:
             out = Path(tmp) / stack
             render.render_stack(stack, out)
-            render_wall, render_peak, loaded = measure_rss(EVALUATE.format(stack=stack), args.runs)
             resources = json.loads((out / "resources.json").read_text())
-            import_wall, import_peak, _ = measure_rss(sdk_imports(resources), args.runs)
+            (render_wall, render_peak, loaded), (import_wall, import_peak, _) = measure_rss(
+                [EVALUATE.format(stack=stack, main=str(REPO / "__main__.py")), sdk_imports(resources)], args.runs)
             deployment = graph.load(out / "resources.json")
             critical, unavoidable = deployment.longest(), deployment.longest(essential_only=True)
             manifests = sum(p.stat().st_size for p in (out / "manifests").glob("*.yaml"))
