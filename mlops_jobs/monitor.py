@@ -18,14 +18,10 @@ import pandas as pd
 
 
 def read_lake_parquet(key: str) -> pd.DataFrame:
-    """A Parquet object of the lake bucket, read with the object store settings of the pipeline config
-    (s3:// with its endpoint, or abfss:// with the pod's workload identity)."""
-    url = os.environ.get("MLOPS_BUCKET_LAKE_URL") or f"s3://{os.environ['MLOPS_BUCKET_LAKE']}"
-    options = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
-    if endpoint and url.startswith("s3://"):
-        options["client_kwargs"] = {"endpoint_url": endpoint}
-    return pd.read_parquet(f"{url}/{key}", storage_options=options)
+    """A Parquet object of the lake bucket, read with the object store settings of the pipeline config."""
+    from mlops_jobs.buckets import bucket
+
+    return bucket("lake").read_parquet(key)
 
 
 def workspace():

@@ -4,8 +4,8 @@ then write a drift report. Every endpoint comes from the pipeline config in the 
 Triggers:
 - manual: the Airflow UI, `airflow dags trigger churn_training`, or POST /api/v2/dags/churn_training/dagRuns;
 - scheduled: daily at 03:00 UTC;
-- event: new data in the lake. `lake_watch` moves files from s3://<lake>/incoming/churn/ into the
-  feature source and updates the asset below, which starts this DAG.
+- event: new data in the lake. `lake_watch` moves files from incoming/churn/ of the lake bucket into
+  the feature source and updates the asset below, which starts this DAG.
 """
 
 import pendulum

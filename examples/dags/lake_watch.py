@@ -1,16 +1,14 @@
-"""The event trigger of the example: new objects in s3://<lake>/incoming/churn/ start `churn_training`.
+"""The event trigger of the example: new objects under incoming/churn/ of the lake bucket (S3, MinIO or
+the storage account's `lake` container) start `churn_training`.
 
-Every five minutes a cheap listing (through the `mlops_s3` connection of the pipeline config) looks for
+Every five minutes a cheap listing, with the object store settings of the pipeline config, looks for
 new Parquet files. If there are some, they are appended to the feature source and the asset
 `churn_customer_activity` is updated, which schedules `churn_training`. If there are none, the task
 is skipped and no asset event is emitted.
 """
 
-import os
-
 import pendulum
 from airflow.exceptions import AirflowSkipException
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import DAG, task
 
 from churn import pipeline
@@ -28,10 +26,7 @@ with DAG(
 
     @task(outlets=[CUSTOMER_ACTIVITY])
     def ingest_new_objects() -> int:
-        keys = S3Hook(aws_conn_id="mlops_s3").list_keys(
-            bucket_name=os.environ["MLOPS_BUCKET_LAKE"], prefix=pipeline.INCOMING_PREFIX
-        )
-        keys = [k for k in keys or [] if k.endswith(".parquet")]
+        keys = pipeline.incoming_files()
         if not keys:
             raise AirflowSkipException("nothing new under incoming/churn/")
         return pipeline.ingest_incoming(keys)

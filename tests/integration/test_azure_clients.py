@@ -171,3 +171,65 @@ def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_containe
     assert failed.returncode == 1
     assert [line.split()[:2] for line in failed.stdout.strip().splitlines()[:-1]][-1] == ["bucket:monitoring", "FAIL"]
     assert "ContainerNotFound" in failed.stdout or "does not exist" in failed.stdout
+
+
+EXAMPLE_PIPELINE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])  # the DAGs folder
+from churn import pipeline
+
+seeded = pipeline.ensure_data()
+arrived = pipeline.incoming_files()
+rows = pipeline.ingest_incoming(arrived)
+print(json.dumps({"seeded": seeded, "arrived": arrived, "rows": rows, "left": pipeline.incoming_files(),
+                  "labels": len(pipeline.read_lake(pipeline.LABELS_KEY))}))
+"""
+
+
+def test_the_example_pipeline_seeds_watches_and_ingests_the_lake_container_with_the_task_pods_identity(
+    azurite, tls_certificate, tmp_path,
+):
+    """The example DAGs' lake steps, in Airflow's task pod as rendered for Azure: Parquet in and out of
+    the `lake` container through adlfs, signed in with an Entra ID token, no key."""
+    import io
+
+    import pandas as pd
+    import yaml
+    from azure.storage.blob import BlobServiceClient
+
+    recording = recording_of("production-azure")
+    public = resolved(recording.result.public)
+    account = public.env["AZURE_STORAGE_ACCOUNT_NAME"]
+    account_host = public.env["AZURE_STORAGE_BLOB_ENDPOINT"].removeprefix("https://")
+    lake = public.env["MLOPS_BUCKET_LAKE"]
+    admin = BlobServiceClient(azurite, credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+                              connection_verify=str(tls_certificate[0]))
+    container = admin.create_container(lake)
+    # New customers arrive under incoming/, where an upstream system drops them.
+    arrived = pd.DataFrame({"customer_id": [9001, 9002, 9003], "tenure_months": [1, 2, 3], "monthly_charges": [90.0, 95.5, 120.0],
+                            "support_calls": [4, 5, 6], "event_timestamp": pd.Timestamp("2026-11-29T01:00:00Z"),
+                            "created": pd.Timestamp("2026-11-29T01:00:00Z")})
+    container.upload_blob("incoming/churn/2026-11-29.parquet", arrived.to_parquet(index=False))
+
+    cluster = LocalCluster(recording, tmp_path / "cluster", {account_host: azurite.removeprefix("https://")})
+    template = yaml.safe_load(cluster.object("ConfigMap", "airflow-pod-template", "mlops")["data"]["pod_template.yaml"])
+    task = cluster.pod_container("mlops-pipelines", "task", template["spec"], "base")
+    with managed_identity_endpoint() as (identity, requested):
+        # adlfs talks over aiohttp, which trusts SSL_CERT_FILE; the token request goes through azure-core.
+        task.env.update(identity, SSL_CERT_FILE=str(tls_certificate[0]), REQUESTS_CA_BUNDLE=str(tls_certificate[0]))
+        done = task.with_command([str(platform_venv() / "bin" / "python"), "-c", EXAMPLE_PIPELINE,
+                                  str(REPO_ROOT / "examples" / "dags")]).run(timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+
+    lake_url = f"abfss://{lake}@{account}.dfs.core.windows.net"
+    assert facts["seeded"] == {"activity": f"{lake_url}/example/churn/customer_activity.parquet",
+                               "labels": f"{lake_url}/example/churn/labels.parquet"}
+    assert facts["arrived"] == ["incoming/churn/2026-11-29.parquet"]
+    assert facts["rows"] == 403 and facts["left"] == [] and facts["labels"] == 400
+    assert set(requested) == {"https://storage.azure.com"}
+    # What an operator sees in the container: the seed, and the arrival moved to processed/.
+    assert sorted(blob.name for blob in container.list_blobs()) == [
+        "example/churn/customer_activity.parquet", "example/churn/labels.parquet", "processed/churn/2026-11-29.parquet"]
+    activity = pd.read_parquet(io.BytesIO(container.download_blob("example/churn/customer_activity.parquet").readall()))
+    assert len(activity) == 403 and {9001, 9002, 9003} <= set(activity["customer_id"])

@@ -8,5 +8,6 @@ from churn.pipeline import ACTIVITY_KEY
 
 CUSTOMER_ACTIVITY = Asset(
     name="churn_customer_activity",
-    uri=f"s3://{os.environ.get('MLOPS_BUCKET_LAKE', 'lake')}/{ACTIVITY_KEY}",
+    # s3://<lake>/... or abfss://<lake>@<account>.dfs.core.windows.net/...; the DAG processor has the pipeline config.
+    uri=f"{os.environ.get('MLOPS_BUCKET_LAKE_URL') or 's3://lake'}/{ACTIVITY_KEY}",
 )

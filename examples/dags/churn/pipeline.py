@@ -1,6 +1,6 @@
 """The example pipeline's steps, as plain functions. Every endpoint comes from the pipeline config in
-the environment (MLFLOW_TRACKING_URI, MLOPS_FEATURE_STORE_YAML, MLOPS_BUCKET_*, MLOPS_EVIDENTLY_*,
-AWS_*), and nothing else: the same code runs in an Airflow task pod, in `airflow dags test`, or on a
+the environment (MLFLOW_TRACKING_URI, MLOPS_FEATURE_STORE_YAML, MLOPS_BUCKET_*, MLOPS_EVIDENTLY_*, and
+AWS_* or AZURE_STORAGE_*), and nothing else: the same code runs in an Airflow task pod, in `airflow dags test`, or on a
 laptop after `set -a; . ./pipeline.env`.
 """
 
@@ -24,28 +24,31 @@ EXPERIMENT = "churn"
 EVIDENTLY_PROJECT = "churn"
 
 
-def _storage_options() -> dict[str, Any]:
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
-    return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+def lake():
+    from mlops_jobs.buckets import bucket
+
+    return bucket("lake")
 
 
 def lake_url(key: str) -> str:
-    return f"s3://{os.environ['MLOPS_BUCKET_LAKE']}/{key}"
+    return lake().url_of(key)
 
 
 def read_lake(key: str) -> pd.DataFrame:
-    return pd.read_parquet(lake_url(key), storage_options=_storage_options())
+    return lake().read_parquet(key)
 
 
 def write_lake(frame: pd.DataFrame, key: str) -> str:
-    frame.to_parquet(lake_url(key), index=False, storage_options=_storage_options())
-    return lake_url(key)
+    return lake().write_parquet(frame, key)
 
 
 def lake_has(key: str) -> bool:
-    import s3fs
+    return lake().exists(key)
 
-    return s3fs.S3FileSystem(**_storage_options()).exists(lake_url(key))
+
+def incoming_files() -> list[str]:
+    """Parquet files that arrived under incoming/churn/, oldest name first."""
+    return [key for key in lake().keys(INCOMING_PREFIX) if key.endswith(".parquet")]
 
 
 def synthetic_activity(customers: int = 400, seed: int = 7, now: dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -142,15 +145,12 @@ def drift_report() -> str:
 
 def ingest_incoming(keys: list[str]) -> int:
     """Append newly arrived activity files to the feature source, and move them out of incoming/."""
-    import s3fs
-
     if not keys:
         return 0
-    fs = s3fs.S3FileSystem(**_storage_options())
     arrived = [read_lake(key) for key in keys]
     current = read_lake(ACTIVITY_KEY) if lake_has(ACTIVITY_KEY) else None
     combined = pd.concat([f for f in [current, *arrived] if f is not None], ignore_index=True)
     write_lake(combined, ACTIVITY_KEY)
     for key in keys:
-        fs.mv(lake_url(key), lake_url("processed/" + key.removeprefix("incoming/")))
+        lake().move(key, "processed/" + key.removeprefix("incoming/"))
     return len(combined)
