@@ -261,6 +261,9 @@ def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         # Login: the account; no key, SAS or tenant: the Azure provider's hooks use DefaultAzureCredential.
         host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
         connections["AIRFLOW_CONN_MLOPS_WASB"] = f"wasb://{quote(str(store.account), safe='')}@{host}"
+        # ADLS Gen2 (directories, ACLs) through the dfs endpoint; Gen1's `azure_data_lake` type is retired.
+        dfs = f"https://{store.account}.dfs.{_azure_suffix(store)}"
+        connections["AIRFLOW_CONN_MLOPS_ADLS"] = f"adls://{quote(str(store.account), safe='')}/?{urlencode({'account_url': dfs})}"
         return _with_mlflow(connections, e)
     extra = {"region_name": store.region}
     if store.endpoint:

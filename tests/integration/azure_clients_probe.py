@@ -16,6 +16,11 @@ def main() -> None:
     client = WasbHook(wasb_conn_id=os.environ["MLOPS_OBJECT_STORE_CONN_ID"]).get_conn()
     facts["airflow_wasb"] = {"url": client.url, "credential": type(client.credential).__name__}
 
+    from airflow.providers.microsoft.azure.hooks.data_lake import AzureDataLakeStorageV2Hook
+
+    client = AzureDataLakeStorageV2Hook(adls_conn_id="mlops_adls").get_conn()
+    facts["airflow_adls"] = {"url": client.url, "credential": type(client.credential).__name__}
+
     from airflow.logging_config import get_default_remote_conn_id, get_remote_task_log
 
     remote = get_remote_task_log()

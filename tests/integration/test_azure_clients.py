@@ -47,8 +47,9 @@ def test_every_client_builds_its_azure_client_from_the_rendered_config(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     blob = f"https://{account}.blob.core.windows.net/"
-    # Airflow: the mlops_wasb connection, and task logs in the artifacts container through it.
+    # Airflow: the mlops_wasb and mlops_adls (ADLS Gen2) connections, and task logs in the artifacts container through it.
     assert facts["airflow_wasb"] == {"url": blob, "credential": "DefaultAzureCredential"}
+    assert facts["airflow_adls"] == {"url": f"https://{account}.dfs.core.windows.net/", "credential": "DefaultAzureCredential"}
     assert facts["airflow_logs"] == {"io": "WasbRemoteLogIO", "container": "artifacts", "folder": "airflow/logs", "conn_id": "mlops_wasb"}
     # MLflow's server: artifacts under mlflow/ of the artifacts container.
     assert facts["mlflow"] == {"repository": "AzureBlobArtifactRepository", "parsed": ["artifacts", account, "mlflow", "blob.core.windows.net"],

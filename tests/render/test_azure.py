@@ -274,6 +274,7 @@ def test_no_storage_key_or_connection_string_reaches_a_pod(production):
     secret = resolved(production.result.complete).secret_env
     assert not [k for k in secret if k.startswith("AZURE_") or k.startswith("AWS_")]
     assert "@" in secret["AIRFLOW_CONN_MLOPS_WASB"] and ":" not in secret["AIRFLOW_CONN_MLOPS_WASB"].split("//")[1].split("@")[0]
+    assert "@" not in secret["AIRFLOW_CONN_MLOPS_ADLS"]  # an account, no login or key
     for obj in production.kubernetes_objects():
         text = json.dumps(obj.inputs)
         assert "AccountKey=" not in text and "AZURE_STORAGE_KEY" not in text and "SharedAccessSignature" not in text
@@ -291,7 +292,7 @@ def test_the_pipeline_config_has_the_same_keys_as_on_every_backend(production):
         assert set(azure.files) == set(public.files)
         # The object store's connection is named by MLOPS_OBJECT_STORE_CONN_ID; the ensemble adds MinIO keys.
         store = {f"AIRFLOW_CONN_{public.env['MLOPS_OBJECT_STORE_CONN_ID'].upper()}", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-        assert azure_secrets - {"AIRFLOW_CONN_MLOPS_WASB"} == secrets - store
+        assert azure_secrets - {"AIRFLOW_CONN_MLOPS_WASB", "AIRFLOW_CONN_MLOPS_ADLS"} == secrets - store
     assert {k for k in azure.env if not k.startswith(("MLOPS_", "MLFLOW_"))} == {
         "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ANON", "AZURE_STORAGE_BLOB_ENDPOINT"}
     account = azure.env["AZURE_STORAGE_ACCOUNT_NAME"]
