@@ -508,6 +508,13 @@ class AzureStorageConfig(_Model):
     )
 
 
+class AzureKeyVaultConfig(_Model):
+    public_network_access: Optional[bool] = Field(
+        None, description="Reachable outside the VNet (with Entra ID rights only); default true, false in production. "
+                          "pulumi up writes secrets through Azure Resource Manager either way"
+    )
+
+
 class AzureConfig(_Model):
     """Where and how big the Azure resources are (backend azure)."""
 
@@ -519,6 +526,7 @@ class AzureConfig(_Model):
     postgres: AzurePostgresConfig = AzurePostgresConfig()
     redis: AzureRedisConfig = AzureRedisConfig()
     storage: AzureStorageConfig = AzureStorageConfig()
+    key_vault: AzureKeyVaultConfig = AzureKeyVaultConfig()
     container_registry_id: Optional[str] = Field(
         None, pattern=_ACR_ID, description="The Azure Container Registry that managed model endpoints pull <name>.azurecr.io images from (they get AcrPull on it)"
     )
@@ -772,6 +780,7 @@ class Azure:
     managed_redis_sku: str
     hierarchical_namespace: bool
     storage_public_access: bool
+    key_vault_public_access: bool
     container_registry_id: Optional[str]  # the ACR that managed model endpoints pull from
 
 
@@ -1363,6 +1372,7 @@ def _resolve_azure(raw: AzureConfig, environment: Environment, problem, problems
         managed_redis_sku=redis.managed_sku or ("Balanced_B1" if production else "Balanced_B0"),
         hierarchical_namespace=raw.storage.hierarchical_namespace,
         storage_public_access=raw.storage.public_network_access if raw.storage.public_network_access is not None else not production,
+        key_vault_public_access=raw.key_vault.public_network_access if raw.key_vault.public_network_access is not None else not production,
         container_registry_id=raw.container_registry_id,
     )
 

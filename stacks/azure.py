@@ -72,7 +72,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         NetworkArgs(
             resource_group=resource_group, location=location, cidr=settings.cidr,
             postgres_zone=f"{base_name}.private.postgres.database.azure.com", tags=tags,
-            private_link_groups=(REDIS_GROUPS[settings.redis_service], "blob", "dfs"),
+            private_link_groups=(REDIS_GROUPS[settings.redis_service], "blob", "dfs", "vault"),
             existing_vnet_id=existing.vnet_id if existing else None,
             existing_subnet_ids={"cluster": existing.cluster_subnet_id, "postgres": existing.postgres_subnet_id,
                                  "endpoints": existing.endpoints_subnet_id} if existing else None,
@@ -155,6 +155,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         SecretVaultArgs(
             vault_name=vault_name(),
             resource_group=resource_group, location=location, tenant_id=client.tenant_id,
+            subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["vault"],
+            public_network_access=settings.key_vault_public_access,
             secrets={
                 "postgres-admin-password": postgres.admin_password,
                 **{f"postgres-{c}-password": login.password for c, login in postgres.logins.items()},

@@ -1,5 +1,9 @@
 """Key Vault in RBAC mode, holding the platform's generated secrets (database passwords, the Redis key),
-so operators find them in one audited place. Production: purge protection, 90 days of soft delete."""
+so operators find them in one audited place, reached from the VNet through a private endpoint.
+Production: no public network access, purge protection, 90 days of soft delete.
+
+`pulumi up` writes the secrets through Azure Resource Manager (Microsoft.KeyVault/vaults/secrets), which
+the vault's firewall does not apply to: a vault closed to the Internet is still deployable from anywhere."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Mapping, Optional
 
 import pulumi
 import pulumi_azure_native as azure
+
+from components.azure.private_endpoint import private_endpoint
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,10 @@ class SecretVaultArgs:
     purge_protection: bool
     protect: bool
     tags: Mapping[str, str]
+    public_network_access: bool = True
+    # A private endpoint in this subnet, registered in the privatelink.vaultcore.azure.net zone; none if unset.
+    subnet_id: Optional[pulumi.Input[str]] = None
+    private_zone_id: Optional[pulumi.Input[str]] = None
 
 
 class SecretVault(pulumi.ComponentResource):
@@ -42,6 +52,10 @@ class SecretVault(pulumi.ComponentResource):
                 soft_delete_retention_in_days=90 if args.purge_protection else 7,
                 # Once on, purge protection cannot be turned off: set only where it is meant to stay.
                 enable_purge_protection=True if args.purge_protection else None,
+                public_network_access="Enabled" if args.public_network_access else "Disabled",
+                network_acls=azure.keyvault.NetworkRuleSetArgs(
+                    default_action="Allow" if args.public_network_access else "Deny", bypass="AzureServices",
+                ),
             ),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
@@ -55,6 +69,8 @@ class SecretVault(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        if args.subnet_id is not None and args.private_zone_id is not None:
+            private_endpoint(self, name, vault.id, "vault", args.resource_group, args.location, args.subnet_id, args.private_zone_id, args.tags)
         self.vault_id = vault.id
         self.vault_uri = vault.properties.apply(lambda p: p.vault_uri or "")
         self.register_outputs({"vaultId": self.vault_id, "vaultUri": self.vault_uri})

@@ -1,6 +1,7 @@
 """An Azure Machine Learning workspace for managed MLflow tracking and model registry, and for managed
 model endpoints, with the resources it requires, all its own: a storage account (Azure ML refuses one
-with a hierarchical namespace), a Key Vault (so the workspace never reads the platform's secrets), and
+with a hierarchical namespace), a Key Vault (so the workspace never reads the platform's secrets; public
+like the workspace, which reaches it from Azure's network), and
 Application Insights on a Log Analytics workspace."""
 
 from __future__ import annotations

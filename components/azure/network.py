@@ -20,8 +20,9 @@ PRIVATE_LINK_ZONES = {
     "redisEnterprise": "privatelink.redis.azure.net",  # Azure Managed Redis
     "blob": "privatelink.blob.core.windows.net",
     "dfs": "privatelink.dfs.core.windows.net",
+    "vault": "privatelink.vaultcore.azure.net",  # Key Vault
 }
-# Ports the cluster reaches private endpoints on: storage (443), the two Redis services (6380, 10000).
+# Ports the cluster reaches private endpoints on: storage and Key Vault (443), the two Redis services (6380, 10000).
 ENDPOINT_PORTS = ["443", "6380", "10000"]
 
 
@@ -34,7 +35,7 @@ class NetworkArgs:
     postgres_zone: str
     tags: Mapping[str, str]
     # The private endpoints' sub-resources (group IDs) whose DNS zones the VNet resolves.
-    private_link_groups: tuple[str, ...] = ("redisCache", "blob", "dfs")
+    private_link_groups: tuple[str, ...] = ("redisCache", "blob", "dfs", "vault")
     existing_vnet_id: Optional[str] = None
     existing_subnet_ids: Optional[Mapping[str, str]] = None  # cluster, postgres, endpoints
 
@@ -65,7 +66,7 @@ def _admit(name: str, sources: list[str], ports: list[str]) -> list[azure.networ
 class Network(pulumi.ComponentResource):
     vnet_id: pulumi.Output[str]
     subnet_ids: dict[str, pulumi.Output[str]]  # cluster, postgres, endpoints
-    zone_ids: dict[str, pulumi.Output[str]]  # by group ID (redisCache or redisEnterprise, blob, dfs) and "postgres"
+    zone_ids: dict[str, pulumi.Output[str]]  # by group ID (redisCache or redisEnterprise, blob, dfs, vault) and "postgres"
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:Network", name, None, opts)

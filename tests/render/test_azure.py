@@ -105,25 +105,27 @@ def test_postgres_is_private_tls_only_and_in_its_delegated_subnet(production):
     assert offline.is_secret_value(server.inputs["administratorLoginPassword"])
 
 
-def test_redis_and_storage_are_reached_through_private_endpoints_only(production):
+def test_redis_storage_and_key_vault_are_reached_through_private_endpoints_only(production):
     redis = production.by_type(REDIS)[0].inputs
     assert redis["enableNonSslPort"] is False and redis["minimumTlsVersion"] == "1.2" and redis["publicNetworkAccess"] == "Disabled"
     groups = sorted(e.inputs["privateLinkServiceConnections"][0]["groupIds"][0] for e in production.by_type(ENDPOINT))
-    assert groups == ["blob", "dfs", "redisCache"]
+    assert groups == ["blob", "dfs", "redisCache", "vault"]
     for endpoint in production.by_type(ENDPOINT):
         assert endpoint.inputs["subnet"]["id"].endswith("/subnets/endpoints")
     zone_groups = production.by_type("azure-native:network:PrivateDnsZoneGroup")
-    assert len(zone_groups) == 3
+    assert len(zone_groups) == 4
     # Every private zone resolves in the stack's VNet.
     links = production.by_type("azure-native:privatedns:VirtualNetworkLink")
     vnet = production.by_type("azure-native:network:VirtualNetwork")[0]
-    assert len(links) == 4 and all(vnet.urn in link.dependencies and link.inputs["registrationEnabled"] is False for link in links)
+    assert len(links) == 5 and all(vnet.urn in link.dependencies and link.inputs["registrationEnabled"] is False for link in links)
     account = production.by_type(ACCOUNT)[0].inputs
     assert account["isHnsEnabled"] is True and account["allowBlobPublicAccess"] is False
     assert account["allowSharedKeyAccess"] is False and account["minimumTlsVersion"] == "TLS1_2"
     assert account["publicNetworkAccess"] == "Disabled" and account["networkRuleSet"]["defaultAction"] == "Deny"
     assert {c.inputs["containerName"] for c in production.by_type(CONTAINER)} == {"lake", "artifacts", "feature-store", "monitoring"}
     assert all(c.inputs["publicAccess"] == "None" for c in production.by_type(CONTAINER))
+    vault = production.by_type(VAULT)[0].inputs["properties"]
+    assert vault["publicNetworkAccess"] == "Disabled" and vault["networkAcls"]["defaultAction"] == "Deny"
 
 
 def test_the_data_subnets_admit_only_the_cluster_subnet(production):
@@ -203,6 +205,7 @@ def test_an_ephemeral_stack_is_freely_destroyable(ephemeral):
     assert ephemeral.by_type(REDIS)[0].inputs["sku"] == {"name": "Basic", "family": "C", "capacity": 1}
     assert not ephemeral.by_type("azure-native:storage:BlobServiceProperties")
     assert ephemeral.by_type(ACCOUNT)[0].inputs["publicNetworkAccess"] == "Enabled"
+    assert ephemeral.by_type(VAULT)[0].inputs["properties"]["publicNetworkAccess"] == "Enabled"
 
 
 def test_key_vault_holds_every_generated_secret(production):
@@ -395,7 +398,7 @@ def test_azure_managed_redis_is_the_option_for_the_online_store():
     assert database.inputs["clusteringPolicy"] == "EnterpriseCluster"  # one endpoint for Feast's plain Redis client
     assert database.inputs["evictionPolicy"] == "NoEviction"
     groups = sorted(e.inputs["privateLinkServiceConnections"][0]["groupIds"][0] for e in recording.by_type(ENDPOINT))
-    assert groups == ["blob", "dfs", "redisEnterprise"]
+    assert groups == ["blob", "dfs", "redisEnterprise", "vault"]
     zones = {z.inputs["privateZoneName"] for z in recording.by_type("azure-native:privatedns:PrivateZone")}
     assert "privatelink.redis.azure.net" in zones and "privatelink.redis.cache.windows.net" not in zones
     public = resolved(recording.result.public)
@@ -416,3 +419,15 @@ def test_redis_settings_of_the_other_service_are_refused(redis, key, allowed):
     with pytest.raises(ConfigError) as raised:
         load("staging", {"backend": "azure", "owner": "ml", "azure": {"redis": redis}})
     assert str(raised.value).startswith(key) and allowed in str(raised.value), str(raised.value)
+
+
+def test_a_production_key_vault_may_be_opened_to_the_internet_for_its_operators():
+    recording = offline.run("production-azure", {
+        **offline.stack_config("production-azure"),
+        "mlops:azure": {"location": "westeurope", "keyVault": {"publicNetworkAccess": True}},
+    })
+    vault = recording.by_type(VAULT)[0].inputs["properties"]
+    assert vault["publicNetworkAccess"] == "Enabled" and vault["networkAcls"]["defaultAction"] == "Allow"
+    assert vault["enablePurgeProtection"] is True  # still recoverable
+    # The private endpoint stays: the cluster's VNet reaches the vault privately either way.
+    assert "vault" in {e.inputs["privateLinkServiceConnections"][0]["groupIds"][0] for e in recording.by_type(ENDPOINT)}
