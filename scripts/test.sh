@@ -2,6 +2,9 @@
 # Installs everything from a fresh clone and runs every test: the README's test command, and CI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Wall time of each phase, so a slow CI run says where the time went.
+phase=$(date +%s)
+phase_done() { echo "phase $1: $(( $(date +%s) - phase )) s"; phase=$(date +%s); }
 
 # Real servers for the integration tests. As root (CI) they are installed; otherwise the tests
 # skip with a hint, except under CI=true, where a missing server is a failure.
@@ -14,10 +17,12 @@ if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
+phase_done servers
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+phase_done venv
 # The platform image's Python environment (images/platform), in which the integration tests run
 # MLflow, Feast, Evidently and Airflow exactly as the image would. Rebuilt when its pins change.
 platform_pins="$(cat images/platform/requirements.txt images/platform/constraints.txt | sha256sum | cut -c1-16)"
@@ -30,6 +35,7 @@ if [ "$(cat .venv-platform/.pins 2>/dev/null)" != "$platform_pins" ]; then
   echo "$platform_pins" > .venv-platform/.pins
 fi
 
+phase_done venv-platform
 # checkov, for the manifest scan, in its own venv: its dependencies conflict with the project's.
 scan_pins="$(cat scan/requirements.txt scan/constraints.txt | sha256sum | cut -c1-16)"
 if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
@@ -40,6 +46,7 @@ if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
   echo "$scan_pins" > .venv-scan/.pins
 fi
 
+phase_done venv-scan
 # From npm: the Gateway API's own validators, for the rendered Gateway, GatewayClass and HTTPRoute
 # objects; and Azurite, Azure Storage's emulator, for the Azure stack's post-deploy check.
 if command -v npm >/dev/null; then
@@ -49,4 +56,48 @@ else
   echo "note: install Node.js and npm to validate the rendered Gateway API objects and run Azurite" >&2
 fi
 
-exec .venv/bin/python -m pytest "$@"
+phase_done npm
+# The Docker engine, for the container tests: the platform and example images are built here and
+# every workload runs from them under its rendered pod spec. As root, Debian's engine is installed and
+# started if none answers: no bridge, no iptables, host networking only; the daemon started here is
+# stopped at the end. Its data root stays on the machine, so a later run reuses the built layers.
+build_dir="${MLOPS_BUILD_DIR:-/var/lib/mlops-stack}"
+started_dockerd=""
+stop_dockerd() {
+  if [ -n "$started_dockerd" ]; then
+    kill "$started_dockerd" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 1; done
+  fi
+}
+trap stop_dockerd EXIT
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && { ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; }; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+fi
+if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$build_dir/docker" /run/mlops-stack
+    export DOCKER_HOST=unix:///run/mlops-stack/docker.sock
+    if ! docker info >/dev/null 2>&1; then
+      dockerd --data-root "$build_dir/docker" --exec-root /run/mlops-stack/exec --pidfile /run/mlops-stack/docker.pid \
+        --host "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false >"$build_dir/dockerd.log" 2>&1 &
+      started_dockerd=$!
+      for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    fi
+  fi
+fi
+phase_done docker-engine
+if docker info >/dev/null 2>&1; then
+  # Containers a killed run left behind hold their host ports.
+  docker ps --all --quiet --filter label=mlops-stack.test | xargs -r docker rm --force >/dev/null
+  mkdir -p "$build_dir"
+  MLOPS_BUILD_DIR="$build_dir" ./scripts/images.sh
+  phase_done images
+else
+  echo "note: no Docker engine; the container tests need one (as root this script installs and starts it)" >&2
+fi
+
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+phase_done tests
+exit "$status"

@@ -61,6 +61,9 @@ class Evidently(pulumi.ComponentResource):
             env=[
                 k8s.core.v1.EnvVarArgs(name="EVIDENTLY_WORKSPACE", value=args.workspace),
                 workload.secret_env("EVIDENTLY_SECRET", secret.metadata.name, "token"),
+                # Telemetry off: it phones home, and it keeps its state under $HOME, on the read-only root,
+                # where every API call then fails with a 500.
+                k8s.core.v1.EnvVarArgs(name="DO_NOT_TRACK", value="1"),
             ],
             # S3 endpoint, region and keys for the workspace (or the pod's cloud identity).
             env_from=workload.pipeline_env_from(args.pipeline_config),

@@ -69,6 +69,9 @@ class Mlflow(pulumi.ComponentResource):
                 workload.secret_env("MLFLOW_BACKEND_STORE_URI", secret.metadata.name, "uri"),
                 k8s.core.v1.EnvVarArgs(name="MLFLOW_ARTIFACTS_DESTINATION", value=args.artifacts_destination),
                 k8s.core.v1.EnvVarArgs(name="MLFLOW_SERVER_ALLOWED_HOSTS", value=hosts),
+                # The GenAI job runner (scorers, prompt optimisation) starts seven Huey consumers of about
+                # 260 MB each: 1.8 GB in all, killed at the pod's memory limit. The platform runs none of its jobs.
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_SERVER_ENABLE_JOB_EXECUTION", value="false"),
             ],
             # S3 endpoint, region and keys (or the pod's cloud identity) come from the pipeline config.
             env_from=workload.pipeline_env_from(args.pipeline_config),

@@ -13,6 +13,7 @@ local folders. Only what a cluster provides differently is translated, and nothi
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shlex
@@ -179,9 +180,7 @@ class LocalCluster:
         init: bool = False, ports: Optional[dict[int, int]] = None,
     ) -> LocalProcess:
         """A container of a pod spec, e.g. the Airflow task pod template."""
-        candidates = pod.get("initContainers", []) if init else pod["containers"]
-        chosen = next(c for c in candidates if container is None or c["name"] == container)
-
+        chosen = choose_container(pod, container, init)
         root = self.workdir / f"{name}-{chosen['name']}"
         root.mkdir(parents=True, exist_ok=True)
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
@@ -190,25 +189,13 @@ class LocalCluster:
             # Volumes belong to the pod: its containers share them (a dump step and its upload step).
             local = self.workdir / name / "mounts" / mount["name"]
             local.mkdir(parents=True, exist_ok=True)
-            self._fill_volume(volumes[mount["name"]], namespace, local)
+            self.fill_volume(volumes[mount["name"]], namespace, local)
             paths[mount["mountPath"]] = str(local)
 
-        env: dict[str, str] = {}
-        for source in chosen.get("envFrom", []):
-            if "configMapRef" in source:
-                env.update(self.object("ConfigMap", source["configMapRef"]["name"], namespace).get("data", {}))
-            if "secretRef" in source:
-                env.update(self.object("Secret", source["secretRef"]["name"], namespace).get("stringData", {}))
-        for variable in chosen.get("env", []):
-            if "value" in variable:
-                env[variable["name"]] = variable["value"]
-            else:
-                ref = variable["valueFrom"]["secretKeyRef"]
-                env[variable["name"]] = self.object("Secret", ref["name"], namespace)["stringData"][ref["key"]]
-
+        env = self.environment(chosen, namespace)
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
-        argv = [self.translate(arg, paths) for arg in chosen.get("command", []) + chosen.get("args", [])]
-        argv = _rebind(argv, ports)
+        argv = [self.translate(arg, paths) for arg in expand_all(chosen.get("command", []) + chosen.get("args", []), env)]
+        argv = rebind(argv, ports)
         env = {key: self.translate(value, paths) for key, value in env.items() if key != "PATH"}
         venv = platform_venv()
         env.update({
@@ -224,12 +211,36 @@ class LocalCluster:
         self.processes.append(process)
         return process
 
-    def _fill_volume(self, volume: dict, namespace: str, local: Path) -> None:
+    def environment(self, container: dict[str, Any], namespace: str) -> dict[str, str]:
+        """`envFrom`, then `env` in order, with `$(VAR)` references expanded as the kubelet does."""
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            prefix = source.get("prefix", "")
+            if "configMapRef" in source:
+                data = self.object("ConfigMap", source["configMapRef"]["name"], namespace).get("data", {})
+            else:
+                data = secret_data(self.object("Secret", source["secretRef"]["name"], namespace))
+            env.update({prefix + key: value for key, value in data.items()})
+        for variable in container.get("env", []):
+            if "value" in variable:
+                env[variable["name"]] = expand(variable["value"], env)
+            elif "secretKeyRef" in variable["valueFrom"]:
+                ref = variable["valueFrom"]["secretKeyRef"]
+                env[variable["name"]] = secret_data(self.object("Secret", ref["name"], namespace))[ref["key"]]
+            elif "configMapKeyRef" in variable["valueFrom"]:
+                ref = variable["valueFrom"]["configMapKeyRef"]
+                env[variable["name"]] = self.object("ConfigMap", ref["name"], namespace)["data"][ref["key"]]
+            else:
+                field_path = variable["valueFrom"]["fieldRef"]["fieldPath"]
+                env[variable["name"]] = {"metadata.namespace": namespace}.get(field_path, "127.0.0.1")
+        return env
+
+    def fill_volume(self, volume: dict, namespace: str, local: Path) -> None:
         if "configMap" in volume:
             data = self.object("ConfigMap", volume["configMap"]["name"], namespace).get("data", {})
             items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in data]
         elif "secret" in volume:
-            data = self.object("Secret", volume["secret"]["secretName"], namespace).get("stringData", {})
+            data = secret_data(self.object("Secret", volume["secret"]["secretName"], namespace))
             items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
         else:  # emptyDir
             return
@@ -243,7 +254,34 @@ class LocalCluster:
             process.stop()
 
 
-def _rebind(argv: list[str], ports: dict[int, int]) -> list[str]:
+def choose_container(pod: dict[str, Any], container: Optional[str], init: bool) -> dict[str, Any]:
+    candidates = pod.get("initContainers", []) if init else pod["containers"]
+    return next(c for c in candidates if container is None or c["name"] == container)
+
+
+def secret_data(secret: dict[str, Any]) -> dict[str, str]:
+    """A Secret's values: `data` is base64, `stringData` plain, and `stringData` wins."""
+    decoded = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    return {**decoded, **(secret.get("stringData") or {})}
+
+
+REFERENCE = re.compile(r"\$(\$|\(([^)]*)\))")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion: defined names are replaced, others left as written, `$$` is `$`."""
+    def replace(match: re.Match) -> str:
+        if match.group(1) == "$":
+            return "$"
+        return env.get(match.group(2), match.group(0))
+    return REFERENCE.sub(replace, text)
+
+
+def expand_all(values: list[str], env: dict[str, str]) -> list[str]:
+    return [expand(value, env) for value in values]
+
+
+def rebind(argv: list[str], ports: dict[int, int]) -> list[str]:
     """A server's listening port, in its flags (`--port 5000`) or inside a `sh -c` script."""
     out = []
     for index, arg in enumerate(argv):

@@ -1,9 +1,10 @@
-"""MLflow, Feast, Evidently and Airflow as rendered for the local stack, run as local processes against
-real PostgreSQL, Redis and an S3 server, and used through their real clients.
+"""MLflow, Feast, Evidently and Airflow as rendered for the local stack, each run as a container of the
+platform image under its own pod spec, against real PostgreSQL, Redis and an S3 server, and used
+through their real clients.
 
-Every server's command, environment and mounted files come from the recorded Kubernetes objects
-(see kubelet.py); clients get exactly what a pipeline pod gets: the Airflow task pod template's
-environment and files, i.e. the pipeline config.
+Every container's command, user, mounts, limits and environment come from the recorded Kubernetes
+objects (see containers.py); clients get exactly what a pipeline pod gets: the Airflow task pod
+template's environment and files, i.e. the pipeline config.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ import pytest
 import yaml
 
 from infra import offline
-from infra.offline import REPO_ROOT
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port, wait_for_port
-from tests.integration.kubelet import LocalCluster, LocalProcess, platform_venv
+from tests.integration.containers import Container, ContainerCluster, docker_ready, platform_image
 from tests.integration.test_data_services import rendered_postgres_setup, run_setup
 
 pytestmark = pytest.mark.integration
@@ -35,10 +35,12 @@ pytestmark = pytest.mark.integration
 NAMESPACE, PIPELINES = "mlops", "mlops-pipelines"
 SERVICE_PORTS = {"mlflow": 5000, "feast": 6566, "evidently": 8000, "airflow-api-server": 8080}
 BUCKETS = ("lake", "artifacts", "feature-store", "monitoring")
+# serving/churn/Dockerfile, built on the platform image by scripts/images.sh.
+CHURN_IMAGE = "mlops-stack.local/churn:test"
 
 
 class Platform:
-    def __init__(self, cluster: LocalCluster, s3_endpoint: str, redis_port: int, ports: dict[str, int]):
+    def __init__(self, cluster: ContainerCluster, s3_endpoint: str, redis_port: int, ports: dict[str, int]):
         self.cluster, self.s3_endpoint, self.redis_port, self.ports = cluster, s3_endpoint, redis_port, ports
         self.migrate: subprocess.CompletedProcess | None = None
         self.feast_apply: subprocess.CompletedProcess | None = None
@@ -46,17 +48,18 @@ class Platform:
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
-    def task_pod(self, name: str = "task") -> LocalProcess:
-        """A pipeline: the Airflow task pod template (pipeline config env and files), with the example DAGs importable."""
+    def task_pod(self, name: str = "task") -> Container:
+        """A pipeline: the Airflow task pod template (pipeline config env and files), with the example DAGs
+        importable, as Airflow's task runner makes them."""
         template = yaml.safe_load(self.cluster.object("ConfigMap", "airflow-pod-template", NAMESPACE)["data"]["pod_template.yaml"])
         pod = self.cluster.pod_container(PIPELINES, name, template["spec"], "base")
-        pod.env["PYTHONPATH"] = f"{REPO_ROOT}:{REPO_ROOT / 'examples' / 'dags'}"
+        pod.env["PYTHONPATH"] = "/opt/mlops:/opt/mlops/examples/dags"
         return pod
 
     def python(self, code: str, *, timeout: float = 600) -> dict:
         """Run client code in a pipeline's environment; it prints one JSON document last."""
         pod = self.task_pod()
-        result = pod.with_command([str(platform_venv() / "bin" / "python"), "-c", textwrap.dedent(code)]).run(timeout=timeout)
+        result = pod.with_command(["python", "-c", textwrap.dedent(code)]).run(timeout=timeout)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
         return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -83,10 +86,10 @@ def get_json(url: str, *, data: dict | None = None, headers: dict | None = None,
 
 @pytest.fixture(scope="module")
 def platform(postgres_server, redis_binary):
-    venv = platform_venv()
+    docker_ready(platform_image())
     recording = recording_of("local")
     work = Path(tempfile.mkdtemp(prefix="mlops-apps-"))
-    cluster = LocalCluster(recording, work)
+    cluster = ContainerCluster(recording, work)
     started: list[subprocess.Popen] = []
     try:
         # PostgreSQL: the rendered setup Job creates each consumer's database with the recorded passwords.
@@ -357,7 +360,7 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         "smokeRequest": {"inputs": [[0.5]]},
     }}}}
     # The same stack (same generated credentials), now with the endpoint; in-cluster names map to the same servers.
-    serving = LocalCluster(offline.run("local", config), platform.cluster.workdir / "serving", dict(platform.cluster.addresses))
+    serving = ContainerCluster(offline.run("local", config), platform.cluster.workdir / "serving", dict(platform.cluster.addresses))
     try:
         answers = {}
         for variant in ("a", "b"):
@@ -371,10 +374,11 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         assert answers["a"]["predictions"] == [1.0, 1.0]
         assert answers["b"]["predictions"] == [2.0, 2.0]
 
-        # The example image's server (serving/churn), started as SageMaker starts a model's container.
+        # The example image (serving/churn), started as SageMaker starts a model's container: `serve` as its CMD.
+        docker_ready(CHURN_IMAGE)
         port = free_port()
         example = serving.container("Deployment", "churn-a", ports={8080: port}).with_command(
-            [str(REPO_ROOT / "serving" / "churn" / "serve")], name="churn-image")
+            ["serve"], name="churn-image", image=CHURN_IMAGE, keep_entrypoint=True)
         example.env.update(MLOPS_MODEL_URI="models:/churn-serving/2", MLOPS_SERVING_PORT=str(port))
         serving.processes.append(example)  # stopped with the others
         example.start()
@@ -405,17 +409,23 @@ def smoke(platform, env: dict | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def scheduler(platform):
-    """The Airflow scheduler, whose heartbeat the health endpoint reports. Its executor is the one
-    stand-in: task pods need a cluster, so here it runs tasks as local processes."""
-    process = platform.cluster.container("Deployment", "airflow-scheduler")
-    process.env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-    process.start()
-    deadline = time.monotonic() + 180
-    while get_json(platform.url("airflow-api-server", "/api/v2/monitor/health"))["scheduler"]["status"] != "healthy":
-        assert time.monotonic() < deadline, process.tail()
+    """The scheduler, DAG processor and triggerer, whose heartbeats the health endpoint reports. The
+    executor is the one stand-in: task pods need a cluster, so the scheduler runs tasks in its own container."""
+    scheduler = platform.cluster.container("Deployment", "airflow-scheduler")
+    scheduler.env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    components = [scheduler.start(), platform.cluster.container("Deployment", "airflow-dag-processor").start(),
+                  platform.cluster.container("Deployment", "airflow-triggerer").start()]
+    deadline = time.monotonic() + 240
+    while True:
+        health = get_json(platform.url("airflow-api-server", "/api/v2/monitor/health"))
+        states = {part: (health.get(part) or {}).get("status") for part in ("scheduler", "dag_processor", "triggerer")}
+        if set(states.values()) == {"healthy"}:
+            break
+        for component in components:
+            assert component.running(), f"{component.name} exited:\n{component.tail()}"
+        assert time.monotonic() < deadline, f"{states}\n" + "\n".join(c.tail(20) for c in components)
         time.sleep(2)
-    yield process
-    process.stop()
+    yield scheduler
 
 
 def test_the_smoke_check_passes_against_the_healthy_platform(platform, scheduler):
@@ -442,3 +452,16 @@ def test_a_broken_credential_fails_its_own_check_with_the_reason_and_the_rest_st
     assert lines["airflow"].split()[1] == "FAIL" and "HTTP 401" in lines["airflow"]
     assert lines["postgres:mlflow"].split()[1] == "ok" and lines["mlflow"].split()[1] == "ok"
     assert result.stdout.strip().splitlines()[-1].endswith("failed: postgres:feast, feast:registry, feast:online, airflow")
+
+
+def test_every_server_stops_on_sigterm_within_its_grace_period(platform, scheduler):
+    """A rollout or a drain sends SIGTERM; a server that ignores it holds its pod for the whole grace
+    period and is then killed. Runs last: it stops the module's servers."""
+    # Not the scheduler: its executor is the stand-in, and LocalExecutor, unlike KubernetesExecutor, waits
+    # for the tasks it runs itself.
+    servers = [c for c in reversed(platform.cluster.processes) if c.running() and c is not scheduler]
+    assert {c.name for c in servers} >= {"mlflow/mlflow", "feast/feast", "evidently/evidently", "airflow-api-server/api-server",
+                                         "airflow-dag-processor/dag-processor", "airflow-triggerer/triggerer"}
+    stopped = {c.name: c.stop() for c in servers}
+    slow = {name: f"{seconds:.0f} s, exit {code}" for name, (seconds, code) in stopped.items() if seconds > 20 or code == 137}
+    assert not slow, f"killed at the end of the grace period instead of stopping on SIGTERM: {slow}"

@@ -1,0 +1,310 @@
+"""The kubelet's container mode: a container of the rendered program run as `docker run` from its image.
+
+It takes the pod spec exactly as recorded and gives the container what a node would:
+- `command` replaces the image's ENTRYPOINT and `args` its CMD;
+- the pod's and the container's security context: user, group, fsGroup as a supplementary group,
+  a read-only root file system, dropped capabilities, no privilege escalation, and runAsNonRoot checked;
+- volumes: emptyDir is a fresh folder of the pod (shared by its containers; tmpfs for `medium: Memory`),
+  ConfigMap and Secret volumes are read-only files at their paths, with items, modes and subPaths;
+- `env` and `envFrom` from the recorded ConfigMaps and Secrets, with `$(VAR)` expanded;
+- `--memory` and `--cpus` from the limits; an out-of-memory kill fails the caller.
+
+Only what host networking forces is translated: every in-cluster DNS name resolves to loopback
+(`--add-host`), an in-cluster `host:port` becomes the loopback port of the server behind it, and a
+server listens on a free loopback port (`--port 5000` becomes `--port <free>`). Paths are not translated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from tests.integration.kubelet import LocalCluster, choose_container, expand_all, free_port, rebind
+
+# Debian's client speaks to the daemon's built-in BuildKit and API; any client works for `run`.
+DOCKER = shutil.which("docker") or "/usr/bin/docker"
+PLATFORM_IMAGE_FILE = Path(__file__).resolve().parents[2] / "images" / "platform" / "VERSION"
+# Every container the tests start carries it, so scripts/test.sh can remove what a killed run left.
+LABEL = "mlops-stack.test"
+QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)([a-zA-Z]*)$")
+UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def platform_image() -> str:
+    return f"ghcr.io/mlops-stack/platform:{PLATFORM_IMAGE_FILE.read_text().strip()}"
+
+
+def docker_ready(*images: str) -> None:
+    """The engine answers and the images are built (scripts/images.sh); in CI their absence fails."""
+    problem = None
+    if subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
+        problem = "no Docker engine answers (./scripts/test.sh starts one as root; DOCKER_HOST names it)"
+    else:
+        missing = [i for i in images if subprocess.run([DOCKER, "image", "inspect", i], capture_output=True).returncode]
+        if missing:
+            problem = f"images not built: {', '.join(missing)} (./scripts/images.sh builds them)"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def memory_bytes(quantity: str) -> int:
+    number, unit = QUANTITY.match(str(quantity)).groups()
+    return int(float(number) * UNITS[unit])
+
+
+def cpus(quantity: str) -> str:
+    text = str(quantity)
+    return str(int(text[:-1]) / 1000) if text.endswith("m") else text
+
+
+@dataclass
+class Container:
+    """One container of a pod, with the same interface as a local process (run, start, wait_http, stop)."""
+
+    name: str
+    image: str
+    argv: list[str]  # command + args as rendered, translated for loopback
+    entrypoint: Optional[str]  # None: the image's ENTRYPOINT stays
+    env: dict[str, str]
+    options: list[str]  # docker run flags: user, security, mounts, limits, network
+    ports: dict[int, int]
+    log: Path
+    grace_seconds: int = 30
+    container_id: str = field(default="")
+    follower: Optional[subprocess.Popen] = None
+
+    def with_command(self, argv: list[str], name: Optional[str] = None, image: Optional[str] = None,
+                     keep_entrypoint: bool = False) -> "Container":
+        """The same pod (env, mounts, limits) running another command, as `kubectl exec` would;
+        `keep_entrypoint` runs argv as the CMD of `image` instead (how SageMaker starts a model)."""
+        return Container(name=name or self.name, image=image or self.image, argv=list(argv),
+                         entrypoint=None if keep_entrypoint else argv[0], env=dict(self.env),
+                         options=list(self.options), ports=dict(self.ports), log=self.log, grace_seconds=self.grace_seconds)
+
+    def _docker_run(self, detach: bool, extra_args: list[str]) -> list[str]:
+        self.container_id = f"mlops-{re.sub(r'[^a-zA-Z0-9_.-]', '-', self.name)}-{uuid.uuid4().hex[:8]}"
+        flags = ["--name", self.container_id, "--label", f"{LABEL}=1", *self.options, *[f"--env={key}" for key in sorted(self.env)]]
+        if self.entrypoint is not None:
+            flags += ["--entrypoint", self.entrypoint]
+            arguments = self.argv[1:]
+        else:
+            arguments = self.argv
+        return [DOCKER, "run", *(["--detach"] if detach else []), *flags, self.image, *arguments, *extra_args]
+
+    def _client_env(self) -> dict[str, str]:
+        # Values reach the container through the client's environment, never its command line.
+        return {**{k: v for k, v in os.environ.items() if k in ("PATH", "DOCKER_HOST", "HOME")}, **self.env}
+
+    def _write_log(self, text: str) -> None:
+        with self.log.open("a") as log:
+            log.write(text)
+
+    def run(self, timeout: float = 600, extra_args: Optional[list[str]] = None) -> subprocess.CompletedProcess:
+        command = self._docker_run(False, list(extra_args or []))
+        self._write_log(f"$ {shlex.join(self.argv + list(extra_args or []))}  [{self.image}]\n")
+        try:
+            result = subprocess.run(command, env=self._client_env(), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.remove()
+            raise
+        self._write_log(result.stdout + result.stderr)
+        self.check_not_killed()
+        self.remove()
+        return result
+
+    def start(self) -> "Container":
+        command = self._docker_run(True, [])
+        self._write_log(f"$ {shlex.join(self.argv)}  [{self.image}]\n")
+        started = subprocess.run(command, env=self._client_env(), capture_output=True, text=True)
+        if started.returncode != 0:
+            raise RuntimeError(f"{self.name}: docker run failed: {started.stderr}")
+        log = self.log.open("a")
+        self.follower = subprocess.Popen([DOCKER, "logs", "--follow", self.container_id], stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def state(self) -> dict[str, Any]:
+        out = subprocess.run([DOCKER, "inspect", "-f", "{{json .State}}", self.container_id], capture_output=True, text=True)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+    def running(self) -> bool:
+        return bool(self.state().get("Running"))
+
+    def check_not_killed(self) -> None:
+        if self.state().get("OOMKilled"):
+            raise AssertionError(f"{self.name} was killed at its memory limit:\n{self.tail()}")
+
+    def wait_http(self, path: str, port: int, timeout: float = 180, headers: Optional[dict] = None) -> float:
+        """Waits until the server answers below 500; returns the seconds since the container started."""
+        url = f"http://127.0.0.1:{self.ports.get(port, port)}{path}"
+        began = time.monotonic()
+        deadline = began + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if not self.running():
+                self.check_not_killed()
+                raise RuntimeError(f"{self.name} exited with {self.state().get('ExitCode')}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
+                    if response.status < 500:
+                        return time.monotonic() - began
+            except Exception as error:  # not up yet
+                last = error
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name}: {url} did not answer within {timeout}s ({last}):\n{self.tail()}")
+
+    def stop(self) -> Optional[tuple[float, int]]:
+        """SIGTERM, as the kubelet sends it, then SIGKILL after the pod's grace period.
+        Returns the seconds the container took to exit and its exit code, or None if it was not running."""
+        if not self.container_id:
+            return None
+        stopped = None
+        if self.running():
+            began = time.monotonic()
+            subprocess.run([DOCKER, "stop", "--time", str(self.grace_seconds), self.container_id], capture_output=True)
+            stopped = (time.monotonic() - began, int(self.state().get("ExitCode", -1)))
+            self.check_not_killed()
+        self.remove()
+        return stopped
+
+    def remove(self) -> None:
+        if self.follower is not None:
+            self.follower.terminate()
+            self.follower.wait(timeout=10)
+            self.follower = None
+        subprocess.run([DOCKER, "rm", "--force", self.container_id], capture_output=True)
+
+    def tail(self, lines: int = 60) -> str:
+        if self.container_id and self.follower is None:
+            logs = subprocess.run([DOCKER, "logs", self.container_id], capture_output=True, text=True)
+            self._write_log(logs.stdout + logs.stderr)
+        text = self.log.read_text() if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class ContainerCluster(LocalCluster):
+    """The recorded workloads run as containers of their images (see the module's docstring)."""
+
+    def pod_container(
+        self, namespace: str, name: str, pod: dict[str, Any], container: Optional[str] = None, *,
+        init: bool = False, ports: Optional[dict[int, int]] = None,
+    ) -> Container:
+        chosen = choose_container(pod, container, init)
+        root = self.workdir / f"{name}-{chosen['name']}"
+        root.mkdir(parents=True, exist_ok=True)
+        pod_security = pod.get("securityContext") or {}
+        security = {**pod_security, **(chosen.get("securityContext") or {})}
+        options = ["--network", "host", *self._hosts()]
+        options += self._user(security, pod_security, chosen["image"])
+        if security.get("readOnlyRootFilesystem"):
+            options.append("--read-only")
+        capabilities = security.get("capabilities") or {}
+        options += [f"--cap-drop={c}" for c in capabilities.get("drop", [])]
+        options += [f"--cap-add={c}" for c in capabilities.get("add", [])]
+        if security.get("allowPrivilegeEscalation") is False:
+            options += ["--security-opt", "no-new-privileges"]
+        limits = (chosen.get("resources") or {}).get("limits") or {}
+        if "memory" in limits:
+            memory = memory_bytes(limits["memory"])
+            options += ["--memory", str(memory), "--memory-swap", str(memory)]
+        if "cpu" in limits:
+            options += ["--cpus", cpus(limits["cpu"])]
+        if chosen.get("workingDir"):
+            options += ["--workdir", chosen["workingDir"]]
+        options += self._mounts(pod, chosen, namespace, name, pod_security.get("fsGroup"))
+
+        env = self.environment(chosen, namespace)
+        ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
+        command = chosen.get("command") or []
+        argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], ports)
+        env = {key: self.translate(value, {}) for key, value in env.items()}
+        result = Container(
+            name=f"{name}/{chosen['name']}", image=chosen["image"], argv=argv, entrypoint=argv[0] if command else None,
+            env=env, options=options, ports=ports, log=root / "log.txt",
+            grace_seconds=int(pod.get("terminationGracePeriodSeconds", 30)),
+        )
+        self.processes.append(result)
+        return result
+
+    def _hosts(self) -> list[str]:
+        """Every Service's DNS names, as a pod's resolver would answer them, on loopback."""
+        names = set()
+        for service in self.recording.by_type("kubernetes:core/v1:Service"):
+            meta = service.inputs["metadata"]
+            name, namespace = meta["name"], meta.get("namespace", "default")
+            names |= {name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"}
+        names |= {address.split(":")[0] for address in self.addresses if "%3A" not in address}
+        return [f"--add-host={host}:127.0.0.1" for host in sorted(names)]
+
+    def _user(self, security: dict, pod_security: dict, image: str) -> list[str]:
+        uid, gid = security.get("runAsUser"), security.get("runAsGroup")
+        if uid is None:
+            configured = subprocess.run([DOCKER, "image", "inspect", "-f", "{{.Config.User}}", image],
+                                        capture_output=True, text=True).stdout.strip()
+            uid = int(configured.split(":")[0]) if configured.split(":")[0].isdigit() else (0 if not configured else None)
+        if security.get("runAsNonRoot") and uid in (0, None):
+            # The kubelet refuses to start it: "container has runAsNonRoot and image will run as root".
+            raise AssertionError(f"runAsNonRoot, but {image} would run as root")
+        flags = ["--user", f"{uid}:{gid}" if gid is not None else str(uid)]
+        groups = [pod_security.get("fsGroup"), *(pod_security.get("supplementalGroups") or [])]
+        return flags + [f"--group-add={g}" for g in groups if g is not None]
+
+    def _mounts(self, pod: dict, container: dict, namespace: str, pod_name: str, fs_group: Optional[int]) -> list[str]:
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        flags = []
+        for mount in container.get("volumeMounts", []):
+            volume = volumes[mount["name"]]
+            read_only = mount.get("readOnly", False)
+            if "emptyDir" in volume and (volume["emptyDir"] or {}).get("medium") == "Memory":
+                size = (volume["emptyDir"] or {}).get("sizeLimit")
+                options = "rw,nosuid,nodev,mode=1777" + (f",size={memory_bytes(size)}" if size else "")
+                flags += ["--tmpfs", f"{mount['mountPath']}:{options}"]
+                continue
+            # The pod's folder, as in process mode: a pod's containers share it (a dump step and its upload).
+            local = self.workdir / pod_name / "mounts" / mount["name"]
+            if "emptyDir" in volume:
+                local.mkdir(parents=True, exist_ok=True)
+                os.chmod(local, 0o777)  # what the kubelet makes of an emptyDir: writable by the pod's user
+            else:
+                if not local.exists():
+                    local.mkdir(parents=True)
+                    self.fill_volume(volume, namespace, local)
+                    self._set_modes(volume, local, fs_group)
+                read_only = True  # ConfigMap and Secret volumes are always read-only
+            source = local / mount["subPath"] if mount.get("subPath") else local
+            if not source.exists():
+                raise AssertionError(f"{pod_name}: subPath {mount['subPath']} is not in volume {mount['name']}")
+            flags += ["--mount", f"type=bind,source={source},target={mount['mountPath']}" + (",readonly" if read_only else "")]
+        return flags
+
+    @staticmethod
+    def _set_modes(volume: dict, local: Path, fs_group: Optional[int]) -> None:
+        """File modes as the kubelet sets them: `mode`, else `defaultMode`, else 0644; with fsGroup,
+        files belong to that group and are readable by it."""
+        source = volume.get("configMap") or volume.get("secret") or {}
+        default = source.get("defaultMode", 0o644)
+        modes = {item["path"]: item.get("mode", default) for item in source.get("items") or []}
+        os.chmod(local, 0o755)
+        for path in local.rglob("*"):
+            relative = str(path.relative_to(local))
+            if path.is_dir():
+                os.chmod(path, 0o755)
+                continue
+            mode = modes.get(relative, default)
+            if fs_group is not None:
+                os.chown(path, 0, fs_group)
+                mode |= 0o040
+            os.chmod(path, mode)
