@@ -125,14 +125,20 @@ def redis_binary():
     return need("redis-server")
 
 
-@pytest.fixture
-def tls_certificate(tmp_path):
-    """A self-signed certificate for 127.0.0.1; a test trusts it through SSL_CERT_FILE or REQUESTS_CA_BUNDLE."""
-    certificate, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key; a client trusts it through SSL_CERT_FILE,
+    REQUESTS_CA_BUNDLE or (in a container) its system bundle."""
+    certificate, key = folder / "tls.crt", folder / "tls.key"
     made = subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
         capture_output=True, text=True,
     )
     assert made.returncode == 0, made.stderr
+    os.chmod(key, 0o644)  # the servers of the tests run as other users than root
     return certificate, key
+
+
+@pytest.fixture
+def tls_certificate(tmp_path):
+    return make_certificate(tmp_path)

@@ -195,8 +195,24 @@ class Container:
         return "\n".join(text.splitlines()[-lines:])
 
 
+# What EKS's pod identity webhook adds to a pod whose service account names an IAM role (IRSA).
+IRSA_ROLE = "eks.amazonaws.com/role-arn"
+IRSA_TOKEN = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
 class ContainerCluster(LocalCluster):
     """The recorded workloads run as containers of their images (see the module's docstring)."""
+
+    def __init__(self, recording, workdir: Path, addresses: Optional[dict[str, str]] = None):
+        super().__init__(recording, workdir, dict(addresses or {}))
+        # Variables every container gets, standing for what a cloud provides (AWS_ENDPOINT_URL).
+        self.cloud_env: dict[str, str] = {}
+        self.trusted: list[Path] = []
+
+    def trust(self, certificate: Path) -> None:
+        """Containers trust this certificate as they trust a cloud's public CAs: in the system bundle."""
+        self.trusted.append(certificate)
 
     def pod_container(
         self, namespace: str, name: str, pod: dict[str, Any], container: Optional[str] = None, *,
@@ -225,8 +241,9 @@ class ContainerCluster(LocalCluster):
         if chosen.get("workingDir"):
             options += ["--workdir", chosen["workingDir"]]
         options += self._mounts(pod, chosen, namespace, name, pod_security.get("fsGroup"))
+        options += self._trust_mount(chosen["image"])
 
-        env = self.environment(chosen, namespace)
+        env = {**self.cloud_env, **self._identity(pod, namespace, name, options), **self.environment(chosen, namespace)}
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
         command = chosen.get("command") or []
         argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], ports)
@@ -238,6 +255,33 @@ class ContainerCluster(LocalCluster):
         )
         self.processes.append(result)
         return result
+
+    def _identity(self, pod: dict, namespace: str, pod_name: str, options: list[str]) -> dict[str, str]:
+        """IRSA, as EKS's webhook injects it: the role, and a projected web identity token."""
+        accounts = [a.inputs["metadata"] for a in self.recording.by_type("kubernetes:core/v1:ServiceAccount")
+                    if a.inputs["metadata"]["name"] == pod.get("serviceAccountName")
+                    and a.inputs["metadata"].get("namespace") == namespace]
+        role = ((accounts[0].get("annotations") or {}) if accounts else {}).get(IRSA_ROLE)
+        if not role:
+            return {}
+        token = self.workdir / pod_name / "irsa-token"
+        token.parent.mkdir(parents=True, exist_ok=True)
+        token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl")
+        os.chmod(token, 0o644)
+        options += ["--mount", f"type=bind,source={token},target={IRSA_TOKEN},readonly"]
+        return {"AWS_ROLE_ARN": role, "AWS_WEB_IDENTITY_TOKEN_FILE": IRSA_TOKEN, "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
+
+    def _trust_mount(self, image: str) -> list[str]:
+        if not self.trusted:
+            return []
+        bundle = self.workdir / "trusted" / re.sub(r"[^a-zA-Z0-9_.-]", "-", image) / "ca-certificates.crt"
+        if not bundle.exists():
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            system = subprocess.run([DOCKER, "run", "--rm", "--network", "none", "--entrypoint", "cat", image, SYSTEM_BUNDLE],
+                                    capture_output=True, text=True, check=True).stdout
+            bundle.write_text(system + "".join(path.read_text() for path in self.trusted))
+            os.chmod(bundle, 0o644)
+        return ["--mount", f"type=bind,source={bundle},target={SYSTEM_BUNDLE},readonly"]
 
     def _hosts(self) -> list[str]:
         """Every Service's DNS names, as a pod's resolver would answer them, on loopback."""

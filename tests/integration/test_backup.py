@@ -1,5 +1,9 @@
 """The PostgreSQL backup CronJob as rendered: pg_dump against a real server, the upload to S3 with
-retention, and a restore into a fresh PostgreSQL that finds the data."""
+retention, and a restore into a fresh PostgreSQL that finds the data.
+
+The upload runs as a container of the platform image under its pod spec. The dump step's image is
+PostgreSQL's own, which cannot be pulled here, so it runs as a local process with Debian's pg_dump,
+writing into the same pod volume the upload container mounts."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import pytest
 
 from tests.conftest import recording_of
 from tests.integration.conftest import POSTGRES_BIN_DIRS, free_port, need, running_postgres, wait_for_port
+from tests.integration.containers import ContainerCluster, docker_ready, platform_image
 from tests.integration.kubelet import LocalCluster
 from tests.integration.test_data_services import rendered_postgres_setup, run_setup
 
@@ -34,9 +39,11 @@ def s3_endpoint():
 
 
 def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres_server, s3_endpoint):
+    docker_ready(platform_image())
     recording = recording_of("local")
     work = Path(tempfile.mkdtemp(prefix="mlops-backup-"))
     cluster = LocalCluster(recording, work)
+    containers = ContainerCluster(recording, work)  # the same pod folders: the upload sees the dump's files
     credentials = cluster.object("Secret", "postgres-credentials", "mlops")["stringData"]
     passwords = {c: credentials[f"{c}-password"] for c in ("mlflow", "airflow", "feast")}
     script, env_spec = rendered_postgres_setup(work)
@@ -54,6 +61,7 @@ def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres
     s3.put_object(Bucket="backups", Key="postgres/20200101T000000Z/mlflow.dump", Body=b"an old backup")
     cluster.expose("postgres.mlops.svc.cluster.local:5432", postgres_server["port"])
     cluster.expose("minio.mlops.svc.cluster.local:9000", int(s3_endpoint.rsplit(":", 1)[1]))
+    containers.addresses = cluster.addresses
 
     dump = cluster.container("CronJob", "postgres-backup", "dump", init=True)
     dump.env["PATH"] = os.pathsep.join([*map(str, POSTGRES_BIN_DIRS), dump.env["PATH"]])
@@ -64,7 +72,7 @@ def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres
     assert dumped.returncode == 0, dumped.stderr
     assert passwords["mlflow"] not in dumped.stdout + dumped.stderr
 
-    uploaded = cluster.container("CronJob", "postgres-backup", "upload").run(timeout=300)
+    uploaded = containers.container("CronJob", "postgres-backup", "upload").run(timeout=300)
     assert uploaded.returncode == 0, uploaded.stderr
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="backups", Prefix="postgres/")["Contents"])
     stamp = keys[0].split("/")[1]

@@ -1,0 +1,97 @@
+"""The data services behind a stack's workloads, as real servers on loopback.
+
+- `local` (the ensemble): PostgreSQL set up by its rendered setup Job, Redis with the generated
+  password, and an S3 endpoint in place of the in-cluster object store.
+- `staging` (AWS): what RDS, ElastiCache and S3 give a pod on EKS. PostgreSQL accepts TLS only and has an
+  admin without superuser (the rendered setup Job creates the consumers with it); Redis accepts TLS only
+  with the auth token; S3 is the same endpoint, reached as a cloud service: the pod gets IRSA's web
+  identity (what EKS's pod identity webhook injects) and `AWS_ENDPOINT_URL`, the stand-in for the
+  cloud's own endpoints. The servers' certificate is trusted as the clouds' public CAs are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+
+from infra.offline import Recording
+from tests.integration.conftest import free_port, make_certificate, running_postgres, wait_for_port
+from tests.integration.containers import ContainerCluster
+from tests.integration.kubelet import secret_data
+from tests.integration.test_data_services import rendered_postgres_setup, run_setup, set_up_like_rds
+
+PIPELINES = "mlops-pipelines"
+CONSUMERS = ("mlflow", "airflow", "feast")
+ROLES = ("lake", "artifacts", "feature-store", "monitoring")
+
+
+@dataclass
+class BackingServices:
+    s3_endpoint: str
+    buckets: dict[str, str]  # role -> bucket name, as the pipeline config names them
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def s3(self):
+        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def pipeline_config(cluster: ContainerCluster) -> tuple[dict[str, str], dict[str, str]]:
+    """The pipeline config's variables and secrets, as every pipeline pod gets them."""
+    return (cluster.object("ConfigMap", "mlops-pipeline-config", PIPELINES)["data"],
+            secret_data(cluster.object("Secret", "mlops-pipeline-config", PIPELINES)))
+
+
+def _start(stack: contextlib.ExitStack, command: list[str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    stack.callback(lambda: (process.terminate(), process.wait(timeout=30)))
+    wait_for_port(port, process)
+    return process
+
+
+@contextlib.contextmanager
+def running(stack_name: str, recording: Recording, cluster: ContainerCluster, work: Path, redis_binary: str):
+    """Starts the stack's data services and exposes them to the cluster under the names its pods use."""
+    env, secrets = pipeline_config(cluster)
+    cloud = stack_name != "local"
+    with contextlib.ExitStack() as stack:
+        # PostgreSQL, with each consumer's database and login made by the rendered setup Job.
+        server = stack.enter_context(running_postgres(tls=cloud))
+        passwords = {c: secrets[f"MLOPS_POSTGRES_{c.upper()}_PASSWORD"] for c in CONSUMERS}
+        if cloud:
+            setup = set_up_like_rds(server, work, passwords, stack_name)
+        else:
+            script, env_spec = rendered_postgres_setup(work)
+            setup = run_setup(script, env_spec, server, passwords)
+        assert setup.returncode == 0, setup.stderr
+        cluster.expose(f"{env['MLOPS_POSTGRES_HOST']}:{env['MLOPS_POSTGRES_PORT']}", server["port"])
+
+        redis_port = free_port()
+        listen = ["--port", str(redis_port), "--bind", "127.0.0.1"]
+        if cloud:
+            certificate, key = make_certificate(work)
+            cluster.trust(certificate)
+            listen = ["--port", "0", "--tls-port", str(redis_port), "--bind", "127.0.0.1", "--tls-cert-file", str(certificate),
+                      "--tls-key-file", str(key), "--tls-ca-cert-file", str(certificate), "--tls-auth-clients", "no"]
+        _start(stack, [redis_binary, *listen, "--requirepass", secrets["MLOPS_REDIS_PASSWORD"], "--save", "", "--dir", str(work)], redis_port)
+        cluster.expose(f"{env['MLOPS_REDIS_HOST']}:{env['MLOPS_REDIS_PORT']}", redis_port)
+
+        s3_port = free_port()
+        _start(stack, [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_port)
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        if cloud:
+            cluster.cloud_env["AWS_ENDPOINT_URL"] = endpoint
+        else:
+            in_cluster = urllib.parse.urlsplit(env["AWS_ENDPOINT_URL_S3"]).netloc
+            cluster.expose(in_cluster, s3_port)
+        services = BackingServices(endpoint, {role: env[f"MLOPS_BUCKET_{role.upper().replace('-', '_')}"] for role in ROLES})
+        client = services.s3()
+        for bucket in services.buckets.values():
+            client.create_bucket(Bucket=bucket)
+        yield services
