@@ -4,7 +4,9 @@ Prints, per shipped stack:
 1. evaluation cost: wall time and peak RSS of the offline render (the program under mocks, as a
    preview evaluates it), median of 5 runs, against importing the SDK classes of the resources it creates;
 2. the critical path of the deployment and the unavoidable chain (bench/graph.py);
-3. resource count and preview size (bytes of resources.json and of the rendered manifests).
+3. resource count and preview size (bytes of resources.json and of the rendered manifests);
+4. each image's size, and each workload's time from `docker run` to ready under its rendered pod
+   spec, with its peak memory (bench/containers.py; needs the Docker engine and the built images).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import graph
+from bench import containers, graph
 from infra import offline, render
 
 REPO = offline.REPO_ROOT
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stacks", nargs="*", default=offline.shipped_stacks())
+    parser.add_argument("--container-stacks", nargs="*", default=["local", "staging"],
+                        help="stacks whose workloads run as containers (those the integration tests run); none skips it")
     args = parser.parse_args(argv)
 
     rows, paths = [], []
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nLargest stack: {largest['stack']} ({largest['resources']} resources), evaluation ratio {largest['ratio']:.2f}.")
     failed = [r["stack"] for r in rows if r["path_ratio"] > graph.TARGET_RATIO or r["deadlocks"] or r["peak_mb"] > 300]
     failed += [largest["stack"]] if largest["ratio"] > 1.5 else []
+    if args.container_stacks:
+        failed += ["containers"] if containers.report(args.container_stacks) else []
     return 1 if failed else 0
 
 

@@ -23,19 +23,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 phase_done venv
-# The platform image's Python environment (images/platform), in which the integration tests run
-# MLflow, Feast, Evidently and Airflow exactly as the image would. Rebuilt when its pins change.
-platform_pins="$(cat images/platform/requirements.txt images/platform/constraints.txt | sha256sum | cut -c1-16)"
-if [ "$(cat .venv-platform/.pins 2>/dev/null)" != "$platform_pins" ]; then
-  rm -rf .venv-platform
-  python3 -m venv .venv-platform
-  .venv-platform/bin/python -m pip install --quiet --upgrade pip
-  .venv-platform/bin/python -m pip install --quiet \
-    --requirement images/platform/requirements.txt --constraint images/platform/constraints.txt
-  echo "$platform_pins" > .venv-platform/.pins
-fi
-
-phase_done venv-platform
 # checkov, for the manifest scan, in its own venv: its dependencies conflict with the project's.
 scan_pins="$(cat scan/requirements.txt scan/constraints.txt | sha256sum | cut -c1-16)"
 if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import yaml
 
 from infra.offline import Recording
 from tests.integration.conftest import free_port, make_certificate, running_postgres, wait_for_port
-from tests.integration.containers import ContainerCluster
+from tests.integration.containers import Container, ContainerCluster, memory_bytes
 from tests.integration.kubelet import secret_data
 from tests.integration.test_data_services import rendered_postgres_setup, run_setup, set_up_like_rds
 
-PIPELINES = "mlops-pipelines"
+NAMESPACE, PIPELINES = "mlops", "mlops-pipelines"
+# The applications' Services and their ports, as pipelines and the post-deploy check address them.
+SERVICE_PORTS = {"mlflow": 5000, "feast": 6566, "evidently": 8000, "airflow-api-server": 8080}
 CONSUMERS = ("mlflow", "airflow", "feast")
 ROLES = ("lake", "artifacts", "feature-store", "monitoring")
 
@@ -46,6 +49,41 @@ def pipeline_config(cluster: ContainerCluster) -> tuple[dict[str, str], dict[str
     """The pipeline config's variables and secrets, as every pipeline pod gets them."""
     return (cluster.object("ConfigMap", "mlops-pipeline-config", PIPELINES)["data"],
             secret_data(cluster.object("Secret", "mlops-pipeline-config", PIPELINES)))
+
+
+def expose_applications(cluster: ContainerCluster) -> dict[str, int]:
+    """A free loopback port for each application's Service, under its in-cluster name; returns them."""
+    ports = {service: free_port() for service in SERVICE_PORTS}
+    for service, port in SERVICE_PORTS.items():
+        cluster.expose(f"{service}.{NAMESPACE}.svc.cluster.local:{port}", ports[service])
+    return ports
+
+
+def smoke_container(cluster: ContainerCluster) -> Container:
+    """The post-deploy check's container exactly as its Job runs it: the rendered command, env and mounts."""
+    job = next(r for r in cluster.recording.by_type("kubernetes:batch/v1:Job") if r.name == "smoke-job")
+    pod = cluster.container("Job", job.inputs["metadata"]["name"])
+    # A bare host name resolves in the cluster only; here the server is on loopback.
+    config, _ = pipeline_config(cluster)
+    postgres = cluster.addresses[f"{config['MLOPS_POSTGRES_HOST']}:{config['MLOPS_POSTGRES_PORT']}"]
+    pod.env.update(MLOPS_POSTGRES_HOST="127.0.0.1", MLOPS_POSTGRES_PORT=postgres.rsplit(":", 1)[1])
+    return pod
+
+
+def stand_in_scheduler(cluster: ContainerCluster) -> Container:
+    """The Airflow scheduler with the one stand-in: task pods need a cluster, so LocalExecutor runs each
+    task in the scheduler's container. That container then holds up to `parallelism` tasks besides the
+    scheduler, so its memory limit grows by as many task pods' limits (each has its own under
+    KubernetesExecutor)."""
+    scheduler = cluster.container("Deployment", "airflow-scheduler")
+    scheduler.env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    template = yaml.safe_load(cluster.object("ConfigMap", "airflow-pod-template", NAMESPACE)["data"]["pod_template.yaml"])
+    task = next(c for c in template["spec"]["containers"] if c["name"] == "base")
+    flag = scheduler.options.index("--memory")
+    memory = int(scheduler.options[flag + 1]) + int(scheduler.env["AIRFLOW__CORE__PARALLELISM"]) * memory_bytes(
+        task["resources"]["limits"]["memory"])
+    scheduler.options[flag + 1] = scheduler.options[flag + 3] = str(memory)  # --memory M --memory-swap M
+    return scheduler
 
 
 def _start(stack: contextlib.ExitStack, command: list[str], port: int) -> subprocess.Popen:

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -73,7 +74,8 @@ def cpus(quantity: str) -> str:
 
 @dataclass
 class Container:
-    """One container of a pod, with the same interface as a local process (run, start, wait_http, stop)."""
+    """One container of a pod, with the same interface as a local process (run, start, wait_http, stop),
+    and `wait_ready`, which checks its rendered readiness probe."""
 
     name: str
     image: str
@@ -86,6 +88,9 @@ class Container:
     grace_seconds: int = 30
     container_id: str = field(default="")
     follower: Optional[subprocess.Popen] = None
+    started_at: float = 0.0  # time.monotonic() as `docker run` began: creating the container counts, as for a pod
+    readiness: Optional[dict] = None  # the rendered readinessProbe, its port a number
+    memory_limit: Optional[str] = None  # the rendered limit (`--memory` may differ: the stand-in scheduler)
 
     def with_command(self, argv: list[str], name: Optional[str] = None, image: Optional[str] = None,
                      keep_entrypoint: bool = False) -> "Container":
@@ -93,7 +98,8 @@ class Container:
         `keep_entrypoint` runs argv as the CMD of `image` instead (how SageMaker starts a model)."""
         return Container(name=name or self.name, image=image or self.image, argv=list(argv),
                          entrypoint=None if keep_entrypoint else argv[0], env=dict(self.env),
-                         options=list(self.options), ports=dict(self.ports), log=self.log, grace_seconds=self.grace_seconds)
+                         options=list(self.options), ports=dict(self.ports), log=self.log, grace_seconds=self.grace_seconds,
+                         readiness=self.readiness, memory_limit=self.memory_limit)
 
     def _docker_run(self, detach: bool, extra_args: list[str]) -> list[str]:
         self.container_id = f"mlops-{re.sub(r'[^a-zA-Z0-9_.-]', '-', self.name)}-{uuid.uuid4().hex[:8]}"
@@ -129,6 +135,7 @@ class Container:
     def start(self) -> "Container":
         command = self._docker_run(True, [])
         self._write_log(f"$ {shlex.join(self.argv)}  [{self.image}]\n")
+        self.started_at = time.monotonic()
         started = subprocess.run(command, env=self._client_env(), capture_output=True, text=True)
         if started.returncode != 0:
             raise RuntimeError(f"{self.name}: docker run failed: {started.stderr}")
@@ -150,8 +157,7 @@ class Container:
     def wait_http(self, path: str, port: int, timeout: float = 180, headers: Optional[dict] = None) -> float:
         """Waits until the server answers below 500; returns the seconds since the container started."""
         url = f"http://127.0.0.1:{self.ports.get(port, port)}{path}"
-        began = time.monotonic()
-        deadline = began + timeout
+        deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
             if not self.running():
@@ -160,11 +166,53 @@ class Container:
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
                     if response.status < 500:
-                        return time.monotonic() - began
+                        return time.monotonic() - self.started_at
             except Exception as error:  # not up yet
                 last = error
             time.sleep(0.5)
         raise TimeoutError(f"{self.name}: {url} did not answer within {timeout}s ({last}):\n{self.tail()}")
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        """Waits until the rendered readinessProbe passes, checked as the kubelet checks it (every half
+        second here, not every periodSeconds); returns the seconds since `docker run` began."""
+        if not self.readiness:
+            raise AssertionError(f"{self.name} has no readinessProbe: Kubernetes would send it traffic before it is up")
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if not self.running():
+                self.check_not_killed()
+                raise RuntimeError(f"{self.name} exited with {self.state().get('ExitCode')}:\n{self.tail()}")
+            passed, last = self._probe(self.readiness)
+            if passed:
+                return time.monotonic() - self.started_at
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name}: readinessProbe {self.readiness} did not pass within {timeout}s ({last}):\n{self.tail()}")
+
+    def _probe(self, probe: dict) -> tuple[bool, Any]:
+        seconds = probe.get("timeoutSeconds", 1)
+        if "httpGet" in probe:
+            action = probe["httpGet"]
+            headers = {h["name"]: h["value"] for h in action.get("httpHeaders", [])}
+            url = f"http://127.0.0.1:{self.ports.get(action['port'], action['port'])}{action.get('path', '/')}"
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=seconds) as response:
+                    return 200 <= response.status < 400, response.status
+            except Exception as error:  # refused, timed out or an HTTP error: not ready
+                return False, error
+        if "exec" in probe:
+            try:
+                done = subprocess.run([DOCKER, "exec", self.container_id, *probe["exec"]["command"]],
+                                      capture_output=True, text=True, timeout=seconds)
+            except subprocess.TimeoutExpired as error:
+                return False, error
+            return done.returncode == 0, (done.stdout + done.stderr)[-500:]
+        if "tcpSocket" in probe:
+            port = probe["tcpSocket"]["port"]
+            with socket.socket() as connection:
+                connection.settimeout(seconds)
+                return connection.connect_ex(("127.0.0.1", self.ports.get(port, port))) == 0, port
+        raise AssertionError(f"{self.name}: unsupported probe {probe}")
 
     def stop(self) -> Optional[tuple[float, int]]:
         """SIGTERM, as the kubelet sends it, then SIGKILL after the pod's grace period.
@@ -193,6 +241,19 @@ class Container:
             self._write_log(logs.stdout + logs.stderr)
         text = self.log.read_text() if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _numbered(probe: Optional[dict], container: dict) -> Optional[dict]:
+    """The probe with a named port (`port: health`) replaced by the container's port number."""
+    if not probe:
+        return None
+    named = {p["name"]: p["containerPort"] for p in container.get("ports", []) if p.get("name")}
+    probe = json.loads(json.dumps(probe))
+    for action in ("httpGet", "tcpSocket"):
+        if action in probe:
+            port = probe[action]["port"]
+            probe[action]["port"] = named[port] if isinstance(port, str) and not port.isdigit() else int(port)
+    return probe
 
 
 # What EKS's pod identity webhook adds to a pod whose service account names an IAM role (IRSA).
@@ -237,7 +298,8 @@ class ContainerCluster(LocalCluster):
             memory = memory_bytes(limits["memory"])
             options += ["--memory", str(memory), "--memory-swap", str(memory)]
         if "cpu" in limits:
-            options += ["--cpus", cpus(limits["cpu"])]
+            # A limit above the node's cores never binds (Kubernetes allows it; the engine refuses it).
+            options += ["--cpus", str(min(float(cpus(limits["cpu"])), os.cpu_count() or 1))]
         if chosen.get("workingDir"):
             options += ["--workdir", chosen["workingDir"]]
         options += self._mounts(pod, chosen, namespace, name, pod_security.get("fsGroup"))
@@ -248,10 +310,14 @@ class ContainerCluster(LocalCluster):
         command = chosen.get("command") or []
         argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], ports)
         env = {key: self.translate(value, {}) for key, value in env.items()}
+        # A listening port set by a variable (Airflow's scheduler health server), as `rebind` does for flags.
+        env.update({key: str(ports[int(value)]) for key, value in env.items()
+                    if key.endswith("_PORT") and value.isdigit() and int(value) in ports})
         result = Container(
             name=f"{name}/{chosen['name']}", image=chosen["image"], argv=argv, entrypoint=argv[0] if command else None,
             env=env, options=options, ports=ports, log=root / "log.txt",
-            grace_seconds=int(pod.get("terminationGracePeriodSeconds", 30)),
+            grace_seconds=int(pod.get("terminationGracePeriodSeconds", 30)), readiness=_numbered(chosen.get("readinessProbe"), chosen),
+            memory_limit=limits.get("memory"),
         )
         self.processes.append(result)
         return result

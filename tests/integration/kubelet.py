@@ -1,14 +1,15 @@
-"""A stand-in for the kubelet: runs a container of the rendered program as a local process.
+"""A stand-in for the kubelet, shared by its two modes: the pod spec read as the program recorded it.
 
-It takes a Deployment, Job or CronJob exactly as the program recorded it and builds the process the
-cluster would start: the container's command, its environment from `env` and `envFrom` (ConfigMaps and
-Secrets of the same recording, so the generated passwords are the real ones), and its volumes as
-local folders. Only what a cluster provides differently is translated, and nothing else:
+It takes a Deployment, Job or CronJob and builds what the cluster would start: the container's
+command, its environment from `env` and `envFrom` (ConfigMaps and Secrets of the same recording, so
+the generated passwords are the real ones), and its volumes. containers.py runs it from its image
+under the pod spec; this module's process mode runs it as a local process, only for images that
+cannot be had here (PostgreSQL's own: its pg_dump step runs Debian's pg_dump). What the cluster
+provides differently is translated, and nothing else:
 
 - in-cluster DNS names and ports (`mlflow.mlops.svc.cluster.local:5000`) become loopback servers;
 - a server's own port becomes a free loopback port;
-- mount paths become folders, and paths inside the image (/opt/mlops) become this repository;
-- commands run from the platform image's Python environment (.venv-platform, same pins as the image).
+- (process mode) mount paths become the pod's folders.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import pytest
-
-from infra.offline import REPO_ROOT, Recording, is_secret_value
+from infra.offline import Recording, is_secret_value
 
 KINDS = {
     "Deployment": "kubernetes:apps/v1:Deployment",
@@ -36,20 +35,7 @@ KINDS = {
     "ConfigMap": "kubernetes:core/v1:ConfigMap",
     "Secret": "kubernetes:core/v1:Secret",
 }
-# What the platform image holds at /opt/mlops (images/platform/Dockerfile): the jobs and the examples.
-IMAGE_PATHS = {"/opt/mlops": str(REPO_ROOT)}
 PORT_FLAGS = ("--port", "-p")
-
-
-def platform_venv() -> Path:
-    """The platform image's environment; scripts/test.sh builds it. In CI its absence is a failure."""
-    venv = Path(os.environ.get("MLOPS_PLATFORM_VENV", REPO_ROOT / ".venv-platform"))
-    if not (venv / "bin" / "airflow").exists():
-        message = f"{venv} is missing: ./scripts/test.sh builds it from images/platform/requirements.txt"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return venv
 
 
 def plain(value: Any) -> Any:
@@ -184,7 +170,7 @@ class LocalCluster:
         root = self.workdir / f"{name}-{chosen['name']}"
         root.mkdir(parents=True, exist_ok=True)
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        paths = dict(IMAGE_PATHS)
+        paths: dict[str, str] = {}
         for mount in chosen.get("volumeMounts", []):
             # Volumes belong to the pod: its containers share them (a dump step and its upload step).
             local = self.workdir / name / "mounts" / mount["name"]
@@ -197,14 +183,7 @@ class LocalCluster:
         argv = [self.translate(arg, paths) for arg in expand_all(chosen.get("command", []) + chosen.get("args", []), env)]
         argv = rebind(argv, ports)
         env = {key: self.translate(value, paths) for key, value in env.items() if key != "PATH"}
-        venv = platform_venv()
-        env.update({
-            "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-            "HOME": str(root / "home"),
-            "PYTHONPATH": str(REPO_ROOT),  # the image's /opt/mlops
-            "PYTHONUNBUFFERED": "1",
-            "VIRTUAL_ENV": str(venv),
-        })
+        env.update({"PATH": os.environ["PATH"], "HOME": str(root / "home")})
         (root / "home").mkdir(exist_ok=True)
         cwd = paths.get("/tmp", str(root))
         process = LocalProcess(name=f"{name}/{chosen['name']}", argv=argv, env=env, cwd=cwd, ports=ports, log=root / "log.txt")

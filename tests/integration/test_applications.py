@@ -30,8 +30,7 @@ from tests.integration.containers import Container, ContainerCluster, docker_rea
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE, PIPELINES = "mlops", "mlops-pipelines"
-SERVICE_PORTS = {"mlflow": 5000, "feast": 6566, "evidently": 8000, "airflow-api-server": 8080}
+NAMESPACE, PIPELINES = backing_services.NAMESPACE, backing_services.PIPELINES
 # The ensemble, and AWS with its managed data services (RDS, ElastiCache, S3 with IRSA).
 STACKS = ["local", "staging"]
 # serving/churn/Dockerfile, built on the platform image by scripts/images.sh.
@@ -43,7 +42,6 @@ class Platform:
         self.stack, self.cluster, self.services, self.ports = stack, cluster, services, ports
         self.migrate: subprocess.CompletedProcess | None = None
         self.feast_apply: subprocess.CompletedProcess | None = None
-        self.ready_seconds: dict[str, float] = {}
 
     def bucket(self, role: str) -> str:
         return self.services.buckets[role]
@@ -94,9 +92,7 @@ def platform(request, redis_binary):
     cluster = ContainerCluster(recording, work)
     try:
         with backing_services.running(request.param, recording, cluster, work, redis_binary) as services:
-            ports = {service: free_port() for service in SERVICE_PORTS}
-            for service, port in SERVICE_PORTS.items():
-                cluster.expose(f"{service}.{NAMESPACE}.svc.cluster.local:{port}", ports[service])
+            ports = backing_services.expose_applications(cluster)
             result = Platform(request.param, cluster, services, ports)
 
             mlflow = cluster.container("Deployment", "mlflow", ports={5000: ports["mlflow"]}).start()
@@ -108,13 +104,9 @@ def platform(request, redis_binary):
             assert result.migrate.returncode == 0, result.migrate.stdout[-3000:] + result.migrate.stderr[-3000:]
             api = cluster.container("Deployment", "airflow-api-server", ports={8080: ports["airflow-api-server"]}).start()
 
-            # Each server's time from container start to ready (bench/ measures them; here they only must be ready).
-            result.ready_seconds = {
-                "mlflow": mlflow.wait_http("/health", 5000),
-                "evidently": evidently.wait_http("/api/version", 8000),
-                "feast": feast.wait_http("/health", 6566),
-                "airflow-api-server": api.wait_http("/api/v2/monitor/health", 8080, timeout=300),
-            }
+            # Ready as Kubernetes decides it, by their rendered readiness probes (bench/containers.py times them).
+            for server in (mlflow, evidently, feast, api):
+                server.wait_ready(timeout=300)
             yield result
     finally:
         cluster.stop_all()
@@ -343,7 +335,7 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
             server = serving.container("Deployment", f"churn-{variant}", ports={8080: port})
             assert Path(server.argv[0]).name == "mlflow" and server.argv[1:5] == ["models", "serve", "--model-uri", f"models:/churn-serving/{ {'a': 1, 'b': 2}[variant] }"]
             server.start()
-            server.wait_http("/ping", 8080, timeout=300)
+            server.wait_ready(timeout=300)
             answers[variant] = get_json(f"http://127.0.0.1:{port}/invocations", data={"inputs": [[0.5], [3.0]]})
             serving.expose(f"churn-{variant}.{NAMESPACE}.svc.cluster.local:8080", port)
         assert answers["a"]["predictions"] == [1.0, 1.0]
@@ -357,7 +349,7 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         example.env.update(MLOPS_MODEL_URI="models:/churn-serving/2", MLOPS_SERVING_PORT=str(port))
         serving.processes.append(example)  # stopped with the others
         example.start()
-        example.wait_http("/ping", 8080, timeout=300)
+        example.wait_ready(timeout=300)
         assert get_json(f"http://127.0.0.1:{port}/invocations", data={"inputs": [[0.5]]})["predictions"] == [2.0]
 
         # The post-deploy check sends the endpoint's smokeRequest to each variant with traffic.
@@ -373,13 +365,9 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
 
 def smoke(platform, env: dict | None = None) -> subprocess.CompletedProcess:
     """The post-deploy check exactly as its Job runs it: the rendered command, env and mounts."""
-    job = next(r for r in platform.cluster.recording.by_type("kubernetes:batch/v1:Job") if r.name == "smoke-job")
-    pod = platform.cluster.container("Job", job.inputs["metadata"]["name"])
+    pod = backing_services.smoke_container(platform.cluster)
     assert pod.argv[1:] == ["-m", "mlops_jobs.smoke", "--skip-endpoint", "churn"]  # the example's models may not exist yet
-    # A bare host name resolves in the cluster only; here the server is on loopback.
-    config, _ = backing_services.pipeline_config(platform.cluster)
-    postgres = platform.cluster.addresses[f"{config['MLOPS_POSTGRES_HOST']}:{config['MLOPS_POSTGRES_PORT']}"]
-    pod.env.update(MLOPS_POSTGRES_HOST="127.0.0.1", MLOPS_POSTGRES_PORT=postgres.rsplit(":", 1)[1], **(env or {}))
+    pod.env.update(env or {})
     return pod.run(timeout=600)
 
 
@@ -387,8 +375,7 @@ def smoke(platform, env: dict | None = None) -> subprocess.CompletedProcess:
 def scheduler(platform):
     """The scheduler, DAG processor and triggerer, whose heartbeats the health endpoint reports. The
     executor is the one stand-in: task pods need a cluster, so the scheduler runs tasks in its own container."""
-    scheduler = platform.cluster.container("Deployment", "airflow-scheduler")
-    scheduler.env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    scheduler = backing_services.stand_in_scheduler(platform.cluster)
     components = [scheduler.start(), platform.cluster.container("Deployment", "airflow-dag-processor").start(),
                   platform.cluster.container("Deployment", "airflow-triggerer").start()]
     deadline = time.monotonic() + 240
@@ -401,6 +388,8 @@ def scheduler(platform):
             assert component.running(), f"{component.name} exited:\n{component.tail()}"
         assert time.monotonic() < deadline, f"{states}\n" + "\n".join(c.tail(20) for c in components)
         time.sleep(2)
+    for component in components:  # and their own rendered probes agree
+        component.wait_ready(timeout=120)
     yield scheduler
 
 

@@ -1,4 +1,5 @@
-"""The Azure stack's pipeline config, as rendered, with the real clients of the platform image.
+"""The Azure stack's pipeline config, as rendered, with the real clients of the platform image, each run
+as a container of the image under its rendered pod spec (the Airflow task pod's, or the check's Job's).
 
 - Airflow's wasb hook and remote logging, MLflow's artifact repository, adlfs and pyarrow must each build
   its client for the stack's storage account with workload identity, and no key.
@@ -20,30 +21,38 @@ import time
 import urllib.parse
 
 import pytest
+import yaml
 
 from infra.offline import REPO_ROOT
 from tests.conftest import recording_of, resolved
 from tests.integration.conftest import free_port, wait_for_port
-from tests.integration.kubelet import LocalCluster, platform_venv
+from tests.integration.containers import SYSTEM_BUNDLE, ContainerCluster, docker_ready, platform_image
 
 AZURITE = REPO_ROOT / "tests" / "integration" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 AZURITE_ACCOUNT = "devstoreaccount1"  # Azurite's account; its key is public and documented
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 pytestmark = pytest.mark.integration
+PIPELINES = "mlops-pipelines"
+
+
+def task_pod(cluster: ContainerCluster):
+    """Airflow's task pod for the Azure stack, from its rendered pod template."""
+    template = yaml.safe_load(cluster.object("ConfigMap", "airflow-pod-template", "mlops")["data"]["pod_template.yaml"])
+    return cluster.pod_container(PIPELINES, "task", template["spec"], "base")
 
 
 def test_every_client_builds_its_azure_client_from_the_rendered_config(tmp_path):
+    docker_ready(platform_image())
     recording = recording_of("production-azure")
-    public, complete = resolved(recording.result.public), resolved(recording.result.complete)
+    public = resolved(recording.result.public)
+    # Airflow's own settings (remote logging), which its servers get besides the pipeline config.
     settings = recording.one("kubernetes:core/v1:ConfigMap", "airflow-settings").inputs["data"]
     account = public.env["AZURE_STORAGE_ACCOUNT_NAME"]
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **public.env, **complete.secret_env, **settings,
-           "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags")}
-    done = subprocess.run(
-        [str(platform_venv() / "bin" / "python"), str(REPO_ROOT / "tests" / "integration" / "azure_clients_probe.py")],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
+    task = task_pod(ContainerCluster(recording, tmp_path / "cluster"))
+    task.env.update(settings)
+    probe = (REPO_ROOT / "tests" / "integration" / "azure_clients_probe.py").read_text()
+    done = task.with_command(["python", "-c", probe]).run(timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     facts = json.loads(done.stdout.strip().splitlines()[-1])
     blob = f"https://{account}.blob.core.windows.net/"
@@ -132,6 +141,18 @@ def managed_identity_endpoint():
         server.shutdown()
 
 
+def azure_cluster(recording, tmp_path, account_host: str, azurite: str, certificate) -> ContainerCluster:
+    """The stack's storage account is Azurite, on loopback, with a certificate trusted as Azure's public CA is."""
+    cluster = ContainerCluster(recording, tmp_path / "cluster", {account_host: azurite.removeprefix("https://")})
+    cluster.trust(certificate)
+    return cluster
+
+
+# In the stand-in, Azure's public CA is a test certificate in the system bundle. azure-core (requests)
+# and aiohttp (adlfs) read their own bundles unless these name the system's.
+TRUST_SYSTEM_BUNDLE = {"REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE, "SSL_CERT_FILE": SYSTEM_BUNDLE}
+
+
 def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_container_with_an_entra_token(
     azurite, tls_certificate, tmp_path,
 ):
@@ -148,12 +169,13 @@ def test_the_post_deploy_check_writes_reads_and_deletes_a_blob_in_every_containe
         admin.create_container(container)
 
     # The stack's storage account is Azurite here; the check's Job runs as rendered.
-    cluster = LocalCluster(recording, tmp_path / "cluster", {account_host: azurite.removeprefix("https://")})
+    docker_ready(platform_image())
+    cluster = azure_cluster(recording, tmp_path, account_host, azurite, tls_certificate[0])
     job = next(r for r in recording.by_type("kubernetes:batch/v1:Job") if r.name == "smoke-job")
     check = cluster.container("Job", job.inputs["metadata"]["name"])
     assert check.env["AZURE_STORAGE_BLOB_ENDPOINT"] == azurite
     with managed_identity_endpoint() as (identity, requested):
-        check.env.update(identity, REQUESTS_CA_BUNDLE=str(tls_certificate[0]))
+        check.env.update(identity, **TRUST_SYSTEM_BUNDLE)
         done = check.run(timeout=300, extra_args=["--only", "bucket"])
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
@@ -195,7 +217,6 @@ def test_the_example_pipeline_seeds_watches_and_ingests_the_lake_container_with_
     import io
 
     import pandas as pd
-    import yaml
     from azure.storage.blob import BlobServiceClient
 
     recording = recording_of("production-azure")
@@ -212,14 +233,11 @@ def test_the_example_pipeline_seeds_watches_and_ingests_the_lake_container_with_
                             "created": pd.Timestamp("2026-11-29T01:00:00Z")})
     container.upload_blob("incoming/churn/2026-11-29.parquet", arrived.to_parquet(index=False))
 
-    cluster = LocalCluster(recording, tmp_path / "cluster", {account_host: azurite.removeprefix("https://")})
-    template = yaml.safe_load(cluster.object("ConfigMap", "airflow-pod-template", "mlops")["data"]["pod_template.yaml"])
-    task = cluster.pod_container("mlops-pipelines", "task", template["spec"], "base")
+    docker_ready(platform_image())
+    task = task_pod(azure_cluster(recording, tmp_path, account_host, azurite, tls_certificate[0]))
     with managed_identity_endpoint() as (identity, requested):
-        # adlfs talks over aiohttp, which trusts SSL_CERT_FILE; the token request goes through azure-core.
-        task.env.update(identity, SSL_CERT_FILE=str(tls_certificate[0]), REQUESTS_CA_BUNDLE=str(tls_certificate[0]))
-        done = task.with_command([str(platform_venv() / "bin" / "python"), "-c", EXAMPLE_PIPELINE,
-                                  str(REPO_ROOT / "examples" / "dags")]).run(timeout=300)
+        task.env.update(identity, **TRUST_SYSTEM_BUNDLE)
+        done = task.with_command(["python", "-c", EXAMPLE_PIPELINE, "/opt/mlops/examples/dags"]).run(timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     facts = json.loads(done.stdout.strip().splitlines()[-1])
 
