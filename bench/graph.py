@@ -30,6 +30,7 @@ SERVICE_ROLES = {
     "mlops:kubernetes:Postgres": "postgres",
     "mlops:kubernetes:Redis": "redis",
     "mlops:kubernetes:Minio": "objectStore",
+    "mlops:kubernetes:Seaweedfs": "objectStore",
     "mlops:kubernetes:Mlflow": "mlflow",
     "mlops:kubernetes:Feast": "feast",
     "mlops:kubernetes:Evidently": "evidently",

@@ -5,6 +5,7 @@ Every other module receives a validated, fully defaulted `StackConfig`; none rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ class Backend(str, Enum):
     AZURE = "azure"
 
 
+class ObjectStoreServer(str, Enum):
+    """The S3 server of the ensemble. MinIO's upstream is archived (April 2026): pick it only for a
+    maintained MinIO build of your own."""
+
+    SEAWEEDFS = "seaweedfs"
+    MINIO = "minio"
+
+
 class ServiceMode(str, Enum):
     IN_CLUSTER = "in-cluster"
     MANAGED = "managed"
@@ -58,13 +67,18 @@ MANAGED_BY_DEFAULT = frozenset(DATA_SERVICES)
 # The platform image (images/platform) carries MLflow, Feast, Evidently and Airflow at one set of
 # versions, so every client in a pipeline matches its server. Its tag is images/platform/VERSION.
 PLATFORM_IMAGE_REPOSITORY = "ghcr.io/mlops-stack/platform"
-PLATFORM_IMAGE_VERSION = "1.1.0"
+PLATFORM_IMAGE_VERSION = "1.2.0"
 PLATFORM_IMAGE = f"{PLATFORM_IMAGE_REPOSITORY}:{PLATFORM_IMAGE_VERSION}"
+
+# MinIO's last community release: selected with services.objectStore.server: minio.
+MINIO_IMAGE = "minio/minio:RELEASE.2025-09-07T16-13-09Z"
+# Production's object store survives the loss of a node: SeaweedFS's raft quorum, MinIO's erasure set.
+HA_OBJECT_STORE_REPLICAS = {ObjectStoreServer.SEAWEEDFS: 3, ObjectStoreServer.MINIO: 4}
 
 DEFAULT_IMAGES = {
     "postgres": "postgres:17.6-bookworm",
     "redis": "redis:7.4.6-alpine",
-    "objectStore": "minio/minio:RELEASE.2025-09-07T16-13-09Z",
+    "objectStore": "chrislusf/seaweedfs:4.44",
     "objectStoreClient": "minio/mc:RELEASE.2025-08-13T08-35-41Z",
     "mlflow": PLATFORM_IMAGE,
     "feast": PLATFORM_IMAGE,
@@ -126,8 +140,8 @@ DEFAULT_SIZES: dict[Environment, dict[str, Size]] = {
     Environment.PRODUCTION: {
         "postgres": Size(1, "1", "4Gi", "4", "8Gi", "100Gi"),
         "redis": Size(1, "500m", "2Gi", "2", "4Gi", "8Gi"),
-        # Four MinIO servers form one erasure set: the object store survives the loss of a node.
-        "objectStore": Size(4, "1", "4Gi", "4", "8Gi", "250Gi"),
+        # Replicas: HA_OBJECT_STORE_REPLICAS of the chosen server.
+        "objectStore": Size(3, "1", "4Gi", "4", "8Gi", "250Gi"),
         # Two replicas of every stateless server: a rolling update or a lost node keeps it up.
         "mlflow": Size(2, "500m", "2Gi", "2", "4Gi"),
         "feast": Size(2, "500m", "1Gi", "2", "2Gi"),
@@ -222,7 +236,8 @@ class PostgresConfig(DataServiceConfig):
 
 
 class ObjectStoreConfig(DataServiceConfig):
-    client_image: PinnedImage = Field(None, description="MinIO client image that creates buckets and users")
+    server: ObjectStoreServer = Field(ObjectStoreServer.SEAWEEDFS, description="S3 server in the cluster: seaweedfs, or minio (archived upstream)")
+    client_image: PinnedImage = Field(None, description="MinIO client image that creates buckets and users (server minio)")
 
 
 
@@ -793,7 +808,7 @@ DEFAULT_SERVING_SIZES = {
 DEFAULT_SERVING_MAX_REPLICAS = {Environment.LOCAL: 2, Environment.STAGING: 3, Environment.PRODUCTION: 10}
 INSTALLED_GATEWAY_CLASS = "envoy"
 # An endpoint's pods are labelled with its name: it must not pass for one of the platform's servers.
-RESERVED_ENDPOINT_NAMES = frozenset({"postgres", "redis", "minio", "mlflow", "feast", "evidently", "airflow"})
+RESERVED_ENDPOINT_NAMES = frozenset({"postgres", "redis", "minio", "seaweedfs", "mlflow", "feast", "evidently", "airflow"})
 # Azure ML limits an online deployment's name to 32 characters; the others allow more.
 MAX_VARIANT_OBJECT_NAME = 32
 
@@ -860,6 +875,7 @@ class StackConfig:
     postgres: DataService
     redis: DataService
     object_store: DataService
+    object_store_server: ObjectStoreServer
     object_store_client_image: str
     postgres_backup: BackupConfig
     mlflow: Mlflow
@@ -993,9 +1009,18 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
                 size.replicas,
                 "1 in-cluster (a single instance; for high availability use mode: managed on aws or azure)",
             )
-        if service == "objectStore" and size.replicas in (2, 3):
-            problem("services.objectStore.replicas", size.replicas, "1, or 4 and more (a MinIO erasure set)")
-        return DataService(mode_of(service, given.mode), given.image or DEFAULT_IMAGES[service], size, given.storage_class)
+        image = given.image or DEFAULT_IMAGES[service]
+        if service == "objectStore":
+            server = services.object_store.server
+            if not given.replicas and size.replicas > 1:
+                size = dataclasses.replace(size, replicas=HA_OBJECT_STORE_REPLICAS[server])
+            if server is ObjectStoreServer.MINIO:
+                image = given.image or MINIO_IMAGE
+                if size.replicas in (2, 3):
+                    problem("services.objectStore.replicas", size.replicas, "1, or 4 and more (a MinIO erasure set)")
+            elif size.replicas == 2:
+                problem("services.objectStore.replicas", size.replicas, "1, or 3 and more (SeaweedFS's masters elect a leader by majority)")
+        return DataService(mode_of(service, given.mode), image, size, given.storage_class)
 
     services = raw.services
     postgres = data_service("postgres", services.postgres)
@@ -1119,6 +1144,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         postgres=postgres,
         redis=redis,
         object_store=object_store,
+        object_store_server=services.object_store.server,
         object_store_client_image=services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
         postgres_backup=services.postgres.backup,
         mlflow=mlflow,

@@ -45,7 +45,7 @@ class Buckets:
 
 @dataclass(frozen=True)
 class ObjectStore:
-    """S3 (MinIO, AWS) or Azure Blob. `endpoint` is empty where the client's default is right (AWS S3)."""
+    """S3 (SeaweedFS, MinIO, AWS) or Azure Blob. `endpoint` is empty where the client's default is right (AWS S3)."""
 
     kind: str  # "s3" or "azure-blob"
     endpoint: pulumi.Input[str]  # Azure: https://<account>.blob.core.windows.net

@@ -96,6 +96,7 @@ SERVICE_TYPES = {
     "mlops:kubernetes:Postgres": "PostgreSQL",
     "mlops:kubernetes:Redis": "Redis",
     "mlops:kubernetes:Minio": "MinIO",
+    "mlops:kubernetes:Seaweedfs": "SeaweedFS",
     "mlops:kubernetes:Mlflow": "MLflow",
     "mlops:kubernetes:Feast": "Feast",
     "mlops:kubernetes:Evidently": "Evidently",
@@ -111,7 +112,7 @@ SERVICE_TYPES = {
     "mlops:azure:DataLake": "ADLS",
     "mlops:azure:MachineLearningWorkspace": "MLflow",
 }
-DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "S3", "ADLS"}
+DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "SeaweedFS", "S3", "ADLS"}
 
 
 def inventory(recording: Recording) -> str:

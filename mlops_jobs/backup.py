@@ -2,7 +2,7 @@
 
 Backups are kept as s3://<bucket>/<prefix>/<UTC stamp>/<file>, the stamp being the folder name the
 dump step wrote (YYYYmmddTHHMMSSZ). The S3 endpoint, region and keys come from the standard AWS
-variables (AWS_ENDPOINT_URL_S3 for MinIO).
+variables (AWS_ENDPOINT_URL_S3 for an in-cluster server).
 
     python -m mlops_jobs.backup --source /backup --bucket backups --prefix postgres --retention-days 7
 """

@@ -1,7 +1,7 @@
 """The platform's buckets, as the pipeline config names them, for pipelines that read and write objects:
 the same calls on every backend.
 
-- `s3` (MinIO, S3): s3fs, with the endpoint in AWS_ENDPOINT_URL_S3 (none on AWS) and the credentials of
+- `s3` (SeaweedFS, MinIO, S3): s3fs, with the endpoint in AWS_ENDPOINT_URL_S3 (none on AWS) and the credentials of
   the environment (the pipeline config's keys, or the pod's IAM role).
 - `azure-blob` (a storage account): adlfs against AZURE_STORAGE_BLOB_ENDPOINT, signed in with the pod's
   workload identity (DefaultAzureCredential). No key exists.

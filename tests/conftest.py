@@ -29,7 +29,7 @@ def backend_of(stack: str) -> str:
     return offline.stack_config(stack).get("mlops:backend", "ensemble")
 
 
-# Stacks whose data services run in the cluster (PostgreSQL, Redis and MinIO StatefulSets).
+# Stacks whose data services run in the cluster (PostgreSQL, Redis and SeaweedFS StatefulSets).
 ENSEMBLE_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "ensemble"]
 AWS_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "aws"]
 AZURE_STACKS = [s for s in offline.shipped_stacks() if backend_of(s) == "azure"]

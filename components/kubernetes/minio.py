@@ -185,8 +185,10 @@ class Minio(pulumi.ComponentResource):
             depends_on=[statefulset],
         )
         self.endpoint = pulumi.Output.concat("http://", workload.service_dns(APP, args.namespace), f":{API_PORT}")
-        # The admin login, for the platform's own jobs (backups) in this namespace: Secret name and keys.
-        self.admin_secret_name = secret.metadata.name
+        # The backup's login, for the platform's own jobs in this namespace: Secret name and keys. With
+        # MinIO it is the admin's (SeaweedFS scopes a key of its own to the backups' bucket).
+        self.backup_secret_name = secret.metadata.name
+        self.backup_keys = ("root-user", "root-password")
         self.region = REGION
         self.buckets = {b: b for b in args.buckets}
         self.access_key_id = pulumi.Output.secret(PIPELINES_ACCESS_KEY)
@@ -198,7 +200,7 @@ class Minio(pulumi.ComponentResource):
                 "buckets": list(args.buckets),
                 "accessKeyId": self.access_key_id,
                 "secretAccessKey": self.secret_access_key,
-                "adminSecretName": self.admin_secret_name,
+                "backupSecretName": self.backup_secret_name,
             }
         )
 

@@ -24,6 +24,7 @@ class Admission:
     from_apps: tuple[str, ...] = ()  # pods of these services in the platform namespace
     from_pipelines: bool = False  # every pod of the pipelines namespace (Airflow tasks, pipelines)
     from_anywhere: bool = False  # any pod of any namespace (an Ingress controller in front of a UI)
+    role: Optional[str] = None  # names the policy when an app has several (its peers' ports)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             selector = {NAME_LABEL: admission.app}
             if admission.component:
                 selector["app.kubernetes.io/component"] = admission.component
-            object_name = f"{admission.app}-{admission.component}" if admission.component else admission.app
+            object_name = "-".join(part for part in (admission.app, admission.component, admission.role) if part)
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{object_name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"allow-{object_name}", namespace=args.platform_namespace, labels=meta_labels),

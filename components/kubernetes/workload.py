@@ -24,7 +24,7 @@ PART_OF = "mlops-stack"
 
 @dataclass(frozen=True)
 class StatefulServiceArgs:
-    """What every in-cluster data service (PostgreSQL, Redis, MinIO) takes."""
+    """What every in-cluster data service (PostgreSQL, Redis, the object store) takes."""
 
     namespace: pulumi.Input[str]
     image: str
@@ -198,11 +198,15 @@ def stateful_workload(
     service_account: pulumi.Input[str],
     volumes: Optional[list[k8s.core.v1.VolumeArgs]] = None,
     depends_on: Optional[list[pulumi.Resource]] = None,
+    peer_ports: Optional[list[k8s.core.v1.ServicePortArgs]] = None,
+    pod_annotations: Optional[dict[str, pulumi.Input[str]]] = None,
+    session_affinity: Optional[str] = None,
 ) -> tuple[k8s.core.v1.Service, k8s.apps.v1.StatefulSet]:
     """A StatefulSet with one data volume per pod, its headless Service and its client Service.
 
     Children are named `<name>-headless`, `<name>-service`, `<name>-statefulset`; the Kubernetes objects
-    are named `<app>-headless` and `<app>` (the stable DNS name clients use).
+    are named `<app>-headless` and `<app>` (the stable DNS name clients use). `peer_ports` are the
+    ports the pods use between themselves, on the headless Service only.
     """
     meta_labels = labels(app, args.labels)
     match = selector(app)
@@ -211,14 +215,14 @@ def stateful_workload(
         f"{name}-headless",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-headless", namespace=args.namespace, labels=meta_labels),
         spec=k8s.core.v1.ServiceSpecArgs(
-            cluster_ip="None", selector=match, ports=ports, publish_not_ready_addresses=True
+            cluster_ip="None", selector=match, ports=ports + (peer_ports or []), publish_not_ready_addresses=True
         ),
         opts=child,
     )
     service = k8s.core.v1.Service(
         f"{name}-service",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=meta_labels),
-        spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=match, ports=ports),
+        spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=match, ports=ports, session_affinity=session_affinity),
         opts=child,
     )
     statefulset = k8s.apps.v1.StatefulSet(
@@ -227,12 +231,12 @@ def stateful_workload(
         spec=k8s.apps.v1.StatefulSetSpecArgs(
             service_name=headless.metadata.name,
             replicas=args.size.replicas,
-            # Multi-node services (MinIO) must start all pods together to form a cluster.
+            # Multi-node services (MinIO, SeaweedFS) must start all pods together to form a cluster.
             pod_management_policy="Parallel" if args.size.replicas > 1 else "OrderedReady",
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
             persistent_volume_claim_retention_policy=volume_retention(args.delete_volumes),
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=meta_labels),
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=meta_labels, annotations=pod_annotations),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=service_account,
                     automount_service_account_token=False,

@@ -1,4 +1,4 @@
-"""The event trigger of the example: new objects under incoming/churn/ of the lake bucket (S3, MinIO or
+"""The event trigger of the example: new objects under incoming/churn/ of the lake bucket (S3, SeaweedFS, MinIO or
 the storage account's `lake` container) start `churn_training`.
 
 Every five minutes a cheap listing, with the object store settings of the pipeline config, looks for

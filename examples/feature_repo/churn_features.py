@@ -22,7 +22,7 @@ customer_activity_source = FileSource(
     path=f"{LAKE_URL}/{ACTIVITY_KEY}",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
-    # MinIO (or any S3 other than AWS) needs its endpoint; on AWS the variable is unset.
+    # An in-cluster S3 server (or any S3 other than AWS) needs its endpoint; on AWS the variable is unset.
     s3_endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
 )
 

@@ -1,7 +1,8 @@
 """The data services behind a stack's workloads, as real servers on loopback.
 
 - `local` (the ensemble): PostgreSQL set up by its rendered setup Job, Redis with the generated
-  password, and an S3 endpoint in place of the in-cluster object store.
+  password, and an S3 endpoint in place of the in-cluster object store, its buckets made by the
+  object store's rendered setup Job.
 - `staging` (AWS): what RDS, ElastiCache and S3 give a pod on EKS. PostgreSQL accepts TLS only and has an
   admin without superuser (the rendered setup Job creates the consumers with it); Redis accepts TLS only
   with the auth token; S3 is the same endpoint, reached as a cloud service: the pod gets IRSA's web
@@ -129,7 +130,11 @@ def running(stack_name: str, recording: Recording, cluster: ContainerCluster, wo
             in_cluster = urllib.parse.urlsplit(env["AWS_ENDPOINT_URL_S3"]).netloc
             cluster.expose(in_cluster, s3_port)
         services = BackingServices(endpoint, {role: env[f"MLOPS_BUCKET_{role.upper().replace('-', '_')}"] for role in ROLES})
-        client = services.s3()
-        for bucket in services.buckets.values():
-            client.create_bucket(Bucket=bucket)
+        if cloud:  # the stack's S3 buckets
+            client = services.s3()
+            for bucket in services.buckets.values():
+                client.create_bucket(Bucket=bucket)
+        else:  # the object store's rendered setup Job, in its container
+            setup = cluster.container("Job", "seaweedfs-setup").run(timeout=300)
+            assert setup.returncode == 0, setup.stdout + setup.stderr[-3000:]
         yield services

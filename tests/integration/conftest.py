@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -118,6 +119,18 @@ def running_postgres(tls: bool = False):
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_endpoint():
+    """An S3 endpoint of its own (moto) on a free loopback port: its URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-import yaml
 
 from infra import pipeline_config
 from tests.conftest import recording_of, resolved
@@ -124,31 +122,21 @@ def feast_round_trip(public, addresses: dict[str, str], tmp_path, monkeypatch) -
     assert online["spend"] == [pytest.approx(20.25)]
 
 
-@pytest.fixture
-def s3_server():
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_for_port(port, process)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def test_s3_clients_need_nothing_but_the_pipeline_environment(s3_server, monkeypatch):
+def test_s3_clients_need_nothing_but_the_pipeline_environment(s3_endpoint, monkeypatch):
     import boto3
 
     config = resolved(recording_of("local").result.public)
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     for key, value in config.env.items():
-        monkeypatch.setenv(key, value.replace("http://minio.mlops.svc.cluster.local:9000", s3_server))
+        monkeypatch.setenv(key, value.replace("http://seaweedfs.mlops.svc.cluster.local:8333", s3_endpoint))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "mlops-pipelines")  # from the Secret in the cluster
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "PipelinesSecret1")
 
     s3 = boto3.client("s3")  # no endpoint, region or keys in code: all from the pipeline config
-    assert s3.meta.endpoint_url == s3_server
+    assert s3.meta.endpoint_url == s3_endpoint
     bucket = os.environ["MLOPS_BUCKET_ARTIFACTS"]
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="mlflow/probe.txt", Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key="mlflow/probe.txt")["Body"].read() == b"ok"
-    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == s3_server
+    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == s3_endpoint

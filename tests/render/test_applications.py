@@ -37,7 +37,7 @@ def test_all_seven_services_run_on_the_ensemble(ensemble):
     deployments = set(objects(ensemble, DEPLOYMENT))
     assert APPLICATIONS <= deployments
     statefulsets = set(objects(ensemble, "kubernetes:apps/v1:StatefulSet"))
-    assert statefulsets == {"postgres", "redis", "minio"}
+    assert statefulsets == {"postgres", "redis", "seaweedfs"}
 
 
 def test_the_applications_run_in_the_cluster_on_every_backend(shipped):
@@ -130,11 +130,11 @@ def test_airflow_components_start_after_the_migration_and_the_applications_after
         assert urns["airflow-migrate"] in shipped.one(DEPLOYMENT, name).dependencies
     # Waiting for a component means waiting for its children, the setup Jobs among them.
     mlflow = shipped.one(DEPLOYMENT, "mlflow-deployment").dependencies
-    assert urns["postgres-setup"] in mlflow and urns["minio-setup"] in mlflow
+    assert urns["postgres-setup"] in mlflow and urns["seaweedfs-setup"] in mlflow
     assert not [d for d in mlflow if "mlops:kubernetes:Redis" in d]  # MLflow does not use Redis
     assert urns["postgres-setup"] in shipped.one("kubernetes:batch/v1:Job", "airflow-migrate").dependencies
     evidently = shipped.one(DEPLOYMENT, "evidently-deployment").dependencies
-    assert urns["minio-setup"] in evidently and urns["postgres-setup"] not in evidently
+    assert urns["seaweedfs-setup"] in evidently and urns["postgres-setup"] not in evidently
 
 
 def test_admin_password_and_airflow_keys_are_generated_and_secret(shipped):

@@ -54,7 +54,7 @@ def test_a_pr_stack_on_the_ensemble_deletes_its_volumes():
     recording = offline.run("staging-pr-42", {"mlops:backend": "ensemble", "mlops:cluster": {"context": "mlops-staging"}})
     assert [r.name for r in recording.resources if r.protect or r.retain_on_delete] == []
     statefulsets = recording.by_type(STATEFULSET)
-    assert {s.name for s in statefulsets} == {"postgres-statefulset", "redis-statefulset", "minio-statefulset"}
+    assert {s.name for s in statefulsets} == {"postgres-statefulset", "redis-statefulset", "seaweedfs-statefulset"}
     for statefulset in statefulsets:
         # The databases and buckets live on these volumes: they go with the stack.
         assert statefulset.inputs["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
@@ -66,7 +66,7 @@ def test_production_on_your_own_cluster_protects_its_data_and_keeps_its_volumes(
         assert statefulset.protect, statefulset.name
         assert statefulset.inputs["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
     protected = {r.name for r in recording.resources if r.protect}
-    assert {"postgres-credentials", "redis-credentials", "minio-credentials"} <= protected
+    assert {"postgres-credentials", "redis-credentials", "seaweedfs-credentials"} <= protected
 
 
 def test_owner_pr_and_expiry_from_env_up_label_every_kubernetes_object():

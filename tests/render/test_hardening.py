@@ -14,7 +14,7 @@ def test_every_pod_runs_as_its_service_account_and_only_the_executor_gets_an_api
     assert {("mlops", a) for a in ("mlflow", "feast", "evidently", "airflow")} <= accounts
     # Managed PostgreSQL keeps a "postgres" account for its setup Job; Redis and S3 need none.
     assert {("mlops", "postgres")} <= accounts
-    in_cluster = {("mlops", a) for a in ("redis", "minio")}
+    in_cluster = {("mlops", a) for a in ("redis", "seaweedfs")}
     assert in_cluster <= accounts if shipped.by_type("mlops:kubernetes:Redis") else not in_cluster & accounts
     for name, spec in pod_specs(shipped):
         assert spec.get("serviceAccountName"), name
@@ -39,7 +39,9 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
 
     assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
     assert peers("allow-redis") == ({"redis", "feast"}, True, False, [6379])
-    assert peers("allow-minio") == ({"minio", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [9000])
+    assert peers("allow-seaweedfs") == ({"seaweedfs", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [8333])
+    # Its servers talk to each other (masters, volume servers, filers; HTTP and gRPC), and nobody else does.
+    assert peers("allow-seaweedfs-peers") == ({"seaweedfs"}, False, False, [9333, 19333, 8080, 18080, 8888, 18888])
     endpoints = set((offline.stack_config(shipped.stack).get("mlops:serving") or {}).get("endpoints", {}))
     # Model variants load their models from the tracking server.
     assert peers("allow-mlflow") == ({"airflow", *endpoints}, True, False, [5000])
@@ -62,9 +64,9 @@ def test_an_enabled_ingress_opens_its_ui_to_the_ingress_controller():
 
 def test_replicated_services_in_production_have_disruption_budgets():
     production = {o["metadata"]["name"]: o for o in objects_all(recording_of("production-onprem"), "kubernetes:policy/v1:PodDisruptionBudget")}
-    assert set(production) == {"minio", "mlflow", "feast", "airflow-api-server", "airflow-scheduler", "airflow-triggerer"}
+    assert set(production) == {"seaweedfs", "mlflow", "feast", "airflow-api-server", "airflow-scheduler", "airflow-triggerer"}
     on_aws = {o["metadata"]["name"] for o in objects_all(recording_of("production"), "kubernetes:policy/v1:PodDisruptionBudget")}
-    assert on_aws == set(production) - {"minio"}  # S3 is the object store there
+    assert on_aws == set(production) - {"seaweedfs"}  # S3 is the object store there
     assert all(p["spec"]["maxUnavailable"] == 1 for p in production.values())
     assert production["mlflow"]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "server"}
     assert not recording_of("local").by_type("kubernetes:policy/v1:PodDisruptionBudget")

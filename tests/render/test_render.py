@@ -121,7 +121,7 @@ def test_pipeline_files_point_at_the_stacks_own_services(rendered):
     if backend_of(recording.stack) == "ensemble":
         assert env["MLOPS_POSTGRES_HOST"] == "'postgres.mlops.svc.cluster.local'"
         assert env["MLOPS_REDIS_HOST"] == "'redis.mlops.svc.cluster.local'"
-        assert env["AWS_ENDPOINT_URL_S3"] == env["MLFLOW_S3_ENDPOINT_URL"] == "'http://minio.mlops.svc.cluster.local:9000'"
+        assert env["AWS_ENDPOINT_URL_S3"] == env["MLFLOW_S3_ENDPOINT_URL"] == "'http://seaweedfs.mlops.svc.cluster.local:8333'"
         assert env["AWS_SECRET_ACCESS_KEY"] == f"'{REDACTED}'"
         assert "@postgres.mlops.svc.cluster.local:5432/feast?sslmode=disable" in feature_store["registry"]["path"]
         assert feature_store["online_store"]["connection_string"].startswith("redis.mlops.svc.cluster.local:6379,")

@@ -9,7 +9,7 @@ from tests.conftest import recording_of
 
 JOB = "kubernetes:batch/v1:Job"
 SERVICES = ("mlops:kubernetes:Mlflow", "mlops:kubernetes:Feast", "mlops:kubernetes:Evidently", "mlops:kubernetes:Airflow",
-            "mlops:kubernetes:Postgres", "mlops:kubernetes:Redis", "mlops:kubernetes:Minio", "mlops:kubernetes:DatabaseSetup",
+            "mlops:kubernetes:Postgres", "mlops:kubernetes:Redis", "mlops:kubernetes:Seaweedfs", "mlops:kubernetes:DatabaseSetup",
             "mlops:kubernetes:ModelEndpoint", "mlops:kubernetes:PipelineConfig")
 
 

@@ -26,7 +26,10 @@ def test_environment_follows_the_stack_name():
 def test_production_is_protected_and_highly_available_by_default():
     prod = config.load("production", {})
     assert prod.protect and not prod.ephemeral
-    assert prod.object_store.size.replicas == 4
+    # SeaweedFS: three servers are a raft quorum; MinIO needs four for an erasure set.
+    assert (prod.object_store_server, prod.object_store.size.replicas) == (config.ObjectStoreServer.SEAWEEDFS, 3)
+    minio = config.load("production", {"services": {"objectStore": {"server": "minio"}}})
+    assert minio.object_store.size.replicas == 4 and minio.object_store.image.startswith("minio/minio:")
     local = config.load("local", {})
     assert not local.protect
     # Local is the smallest, production the largest, for every data service.
@@ -66,7 +69,7 @@ def test_overrides_win_over_environment_defaults():
         {
             "services": {
                 "postgres": {"image": "postgres:16.10", "storage": "7Gi", "resources": {"memoryLimit": "3Gi"}},
-                "objectStore": {"replicas": 4, "clientImage": "minio/mc:RELEASE.2025-07-21T05-28-08Z"},
+                "objectStore": {"server": "minio", "replicas": 4, "clientImage": "minio/mc:RELEASE.2025-07-21T05-28-08Z"},
             },
             "namespaces": {"platform": "ml", "pipelines": "ml-jobs"},
             "labels": {"team": "ml-platform"},
@@ -112,7 +115,9 @@ BAD = [
     ("local", {"services": {"redis": {"image": "redis"}}}, "mlops:services.redis.image", "'redis'", "pinned by tag or digest"),
     ("local", {"services": {"postgres": {"storage": "lots"}}}, "mlops:services.postgres.storage", "'lots'", "Kubernetes quantity"),
     ("local", {"services": {"postgres": {"replicas": 3}}}, "mlops:services.postgres.replicas", "3", "1 in-cluster"),
-    ("local", {"services": {"objectStore": {"replicas": 2}}}, "mlops:services.objectStore.replicas", "2", "1, or 4 and more"),
+    ("local", {"services": {"objectStore": {"replicas": 2}}}, "mlops:services.objectStore.replicas", "2", "1, or 3 and more"),
+    ("local", {"services": {"objectStore": {"server": "minio", "replicas": 3}}}, "mlops:services.objectStore.replicas", "3", "1, or 4 and more"),
+    ("local", {"services": {"objectStore": {"server": "ceph"}}}, "mlops:services.objectStore.server", "'ceph'", "seaweedfs or minio"),
     ("local", {"services": {"mlflow": {"port": 1}}}, "mlops:services.mlflow.port", "unknown key", "workers, ingress"),
     ("local", {"services": {"mlflow": {"image": "ghcr.io/x/mlflow"}}}, "mlops:services.mlflow.image", "'ghcr.io/x/mlflow'", "pinned"),
     ("local", {"services": {"mlflow": {"workers": 0}}}, "mlops:services.mlflow.workers", "0", "greater than or equal to 1"),

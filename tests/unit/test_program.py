@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -9,8 +11,9 @@ from infra import offline, pipeline_config
 from infra.config import ConfigError
 from tests.conftest import is_secret, recording_of, resolved
 
-STATEFUL = ("postgres-statefulset", "redis-statefulset", "minio-statefulset")
+STATEFUL = ("postgres-statefulset", "redis-statefulset", "seaweedfs-statefulset")
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+SERVICE = "kubernetes:core/v1:Service"
 
 
 def test_public_pipeline_config_is_not_secret_and_the_rest_is():
@@ -62,11 +65,15 @@ def test_production_protects_stateful_resources_and_keeps_volumes():
     for name in STATEFUL:
         spec = recording.one(STATEFULSET, name).inputs["spec"]
         assert spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
-    minio = recording.one(STATEFULSET, "minio-statefulset").inputs["spec"]
-    assert minio["replicas"] == 4 and minio["podManagementPolicy"] == "Parallel"
-    assert "http://minio-{0...3}.minio-headless.mlops.svc.cluster.local/data" in minio["template"]["spec"]["containers"][0]["args"]
-    script = recording.one("kubernetes:core/v1:ConfigMap", "minio-setup-scripts").inputs["data"]["setup.sh"]
-    assert "mc version enable mlops/lake" in script
+    # Three SeaweedFS servers: a raft quorum of masters, every object on two volume servers.
+    store = recording.one(STATEFULSET, "seaweedfs-statefulset").inputs["spec"]
+    assert store["replicas"] == 3 and store["podManagementPolicy"] == "Parallel"
+    args = store["template"]["spec"]["containers"][0]["args"]
+    peers = ",".join(f"seaweedfs-{i}.seaweedfs-headless.mlops.svc.cluster.local:9333" for i in range(3))
+    assert f"-master.peers={peers}" in args and "-master.defaultReplication=001" in args
+    assert recording.one(SERVICE, "seaweedfs-service").inputs["spec"]["sessionAffinity"] == "ClientIP"
+    setup = json.loads(recording.one("kubernetes:core/v1:ConfigMap", "seaweedfs-setup-scripts").inputs["data"]["object-store.json"])
+    assert setup == {"buckets": ["lake", "artifacts", "feature-store", "monitoring", "backups"], "versioning": True}
 
 
 def test_ephemeral_stack_is_destroyable():
@@ -79,7 +86,7 @@ def test_ephemeral_stack_is_destroyable():
 
 def test_setup_jobs_wait_for_their_servers_and_are_replaced_by_deletion():
     recording = recording_of("local")
-    for app in ("postgres", "minio"):
+    for app in ("postgres", "seaweedfs"):
         job = recording.one("kubernetes:batch/v1:Job", f"{app}-setup")
         assert recording.one(STATEFULSET, f"{app}-statefulset").urn in job.dependencies
         assert job.delete_before_replace
@@ -107,7 +114,8 @@ def test_containers_are_pinned_hardened_and_sized():
             assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
             assert set(container["resources"]) == {"requests", "limits"}
             for env in container.get("env", []):
-                assert "value" in env or "secretKeyRef" in env["valueFrom"]
+                # A literal, a Secret's key, or the pod's own name (SeaweedFS's address among its peers).
+                assert "value" in env or "secretKeyRef" in env["valueFrom"] or env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
             if obj.type == STATEFULSET:
                 assert {"readinessProbe", "livenessProbe"} <= set(container)
 

@@ -2,7 +2,7 @@
 the environment (MLFLOW_TRACKING_URI, MLOPS_FEATURE_STORE_YAML, MLOPS_BUCKET_*, MLOPS_EVIDENTLY_*, and
 AWS_* or AZURE_STORAGE_*), and nothing else: the same code runs in an Airflow task pod, in
 `airflow dags test`, or on a laptop after `set -a; . ./pipeline.env`. The lake is read and written
-through `mlops_jobs.buckets`, so the steps run unchanged on MinIO, S3 and Azure Blob.
+through `mlops_jobs.buckets`, so the steps run unchanged on SeaweedFS, MinIO, S3 and Azure Blob.
 """
 
 from __future__ import annotations
