@@ -53,6 +53,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     shift.add_argument("weights")
     shift.add_argument("--stack", required=True)
 
+    local_up = commands.add_parser("up", help="a running platform on a kind cluster: the cluster, the platform image, the stack, `pulumi up`")
+    local_up.add_argument("stack", help="an ensemble stack whose mlops:cluster.context is kind-<name>, e.g. local")
+    local_up.add_argument("--image", default=None, help="a platform image already in Docker (default: build images/platform here)")
+    local_up.add_argument("--yes", action="store_true", help="pass --yes to pulumi up (no confirmation)")
+    local_up.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with Pulumi.yaml (default: here)")
+    local_down = commands.add_parser("down", help="destroy a stack that `up` made; the kind cluster stays unless --delete-cluster")
+    local_down.add_argument("stack")
+    local_down.add_argument("--delete-cluster", action="store_true", help="also delete the kind cluster")
+    local_down.add_argument("--yes", action="store_true", help="pass --yes to pulumi destroy (no confirmation)")
+    local_down.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with Pulumi.yaml (default: here)")
+
     smoke = commands.add_parser("smoke", help="run the post-deploy check now, as a new Job in the stack's cluster, and stream its log")
     smoke.add_argument("stack")
     smoke.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
@@ -60,6 +71,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     smoke.add_argument("--context", default=None, help="kubeconfig context (default: the stack's mlops:cluster.context, else the current one)")
 
     args = parser.parse_args(argv)
+    if args.command in ("up", "down"):
+        return _local(args)
     if args.command == "smoke":
         return _smoke(args)
     if args.command == "serving":
@@ -73,6 +86,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("render takes a STACK or --all")
     stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
     return _render(stacks, args.out, args.dir, many=args.all)
+
+
+def _local(args: argparse.Namespace, platform=None) -> int:
+    from infra import local_platform
+
+    try:
+        platform = platform or local_platform.LocalPlatform(args.stack, args.dir.resolve())
+        if args.command == "up":
+            platform.up(image=args.image, yes=args.yes)
+        else:
+            platform.down(delete_cluster=args.delete_cluster, yes=args.yes)
+    except (local_platform.LocalPlatformError, config.ConfigError, FileNotFoundError) as error:
+        for line in str(error).splitlines():
+            print(f"mlops-stack {args.command} {args.stack}: {line}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _smoke(args: argparse.Namespace, api=None) -> int:

@@ -361,6 +361,15 @@ def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     return {key: REDACTED if isinstance(v, dict) and set(v) == {"secure"} else v for key, v in values.items()}
 
 
+def validated_config(stack: str, root: Path = REPO_ROOT):
+    """Pulumi.<stack>.yaml validated and resolved, as the program would see it (secure values redacted)."""
+    from infra import config
+
+    prefix = f"{config.NAMESPACE}:"
+    values = {k[len(prefix):]: v for k, v in stack_config(stack, root).items() if k.startswith(prefix)}
+    return config.load(stack, values)
+
+
 def run(stack: str, config: dict[str, Any], program: Optional[Callable[[], Any]] = None) -> Recording:
     """Run `program` (default: the real one) for `stack` with `config` (full keys, e.g. mlops:backend)."""
     from infra import program as real_program

@@ -96,3 +96,16 @@ def test_a_model_tag_builds_the_variant_points_the_stack_at_its_digest_and_deplo
     weights = load("set-model-weights.yml")
     assert set(weights["on"]["workflow_dispatch"]["inputs"]) == {"stack", "endpoint", "weights"}
     assert any("mlops-stack serving weights" in s.get("run", "") for s in steps(weights))
+
+
+def test_e2e_kind_takes_a_clean_runner_through_up_the_check_an_unchanged_second_up_and_down():
+    workflow = load("e2e-kind.yml")
+    assert workflow["on"]["schedule"][0]["cron"] and "components/**" in workflow["on"]["pull_request"]["paths"]
+    runs = [s.get("run", "") for s in steps(workflow)]
+    order = [next(i for i, r in enumerate(runs) if wanted in r) for wanted in (
+        "mlops-stack up local --yes", "mlops-stack smoke local", "pulumi up --stack local --yes --expect-no-changes",
+        "GITHUB_STEP_SUMMARY", "mlops-stack down local --yes --delete-cluster")]
+    assert order == sorted(order)
+    down = next(s for s in steps(workflow) if "mlops-stack down local" in s.get("run", ""))
+    assert down["if"] == "always()"  # the cluster goes even when a step failed
+    assert "sha256sum --check" in "\n".join(runs)  # the kind binary is checked before it runs
