@@ -34,7 +34,11 @@ GRPC_OFFSET = 10000  # SeaweedFS's gRPC port of each server is its HTTP port plu
 UID = GID = 1000  # the image's `seaweed` user
 SECRET_NAME = "seaweedfs-credentials"
 CONFIG_KEY = "s3.json"
-CONFIG_DIR = "/etc/seaweedfs"
+CONFIG_DIR = "/etc/seaweedfs-s3"  # beside the image's /etc/seaweedfs (its filer.toml), not over it
+# Volume slots per server: enough for every bucket's first volumes (each collection grows several at
+# once), with the volume size chosen so that the slots fill the disk.
+VOLUME_SLOTS = 64
+UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
 REGION = "us-east-1"
 ACCESS_KEYS = {"admin": "mlops-admin", "pipelines": "mlops-pipelines", "backup": "mlops-backup"}
 # What a scoped key may do in its buckets: read, write and delete objects, and list them.
@@ -55,7 +59,14 @@ def peers(replicas: int, namespace: str) -> list[str]:
     return [f"{APP}-{i}.{APP}-headless.{namespace}.svc.cluster.local:{MASTER_PORT}" for i in range(replicas)]
 
 
-def server_args(replicas: int, namespace: str) -> list[str]:
+def volume_size_limit_mb(storage: str) -> int:
+    """Each volume's size, so that VOLUME_SLOTS of them fill a disk of `storage` (a Kubernetes quantity)."""
+    number = storage.rstrip("KiMGTk")
+    size = float(number) * UNITS[storage[len(number):]]
+    return int(min(max(size / 2**20 / VOLUME_SLOTS, 64), 30000))
+
+
+def server_args(replicas: int, namespace: str, storage: str) -> list[str]:
     args = [
         "server",
         "-dir=/data",
@@ -65,8 +76,9 @@ def server_args(replicas: int, namespace: str) -> list[str]:
         "-master.volumePreallocate=false",
         "-master.telemetry=false",
         f"-master.defaultReplication={'001' if replicas > 1 else '000'}",
+        f"-master.volumeSizeLimitMB={volume_size_limit_mb(storage)}",
         f"-volume.port={VOLUME_PORT}",
-        "-volume.max=0",  # as many volumes as the disk holds
+        f"-volume.max={VOLUME_SLOTS}",
         "-filer",
         f"-filer.port={FILER_PORT}",
         "-s3",
@@ -129,7 +141,7 @@ class Seaweedfs(pulumi.ComponentResource):
             image=args.image,
             # `weed` itself: the image's entrypoint would change owners and users as root first.
             command=["weed"],
-            args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(replicas, ns)),
+            args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(replicas, ns, args.size.storage)),
             ports=[k8s.core.v1.ContainerPortArgs(name=n, container_port=p) for n, p in ports]
             + [k8s.core.v1.ContainerPortArgs(name=f"{n}-grpc", container_port=p + GRPC_OFFSET) for n, p in ports if n != "s3"]
             + [k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],

@@ -43,17 +43,22 @@ def test_the_backup_and_the_pipelines_use_their_own_keys_and_the_config_rolls_th
     pod = recording.one("kubernetes:apps/v1:StatefulSet", "seaweedfs-statefulset").inputs["spec"]["template"]
     assert len(pod["metadata"]["annotations"]["mlops-stack/s3-config-sha256"]) == 64
     mounted = {m["mountPath"]: m for m in pod["spec"]["containers"][0]["volumeMounts"]}
-    assert mounted["/etc/seaweedfs"]["readOnly"] is True and {"/data", "/tmp"} <= set(mounted)
+    # The identities beside the image's /etc/seaweedfs (its filer.toml), not over it.
+    assert mounted["/etc/seaweedfs-s3"]["readOnly"] is True and {"/data", "/tmp"} <= set(mounted) and "/etc/seaweedfs" not in mounted
 
 
 def test_one_server_has_no_peers_and_three_form_a_quorum():
-    single = seaweedfs.server_args(1, "mlops")
+    single = seaweedfs.server_args(1, "mlops", "5Gi")
     assert "-master.defaultReplication=000" in single and not any(a.startswith("-master.peers") for a in single)
-    assert "-s3.config=/etc/seaweedfs/s3.json" in single and "-master.telemetry=false" in single
-    three = seaweedfs.server_args(3, "ml")
+    assert "-s3.config=/etc/seaweedfs-s3/s3.json" in single and "-master.telemetry=false" in single
+    # The volume slots fill the disk: 64 volumes of 80 MiB on 5Gi, of 4000 MiB on 250Gi.
+    assert "-volume.max=64" in single and "-master.volumeSizeLimitMB=80" in single
+    three = seaweedfs.server_args(3, "ml", "250Gi")
     assert "-master.peers=seaweedfs-0.seaweedfs-headless.ml.svc.cluster.local:9333,seaweedfs-1.seaweedfs-headless.ml.svc.cluster.local:9333," \
            "seaweedfs-2.seaweedfs-headless.ml.svc.cluster.local:9333" in three
     assert "-master.defaultReplication=001" in three  # each object on two volume servers
+    assert "-master.volumeSizeLimitMB=4000" in three
+    assert seaweedfs.volume_size_limit_mb("1Gi") == 64 and seaweedfs.volume_size_limit_mb("10Ti") == 30000
 
 
 def test_minio_stays_selectable():
