@@ -163,7 +163,10 @@ DEFAULT_AIRFLOW_PARALLELISM = {Environment.LOCAL: 4, Environment.STAGING: 16, En
 DATABASE_CONSUMERS = ("mlflow", "airflow", "feast")
 BUCKET_ROLES = ("lake", "artifacts", "featureStore", "monitoring")
 
-_EPHEMERAL_STACK = re.compile(r"^(?P<env>staging)-pr-(?P<pr>\d+)$")
+# The one rule for an ephemeral stack's name: staging-pr-<N>, N a pull request number (no 0, no
+# leading zero). infra/lifecycle.py takes it from here; the policy pack, which runs without this
+# package, has the same pattern (tests/unit/test_ephemeral_rule.py checks that they agree).
+EPHEMERAL_STACK = re.compile(r"^(?P<env>staging)-pr-(?P<pr>[1-9]\d*)$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _HOSTNAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -903,7 +906,7 @@ class StackConfig:
 
     @property
     def pr_number(self) -> Optional[int]:
-        match = _EPHEMERAL_STACK.match(self.stack)
+        match = EPHEMERAL_STACK.match(self.stack)
         return int(match["pr"]) if match else None
 
 
@@ -943,7 +946,7 @@ def _parse(value: Any) -> Any:
 
 
 def environment_from_stack(stack: str) -> Optional[Environment]:
-    match = _EPHEMERAL_STACK.match(stack)
+    match = EPHEMERAL_STACK.match(stack)
     name = match["env"] if match else stack
     try:
         return Environment(name)
@@ -966,7 +969,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         environment = Environment.LOCAL
     production = environment is Environment.PRODUCTION
 
-    ephemeral = raw.ephemeral if raw.ephemeral is not None else bool(_EPHEMERAL_STACK.match(stack))
+    ephemeral = raw.ephemeral if raw.ephemeral is not None else bool(EPHEMERAL_STACK.match(stack))
     if ephemeral and production:
         problem("ephemeral", True, "false in production (production data is never freely destroyable)")
     protect = raw.protect if raw.protect is not None else (production and not ephemeral)

@@ -19,9 +19,8 @@ from typing import Any, Callable, Optional, Protocol
 
 import yaml
 
-from infra.config import DEFAULT_TTL_HOURS, NAMESPACE, environment_from_stack
+from infra.config import DEFAULT_TTL_HOURS, EPHEMERAL_STACK, NAMESPACE, environment_from_stack
 
-EPHEMERAL_STACK = re.compile(r"^staging-pr-(?P<pr>[1-9]\d*)$")
 TEMPLATE_STACK = "staging"
 TAG_PREFIX = "mlops-stack"
 TAG_EPHEMERAL, TAG_OWNER, TAG_PR, TAG_EXPIRES = (f"{TAG_PREFIX}:{k}" for k in ("ephemeral", "owner", "pr", "expires"))

@@ -46,7 +46,8 @@ STATEFUL_TYPES = {
 }
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|access_?key|credential|private_?key|fernet)")
 CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
-EPHEMERAL = re.compile(r"^(?P<env>staging)-pr-\d+$")
+# The same rule as infra.config.EPHEMERAL_STACK (the pack runs without that package).
+EPHEMERAL = re.compile(r"^(?P<env>staging)-pr-(?P<pr>[1-9]\d*)$")
 
 
 @dataclass(frozen=True)

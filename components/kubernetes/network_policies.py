@@ -26,6 +26,13 @@ class Admission:
     from_anywhere: bool = False  # any pod of any namespace (an Ingress controller in front of a UI)
     role: Optional[str] = None  # names the policy when an app has several (its peers' ports)
 
+    def __post_init__(self) -> None:
+        # A rule with no sources renders `from: []`, which Kubernetes reads as "from everywhere".
+        if not (self.from_apps or self.from_pipelines or self.from_anywhere):
+            raise ValueError(f"the admission to {self.app} names no source: set from_apps, from_pipelines or from_anywhere")
+        if not self.ports:
+            raise ValueError(f"the admission to {self.app} names no port")
+
 
 @dataclass(frozen=True)
 class NetworkPoliciesArgs:
