@@ -886,6 +886,7 @@ class StackConfig:
     evidently: Evidently
     airflow: Airflow
     git_sync_image: str
+    jobs_image: str  # the platform image of the platform's own jobs: an in-cluster application's
     owner: str  # "" on the ensemble when not set
     aws: Optional[Aws]  # set when any resource is on AWS
     azure: Optional[Azure]  # set with backend azure
@@ -1123,9 +1124,13 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         for service, resolved_service in (("postgres", postgres), ("redis", redis), ("objectStore", object_store)):
             if resolved_service.mode is ServiceMode.IN_CLUSTER:
                 problem(f"services.{service}.mode", "in-cluster", "managed with backend 'aws' (in-cluster data services run on backend ensemble)")
+    # The platform's own jobs (bucket setup, backup, the post-deploy check) and model servers of the
+    # platform image take the image of an application that runs in the cluster: a mirror set for
+    # one of them is used, whichever is managed.
+    jobs_image = next((a.image for a in (mlflow, feast, evidently, airflow) if a.mode is ServiceMode.IN_CLUSTER), PLATFORM_IMAGE)
     serving = _resolve_serving(
-        raw.serving, environment, backend, mlflow.image if mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE,
-        raw.azure.container_registry_id, problem, problems,
+        raw.serving, environment, backend, jobs_image,
+        raw.azure.container_registry_id, problem, problems, mlflow_managed=mlflow.mode is ServiceMode.MANAGED,
     )
     uses_aws = backend is Backend.AWS
     aws = _resolve_aws(raw.aws, environment, ephemeral, problem, problems) if uses_aws else None
@@ -1155,6 +1160,7 @@ def _resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         evidently=evidently,
         airflow=airflow,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"],
+        jobs_image=jobs_image,
         owner=owner,
         aws=aws,
         azure=azure,
@@ -1177,7 +1183,8 @@ def _sized(default: Size, replicas: Optional[int], requested: Optional[Resources
 
 
 def _resolve_serving(
-    raw: ServingConfig, environment: Environment, backend: Backend, mlflow_image: str, registry_id: Optional[str], problem, problems: list[str]
+    raw: ServingConfig, environment: Environment, backend: Backend, mlflow_image: str, registry_id: Optional[str], problem, problems: list[str],
+    mlflow_managed: bool = False,
 ) -> Serving:
     endpoints = []
     for endpoint_name, endpoint in raw.endpoints.items():
@@ -1215,6 +1222,10 @@ def _resolve_serving(
             elif managed and variant.model is not None:
                 problem(f"{variant_key}.model", variant.model,
                         "an image on a managed endpoint (it cannot reach the in-cluster tracking server: bake the model into the image)")
+            elif mlflow_managed and variant.model is not None:
+                problem(f"{variant_key}.model", variant.model,
+                        "an image while services.mlflow.mode is managed (the platform image loads models:/ from the "
+                        "in-cluster tracking server only: bake the model into the image)")
             elif managed and backend is Backend.AWS and not _ECR_IMAGE.match(variant.image or ""):
                 problem(f"{variant_key}.image", variant.image,
                         "an Amazon ECR image (<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:...): SageMaker pulls from ECR only")

@@ -14,7 +14,7 @@ from components.kubernetes.pipeline_config import PipelineConfig as PublishedPip
 from components.kubernetes.pipeline_config import PipelineConfigArgs
 from infra import config, pipeline_config
 from components.kubernetes.smoke import SmokeCheck, SmokeCheckArgs
-from infra.config import PLATFORM_IMAGE, Backend, ConfigError, ServiceMode, StackConfig
+from infra.config import Backend, ConfigError, StackConfig
 from infra.contract import PlatformEndpoints, resolve
 
 # Backends whose assembly exists in stacks/; each is imported only when a stack selects it,
@@ -63,7 +63,7 @@ def build(cfg: StackConfig) -> ProgramResult:
             "smoke",
             SmokeCheckArgs(
                 namespace=endpoints.kubernetes.pipelines_namespace,
-                image=PLATFORM_IMAGE if cfg.mlflow.mode is ServiceMode.MANAGED else cfg.mlflow.image,
+                image=cfg.jobs_image,
                 config_checksum=public.apply(lambda c: hashlib.sha256(json.dumps(c.config_map_data(), sort_keys=True).encode()).hexdigest()),
                 timeout_seconds=cfg.smoke.timeout_seconds,
                 pipeline_config=pipeline_config.NAME,

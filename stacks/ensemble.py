@@ -14,7 +14,7 @@ from components.kubernetes.network_policies import Admission, NetworkPolicies, N
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DATABASE_CONSUMERS, PLATFORM_IMAGE, DataService, Environment, ObjectStoreServer, ServiceMode, StackConfig
+from infra.config import DATABASE_CONSUMERS, DataService, Environment, ObjectStoreServer, StackConfig
 from stacks import applications
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
@@ -74,8 +74,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             delete_volumes=cfg.ephemeral,
         )
 
-    # The platform's own jobs (bucket setup, backup upload) run the platform image the stack runs.
-    jobs_image = cfg.mlflow.image if cfg.mlflow.mode is ServiceMode.IN_CLUSTER else PLATFORM_IMAGE
+    jobs_image = cfg.jobs_image
     object_store = object_store_server(cfg, service_args(cfg.object_store), jobs_image, on_cluster)
     backup = None
     if cfg.postgres_backup.enabled:

@@ -70,3 +70,13 @@ def test_on_aws_the_check_uses_the_pipelines_role():
     account = next(r for r in recording.by_type("kubernetes:core/v1:ServiceAccount") if r.inputs["metadata"]["name"] == "mlops-smoke")
     assert account.inputs["metadata"]["namespace"] == "mlops-pipelines"
     assert account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/airflow-identity-role")
+
+
+def test_with_mlflow_managed_the_check_runs_the_mirrored_image_of_the_applications():
+    """A mirror set for the applications is used by the check too, even when MLflow is the cloud's."""
+    mirror = "registry.example.com/mlops/platform:1.2.0"
+    config = {"mlops:backend": "aws", "mlops:owner": "ml-platform",
+              "mlops:services": {"mlflow": {"mode": "managed"}, **{app: {"image": mirror} for app in ("feast", "evidently", "airflow")}}}
+    recording = offline.run("staging", config)
+    assert recording.by_type("mlops:aws:SageMakerMlflow")
+    assert smoke_job(recording).inputs["spec"]["template"]["spec"]["containers"][0]["image"] == mirror

@@ -206,3 +206,18 @@ def test_committed_schema_is_current_and_shipped_stack_files_follow_it():
         jsonschema.validate({"config": {"mlops:backend": "gcp"}}, committed)
     jsonschema.validate({"config": {"aws:region": "eu-west-1"}}, committed)
 
+
+
+def test_a_model_variant_is_refused_while_mlflow_is_managed():
+    """The platform image loads `models:/` from the in-cluster tracking server only; with SageMaker's or
+    Azure ML's MLflow an in-cluster variant must bring its model in its image."""
+    serving = {"gateway": {"install": True},
+               "endpoints": {"churn": {"mode": "in-cluster", "variants": [{"name": "a", "model": "models:/churn/1", "weight": 100}]}}}
+    with pytest.raises(config.ConfigError) as error:
+        config.load("staging", {"backend": "aws", "owner": "ml", "services": {"mlflow": {"mode": "managed"}}, "serving": serving})
+    assert str(error.value).strip() == (
+        "mlops:serving.endpoints.churn.variants[0].model: 'models:/churn/1' is not allowed; allowed: an image while "
+        "services.mlflow.mode is managed (the platform image loads models:/ from the in-cluster tracking server only: "
+        "bake the model into the image)")
+    # With MLflow in the cluster the same variant is fine.
+    assert config.load("staging", {"backend": "aws", "owner": "ml", "serving": serving}).serving.endpoints[0].variants[0].model == "models:/churn/1"
