@@ -111,6 +111,10 @@ SERVICE_TYPES = {
     "mlops:azure:ManagedRedis": "Redis",
     "mlops:azure:DataLake": "ADLS",
     "mlops:azure:MachineLearningWorkspace": "MLflow",
+    # Model endpoints, in the cluster or managed; a label is also the diagram's node id (one word).
+    "mlops:kubernetes:ModelEndpoint": "Serving",
+    "mlops:aws:SageMakerEndpoint": "Serving",
+    "mlops:azure:OnlineEndpoint": "Serving",
 }
 DATA_SERVICES = {"PostgreSQL", "Redis", "MinIO", "SeaweedFS", "S3", "ADLS"}
 

@@ -220,3 +220,10 @@ def test_cli_renders_a_stack_and_reports_bad_config_in_one_line(tmp_path):
     missing = subprocess.run([*cli, "render", "nosuchstack"], capture_output=True, text=True, cwd=offline.REPO_ROOT)
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "Pulumi.nosuchstack.yaml" in missing.stderr
+
+
+def test_the_inventory_draws_model_serving_and_the_tracking_server_its_models_come_from():
+    config = {"mlops:backend": "ensemble", "mlops:cluster": {"context": "kind-test"}, "mlops:serving": {"endpoints": {"churn": {
+        "awaitReady": False, "variants": [{"name": "a", "model": "models:/churn/1", "weight": 100}]}}}}
+    text = render.inventory(offline.run("local", config))
+    assert '  serving["Serving"]' in text and "  serving --> mlflow" in text and "  pipelines --> serving" in text
