@@ -25,10 +25,9 @@ from typing import Optional
 
 from tests.conftest import recording_of
 from tests.integration import backing_services
-from tests.integration.containers import DOCKER, Container, ContainerCluster, memory_bytes, platform_image
+from tests.integration.containers import CHURN_IMAGE, DOCKER, Container, ContainerCluster, memory_bytes, platform_image
 
 BASE_REPOSITORY = "mlops-stack.local/python"  # scripts/images.sh tags its stand-in base here
-CHURN_IMAGE = "mlops-stack.local/churn:test"
 MB, MIB = 10**6, 2**20  # images in MB (as Docker prints them), memory in MiB (as Kubernetes' limits)
 
 

@@ -36,6 +36,8 @@ from tests.integration.kubelet import LocalCluster, choose_container, expand_all
 
 # Debian's client speaks to the daemon's built-in BuildKit and API; any client works for `run`.
 DOCKER = shutil.which("docker") or "/usr/bin/docker"
+# serving/churn/Dockerfile, built on the platform image by scripts/images.sh.
+CHURN_IMAGE = "mlops-stack.local/churn:test"
 PLATFORM_IMAGE_FILE = Path(__file__).resolve().parents[2] / "images" / "platform" / "VERSION"
 # Every container the tests start carries it, so scripts/test.sh can remove what a killed run left.
 LABEL = "mlops-stack.test"
@@ -74,8 +76,7 @@ def cpus(quantity: str) -> str:
 
 @dataclass
 class Container:
-    """One container of a pod, with the same interface as a local process (run, start, wait_http, stop),
-    and `wait_ready`, which checks its rendered readiness probe."""
+    """One container of a pod: run, start, stop, and `wait_ready`, which checks its rendered readiness probe."""
 
     name: str
     image: str
@@ -153,24 +154,6 @@ class Container:
     def check_not_killed(self) -> None:
         if self.state().get("OOMKilled"):
             raise AssertionError(f"{self.name} was killed at its memory limit:\n{self.tail()}")
-
-    def wait_http(self, path: str, port: int, timeout: float = 180, headers: Optional[dict] = None) -> float:
-        """Waits until the server answers below 500; returns the seconds since the container started."""
-        url = f"http://127.0.0.1:{self.ports.get(port, port)}{path}"
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            if not self.running():
-                self.check_not_killed()
-                raise RuntimeError(f"{self.name} exited with {self.state().get('ExitCode')}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
-                    if response.status < 500:
-                        return time.monotonic() - self.started_at
-            except Exception as error:  # not up yet
-                last = error
-            time.sleep(0.5)
-        raise TimeoutError(f"{self.name}: {url} did not answer within {timeout}s ({last}):\n{self.tail()}")
 
     def wait_ready(self, timeout: float = 300) -> float:
         """Waits until the rendered readinessProbe passes, checked as the kubelet checks it (every half

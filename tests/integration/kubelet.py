@@ -20,8 +20,6 @@ import re
 import shlex
 import signal
 import subprocess
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -81,23 +79,6 @@ class LocalProcess:
             self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         return self
-
-    def wait_http(self, path: str, port: int, timeout: float = 180, headers: Optional[dict] = None) -> None:
-        url = f"http://127.0.0.1:{self.ports.get(port, port)}{path}"
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
-            try:
-                request = urllib.request.Request(url, headers=headers or {})
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    if response.status < 500:
-                        return
-            except Exception as error:  # not up yet
-                last = error
-            time.sleep(0.5)
-        raise TimeoutError(f"{self.name}: {url} did not answer within {timeout}s ({last}):\n{self.tail()}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -26,15 +26,13 @@ from infra import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port
 from tests.integration import backing_services
-from tests.integration.containers import Container, ContainerCluster, docker_ready, platform_image
+from tests.integration.containers import CHURN_IMAGE, Container, ContainerCluster, docker_ready, platform_image
 
 pytestmark = pytest.mark.integration
 
 NAMESPACE, PIPELINES = backing_services.NAMESPACE, backing_services.PIPELINES
 # The ensemble, and AWS with its managed data services (RDS, ElastiCache, S3 with IRSA).
 STACKS = ["local", "staging"]
-# serving/churn/Dockerfile, built on the platform image by scripts/images.sh.
-CHURN_IMAGE = "mlops-stack.local/churn:test"
 
 
 class Platform:
