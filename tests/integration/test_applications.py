@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fixtures
 from infra import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port
@@ -318,7 +319,7 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
     """)
     assert registered == {"1.0": "1", "2.0": "2"}
 
-    stack_config = offline.stack_config(platform.stack)
+    stack_config = fixtures.stack_config(platform.stack)
     config = {**stack_config, "mlops:serving": {**stack_config.get("mlops:serving", {}), "endpoints": {"churn": {
         "variants": [
             {"name": "a", "model": "models:/churn-serving/1", "weight": 90},

@@ -3,8 +3,6 @@ built to break it, with a message that says how to fix it."""
 
 from __future__ import annotations
 
-import copy
-import importlib
 import sys
 import types
 from dataclasses import dataclass, field

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
 import pytest
 
+from tests import fixtures
 from infra import offline, render
 from infra.offline import REPO_ROOT
 from tests.conftest import AWS_STACKS, recording_of, resolved
@@ -26,7 +26,7 @@ def aws_stack(request):
 
 def managed_options():
     return offline.run("production", {
-        **offline.stack_config("production"),
+        **fixtures.stack_config("production"),
         "mlops:services": {"mlflow": {"mode": "managed"}, "airflow": {"mode": "managed"}},
     })
 
@@ -87,7 +87,7 @@ def test_the_databases_and_cache_sit_in_private_subnets_and_admit_only_the_clust
 
 def test_resources_json_opens_no_database_or_cache_port_to_the_internet(tmp_path):
     for stack in AWS_STACKS:
-        render.render_stack(stack, tmp_path / stack)
+        render.render_stack(stack, tmp_path / stack, fixtures.STACKS_DIR)
         for entry in json.loads((tmp_path / stack / "resources.json").read_text()):
             inputs = entry["inputs"]
             ranges = []
@@ -243,7 +243,7 @@ def test_managed_mlflow_and_airflow_fill_the_same_contract_fields():
 
 def test_an_existing_vpc_and_cluster_are_used_not_created():
     recording = offline.run("staging", {
-        **offline.stack_config("staging"),
+        **fixtures.stack_config("staging"),
         "mlops:cluster": {"create": False, "name": "shared-eks"},
         "mlops:aws": {"region": "eu-west-1", "network": {
             "vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}},

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from components.azure.identity import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION
+from tests import fixtures
 from infra import offline
 from infra.offline import REPO_ROOT
 from tests.conftest import AZURE_STACKS, recording_of, resolved
@@ -37,7 +38,7 @@ def production():
 @pytest.fixture(scope="module")
 def ephemeral():
     """A pull request's staging stack on Azure: the shipped file's settings, as `mlops-stack env up` makes it."""
-    config = {**offline.stack_config("production-azure"), "mlops:environment": "staging"}
+    config = {**fixtures.stack_config("production-azure"), "mlops:environment": "staging"}
     return offline.run("staging-pr-7", config)
 
 
@@ -79,7 +80,7 @@ def test_global_names_follow_azures_rules_and_are_the_same_on_every_run(producti
     for type_, key in ((SERVER, "serverName"), (REDIS, "name")):
         name = production.by_type(type_)[0].inputs[key]
         assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name), name
-    again = offline.run("production-azure", offline.stack_config("production-azure"))
+    again = offline.run("production-azure", fixtures.stack_config("production-azure"))
     assert again.by_type(ACCOUNT)[0].inputs["accountName"] == account
     assert again.by_type(SERVER)[0].inputs["serverName"] == production.by_type(SERVER)[0].inputs["serverName"]
 
@@ -188,7 +189,7 @@ def test_production_protects_its_data_and_keeps_it_recoverable(production):
 
 def test_a_flat_account_is_versioned_in_production():
     recording = offline.run("production-azure", {
-        **offline.stack_config("production-azure"),
+        **fixtures.stack_config("production-azure"),
         "mlops:azure": {"location": "westeurope", "storage": {"hierarchicalNamespace": False}},
     })
     assert recording.by_type(ACCOUNT)[0].inputs["isHnsEnabled"] is False
@@ -328,7 +329,7 @@ def test_the_data_services_wait_for_the_network_not_the_cluster(production):
 
 
 def test_managed_mlflow_is_an_azure_ml_workspace():
-    recording = offline.run("production-azure", {**offline.stack_config("production-azure"), "mlops:services": {"mlflow": {"mode": "managed"}}})
+    recording = offline.run("production-azure", {**fixtures.stack_config("production-azure"), "mlops:services": {"mlflow": {"mode": "managed"}}})
     public = resolved(recording.result.public)
     assert public.env["MLFLOW_TRACKING_URI"].startswith("azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/")
     assert public.env["MLOPS_MLFLOW_PLUGIN"] == "azureml-mlflow"
@@ -352,7 +353,7 @@ def test_managed_mlflow_is_an_azure_ml_workspace():
 def test_an_existing_cluster_and_network_are_used_not_created():
     vnet = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared"
     recording = offline.run("production-azure", {
-        **offline.stack_config("production-azure"),
+        **fixtures.stack_config("production-azure"),
         "mlops:cluster": {"create": False, "name": "shared-aks"},
         "mlops:azure": {"location": "westeurope", "resourceGroup": "ml-platform", "aks": {"resourceGroup": "shared-k8s"}, "network": {
             "vnetId": vnet, "clusterSubnetId": f"{vnet}/subnets/aks", "postgresSubnetId": f"{vnet}/subnets/db",
@@ -376,7 +377,7 @@ def test_an_existing_cluster_and_network_are_used_not_created():
 ])
 def test_a_stack_imports_only_its_own_clouds_sdk(stack, present, absent):
     code = (
-        f"import sys; from infra import offline; offline.run({stack!r}, offline.stack_config({stack!r}));"
+        f"import sys; from infra import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r}));"
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_azure_native'))}))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
@@ -386,7 +387,7 @@ def test_a_stack_imports_only_its_own_clouds_sdk(stack, present, absent):
 
 def test_azure_managed_redis_is_the_option_for_the_online_store():
     recording = offline.run("production-azure", {
-        **offline.stack_config("production-azure"), "mlops:azure": {"location": "westeurope", "redis": {"service": "managed-redis"}},
+        **fixtures.stack_config("production-azure"), "mlops:azure": {"location": "westeurope", "redis": {"service": "managed-redis"}},
     })
     assert not recording.by_type(REDIS)
     (cluster,) = recording.by_type("azure-native:redisenterprise:RedisEnterprise")
@@ -423,7 +424,7 @@ def test_redis_settings_of_the_other_service_are_refused(redis, key, allowed):
 
 def test_a_production_key_vault_may_be_opened_to_the_internet_for_its_operators():
     recording = offline.run("production-azure", {
-        **offline.stack_config("production-azure"),
+        **fixtures.stack_config("production-azure"),
         "mlops:azure": {"location": "westeurope", "keyVault": {"publicNetworkAccess": True}},
     })
     vault = recording.by_type(VAULT)[0].inputs["properties"]

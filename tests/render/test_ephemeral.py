@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests import fixtures
 from infra import offline
 from tests.conftest import recording_of
 
@@ -17,7 +18,7 @@ PR_LABELS = {"environment": "staging", "mlops-stack/owner": "octo-cat", "mlops-s
 def pr_stack_on_aws():
     # What `mlops-stack env up 42` deploys: Pulumi.staging.yaml plus the ephemeral keys and labels.
     return offline.run("staging-pr-42", {
-        **offline.stack_config("staging"), "mlops:ephemeral": True, "mlops:protect": False, "mlops:labels": PR_LABELS,
+        **fixtures.stack_config("staging"), "mlops:ephemeral": True, "mlops:protect": False, "mlops:labels": PR_LABELS,
     })
 
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bench import graph
-from infra import offline, render
+from tests import fixtures
+from infra import render
 from infra.offline import REPO_ROOT
 
 
-@pytest.fixture(scope="module", params=offline.shipped_stacks())
+@pytest.fixture(scope="module", params=fixtures.stacks())
 def deployment(request, tmp_path_factory) -> graph.Graph:
     out = tmp_path_factory.mktemp(request.param)
-    render.render_stack(request.param, out)
+    render.render_stack(request.param, out, fixtures.STACKS_DIR)
     return graph.load(out / "resources.json")
 
 
@@ -64,7 +64,7 @@ def test_the_graph_finds_a_readiness_deadlock_and_a_needless_wait():
     ("production", ["pulumi_aws", "pulumi_kubernetes", "pulumi_random"]),
 ])
 def test_a_stack_loads_only_the_sdks_it_uses(stack, sdks):
-    code = (f"import sys; from infra import offline; offline.run({stack!r}, offline.stack_config({stack!r})); "
+    code = (f"import sys; from infra import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r})); "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"')) == sdks
@@ -72,7 +72,7 @@ def test_a_stack_loads_only_the_sdks_it_uses(stack, sdks):
 
 def test_on_aws_the_data_services_are_created_while_the_cluster_is():
     out = REPO_ROOT / "build" / "graph-test-staging"
-    render.render_stack("staging", out)
+    render.render_stack("staging", out, fixtures.STACKS_DIR)
     deployment = graph.load(out / "resources.json")
     names = {n.urn: n.name for n in deployment.nodes.values()}
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests import fixtures
 from infra import offline
 from tests.conftest import recording_of
-from tests.render.test_applications import DEPLOYMENT, objects, objects_all, pod_specs
+from tests.render.test_applications import objects, objects_all, pod_specs
 
 API_USERS = {"airflow-scheduler", "airflow-api-server"}
 
@@ -42,7 +43,7 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
     assert peers("allow-seaweedfs") == ({"seaweedfs", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [8333])
     # Its servers talk to each other (masters, volume servers, filers; HTTP and gRPC), and nobody else does.
     assert peers("allow-seaweedfs-peers") == ({"seaweedfs"}, False, False, [9333, 19333, 8080, 18080, 8888, 18888])
-    endpoints = set((offline.stack_config(shipped.stack).get("mlops:serving") or {}).get("endpoints", {}))
+    endpoints = set((fixtures.stack_config(shipped.stack).get("mlops:serving") or {}).get("endpoints", {}))
     # Model variants load their models from the tracking server.
     assert peers("allow-mlflow") == ({"airflow", *endpoints}, True, False, [5000])
     assert peers("allow-airflow-api-server") == (set(), True, False, [8080])

@@ -7,25 +7,25 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests import fixtures
 from infra import offline, render
 from infra.contract import REDACTED
 from tests.conftest import backend_of
 
 # The oldest and newest Kubernetes minor versions we support (README, "Supported Kubernetes").
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
-STACKS = offline.shipped_stacks()
+STACKS = fixtures.stacks()
 
 
 @pytest.fixture(scope="module", params=STACKS)
 def rendered(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
-    recording = render.render_stack(request.param, out)
+    recording = render.render_stack(request.param, out, fixtures.STACKS_DIR)
     return out, recording
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests import fixtures
 from infra import config, offline
 from infra.config import ConfigError
 from tests.conftest import recording_of, resolved
@@ -18,7 +19,7 @@ B = {"name": "b", "model": "models:/churn/3", "weight": 10}
 
 
 def with_variants(*variants, stack="local", **endpoint):
-    values = {**offline.stack_config(stack), "mlops:serving": {"endpoints": {"churn": {"variants": list(variants), **endpoint}}}}
+    values = {**fixtures.stack_config(stack), "mlops:serving": {"endpoints": {"churn": {"variants": list(variants), **endpoint}}}}
     return offline.run(stack, values)
 
 
@@ -106,7 +107,7 @@ def test_local_installs_envoy_gateway_and_other_stacks_use_the_gateway_class_the
     assert installed in local.one(ROUTE.replace("HTTPRoute", "Gateway"), "serving-gateway-gateway").dependencies
 
     own = offline.run("production-onprem", {
-        **offline.stack_config("production-onprem"),
+        **fixtures.stack_config("production-onprem"),
         "mlops:serving": {"gateway": {"className": "istio", "url": "https://models.example.com"},
                           "endpoints": {"churn": {"variants": [{**A, "weight": 100}]}}},
     })
@@ -380,7 +381,7 @@ def test_an_acr_image_needs_the_registry_and_the_endpoint_gets_acr_pull_on_it():
     image = {**AZURE_A, "image": "orgmodels.azurecr.io/churn@sha256:" + "a" * 64, "weight": 100}
     with pytest.raises(ConfigError, match=r"^mlops:azure.containerRegistryId: not set; allowed: the resource ID of the registry orgmodels.azurecr.io"):
         config.load("production", {"backend": "azure", "owner": "ml", "serving": {"endpoints": {"churn": {"mode": "managed", "variants": [image]}}}})
-    values = {**offline.stack_config("production-azure"), "mlops:azure": {**offline.stack_config("production-azure").get("mlops:azure", {}), "containerRegistryId": registry},
+    values = {**fixtures.stack_config("production-azure"), "mlops:azure": {**fixtures.stack_config("production-azure").get("mlops:azure", {}), "containerRegistryId": registry},
               "mlops:serving": {"endpoints": {"churn": {"mode": "managed", "variants": [image]}}}}
     recording = offline.run("production-azure", values)
     pull = recording.one("azure-native:authorization:RoleAssignment", "serving-churn-acr-pull")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tests import fixtures
 from infra import offline
 from tests.conftest import recording_of
 
@@ -45,7 +46,7 @@ def test_the_check_reads_only_the_pipeline_config_and_holds_no_secret(shipped):
 
 
 def test_a_changed_platform_gets_a_new_run_and_an_unchanged_one_keeps_its_result():
-    config = offline.stack_config("production-onprem")
+    config = fixtures.stack_config("production-onprem")
     same = offline.run("production-onprem", config)
     changed = offline.run("production-onprem", {**config, "mlops:services": {"feast": {"offlineStore": "postgres"}}})
     name = lambda r: smoke_job(r).inputs["metadata"]["name"]
@@ -54,7 +55,7 @@ def test_a_changed_platform_gets_a_new_run_and_an_unchanged_one_keeps_its_result
 
 
 def test_it_can_be_switched_off_and_given_more_time():
-    config = offline.stack_config("local")
+    config = fixtures.stack_config("local")
     assert not offline.run("local", {**config, "mlops:smoke": {"enabled": False}}).by_type("mlops:kubernetes:SmokeCheck")
     slow = offline.run("local", {**config, "mlops:smoke": {"timeoutSeconds": 1800}})
     assert smoke_job(slow).inputs["spec"]["activeDeadlineSeconds"] == 1800

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import cli, lifecycle
+from tests import fixtures
+from infra import cli
 from infra.lifecycle import ConfigEntry, Lifecycle, LifecycleError, PreviewSummary
 from infra.offline import REPO_ROOT
 
@@ -81,7 +82,7 @@ class FakeBackend:
         return [c[0] for c in self.calls]
 
 
-def lifecycle_for(backend: FakeBackend, project: Path = REPO_ROOT, **kwargs) -> tuple[Lifecycle, list[float], list[str]]:
+def lifecycle_for(backend: FakeBackend, project: Path = fixtures.STACKS_DIR, **kwargs) -> tuple[Lifecycle, list[float], list[str]]:
     sleeps: list[float] = []
     logged: list[str] = []
     run = Lifecycle(backend, project, now=lambda: NOW, sleep=sleeps.append, log=logged.append, **kwargs)
@@ -95,7 +96,7 @@ def test_up_copies_the_staging_config_marks_the_stack_ephemeral_tags_it_then_dep
 
     assert backend.names() == ["create_or_select", "set_all_config", "set_tag", "set_tag", "set_tag", "set_tag", "up"]
     config = backend.calls[1][2]
-    staging = yaml.safe_load((REPO_ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    staging = yaml.safe_load((fixtures.STACKS_DIR / "Pulumi.staging.yaml").read_text())["config"]
     # Every plain key of Pulumi.staging.yaml arrives, as a --path key.
     assert config["mlops:backend"] == ConfigEntry(staging["mlops:backend"])
     assert config["mlops:owner"] == ConfigEntry(staging["mlops:owner"])
@@ -122,7 +123,7 @@ def test_up_copies_the_staging_config_marks_the_stack_ephemeral_tags_it_then_dep
 def test_the_copied_config_is_what_the_program_accepts_for_an_ephemeral_stack():
     from infra import config as stack_config
 
-    config = Lifecycle(FakeBackend(), REPO_ROOT)._template_config()
+    config = Lifecycle(FakeBackend(), fixtures.STACKS_DIR)._template_config()
     nested: dict = {}
     for key, entry in config.items():
         if key.startswith("mlops:"):

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from tests import fixtures
 from infra import offline, pipeline_config
 from infra.config import ConfigError
 from tests.conftest import is_secret, recording_of, resolved
@@ -130,7 +131,7 @@ def test_the_program_never_imports_a_cloud_sdk_for_the_ensemble():
     import sys
 
     code = (
-        "import sys; from infra import offline; offline.run('local', offline.stack_config('local'));"
+        "import sys; from infra import offline; from tests import fixtures; offline.run('local', fixtures.stack_config('local'));"
         "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_azure_native'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=offline.REPO_ROOT)
@@ -141,7 +142,7 @@ def test_main_module_runs_the_same_program():
     import gc
     import runpy
 
-    config = offline.stack_config("local")
+    config = fixtures.stack_config("local")
     try:
         via_main = offline.run("local", config, lambda: runpy.run_path(str(offline.REPO_ROOT / "__main__.py")))
     finally:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from components.kubernetes import seaweedfs
+from tests import fixtures
 from tests.conftest import recording_of
 from tests.integration.kubelet import plain
 
@@ -64,7 +65,7 @@ def test_one_server_has_no_peers_and_three_form_a_quorum():
 def test_minio_stays_selectable():
     from infra import offline
 
-    recording = offline.run("local", {**offline.stack_config("local"), "mlops:services": {"objectStore": {"server": "minio"}}})
+    recording = offline.run("local", {**fixtures.stack_config("local"), "mlops:services": {"objectStore": {"server": "minio"}}})
     assert {r.name for r in recording.by_type("kubernetes:apps/v1:StatefulSet")} >= {"minio-statefulset"}
     assert not recording.by_type("mlops:kubernetes:Seaweedfs")
     assert recording.one("kubernetes:apps/v1:StatefulSet", "minio-statefulset").inputs["spec"]["template"]["spec"]["containers"][0][

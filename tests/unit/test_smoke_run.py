@@ -7,6 +7,7 @@ import io
 from datetime import datetime, timezone
 from types import SimpleNamespace as NS
 
+from tests import fixtures
 from infra import cli, offline, smoke_run
 
 
@@ -35,7 +36,7 @@ class FakeApi:
 
 def test_the_job_is_the_rendered_check_under_a_name_of_its_own():
     manifest = smoke_run.job_manifest("local", now=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
-    rendered = offline.run("local", offline.stack_config("local")).one("kubernetes:batch/v1:Job", "smoke-job").inputs
+    rendered = offline.run("local", fixtures.stack_config("local")).one("kubernetes:batch/v1:Job", "smoke-job").inputs
     assert manifest["metadata"]["name"] == "mlops-smoke-manual-20261128120000"
     assert manifest["metadata"]["namespace"] == "mlops-pipelines"
     assert manifest["spec"]["template"]["spec"]["containers"][0]["command"] == rendered["spec"]["template"]["spec"]["containers"][0]["command"]
