@@ -7,7 +7,6 @@ variant's name must be valid, and weights must add up to 100.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,8 @@ def parse_tag(tag: str, endpoints: dict[str, Any]) -> Release:
     for endpoint in sorted(endpoints, key=len, reverse=True):
         if rest.startswith(endpoint + "-") and len(rest) > len(endpoint) + 1:
             variant = rest[len(endpoint) + 1:]
-            if not re.match(config._VARIANT_NAME, variant):
-                raise ReleaseError(f"tag {tag!r}: variant {variant!r} is not allowed; allowed: {config._PATTERN_NAMES[config._VARIANT_NAME]}")
+            if not config.VARIANT_NAME.matches(variant):
+                raise ReleaseError(f"tag {tag!r}: variant {variant!r} is not allowed; allowed: {config.VARIANT_NAME.allowed}")
             return Release(endpoint, variant)
     known = ", ".join(sorted(endpoints)) or "none"
     raise ReleaseError(f"tag {tag!r} names no endpoint of the stack; allowed: {TAG_PREFIX}<endpoint>-<variant> with endpoint one of: {known}")

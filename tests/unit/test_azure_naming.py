@@ -12,7 +12,7 @@ from components.azure.naming import key_vault_name, online_endpoint_name, server
 
 # Pulumi stack names: letters, digits, '-', '_', '.'.
 stacks = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", fullmatch=True)
-# Model endpoint names as the config allows them (infra.config._ENDPOINT_NAME).
+# Model endpoint names as the config allows them (infra.config.ENDPOINT_NAME).
 endpoints = st.from_regex(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", fullmatch=True)
 subscriptions = st.uuids().map(str)
 

@@ -19,7 +19,7 @@ def test_environment_follows_the_stack_name():
     assert config.load("local", {}).environment is Environment.LOCAL
     assert config.load("production", {}).environment is Environment.PRODUCTION
     pr = config.load("staging-pr-42", {})
-    assert (pr.environment, pr.ephemeral, pr.protect, pr.pr_number) == (Environment.STAGING, True, False, 42)
+    assert (pr.environment, pr.ephemeral, pr.protect) == (Environment.STAGING, True, False)
     assert config.load("staging", {}).ephemeral is False
 
 
@@ -39,15 +39,18 @@ def test_production_is_protected_and_highly_available_by_default():
         assert storage == sorted(storage) and storage[0] < storage[-1]
 
 
+def modes(cfg: config.StackConfig, *services: str) -> list[ServiceMode]:
+    return [getattr(cfg, {"objectStore": "object_store"}.get(s, s)).mode for s in services]
+
+
 def test_services_default_to_in_cluster_on_the_ensemble_and_managed_data_on_clouds():
     ensemble = config.load("local", {})
-    assert {ensemble.mode(s) for s in config.DATA_SERVICES + config.APP_SERVICES} == {ServiceMode.IN_CLUSTER}
+    assert set(modes(ensemble, *config.DATA_SERVICES, *config.APP_SERVICES)) == {ServiceMode.IN_CLUSTER}
     aws = config.load("staging", {"backend": "aws", "owner": "ml-platform"})
-    assert [aws.mode(s) for s in config.DATA_SERVICES] == [ServiceMode.MANAGED] * 3
-    assert aws.mode("mlflow") is ServiceMode.IN_CLUSTER
+    assert modes(aws, *config.DATA_SERVICES) == [ServiceMode.MANAGED] * 3
+    assert modes(aws, "mlflow") == [ServiceMode.IN_CLUSTER]
     override = config.load("staging", {"backend": "aws", "owner": "ml-platform", "services": {"mlflow": {"mode": "managed"}}})
-    assert override.mode("postgres") is ServiceMode.MANAGED and override.mode("mlflow") is ServiceMode.MANAGED
-    assert override.mode("airflow") is ServiceMode.IN_CLUSTER
+    assert modes(override, "postgres", "mlflow", "airflow") == [ServiceMode.MANAGED, ServiceMode.MANAGED, ServiceMode.IN_CLUSTER]
 
 
 def test_aws_sizes_follow_the_environment_and_ephemeral_stacks_keep_no_backups():
