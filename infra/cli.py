@@ -109,8 +109,8 @@ def _smoke(args: argparse.Namespace, api=None) -> int:
 
     try:
         manifest = smoke_run.job_manifest(args.stack, args.dir)
-        cluster = offline.stack_config(args.stack, args.dir).get(f"{config.NAMESPACE}:cluster") or {}
-        batch, core = api or smoke_run.clients(args.kubeconfig or cluster.get("kubeconfig"), args.context or cluster.get("context"))
+        cluster = offline.validated_config(args.stack, args.dir).cluster
+        batch, core = api or smoke_run.clients(args.kubeconfig or cluster.kubeconfig, args.context or cluster.context)
         return smoke_run.run(manifest, batch, core, sys.stdout)
     except (smoke_run.SmokeError, config.ConfigError, FileNotFoundError) as error:
         print(f"mlops-stack smoke {args.stack}: {error}", file=sys.stderr)
@@ -127,7 +127,7 @@ def _serving(args: argparse.Namespace) -> int:
             keys = releases.release_keys(releases.parse_tag(args.tag, endpoints), args.image, endpoints)
         else:
             keys = releases.weight_keys(args.endpoint, args.weights, endpoints)
-    except (releases.ReleaseError, FileNotFoundError) as error:
+    except (releases.ReleaseError, config.ConfigError) as error:
         print(f"mlops-stack serving {args.step}: {error}", file=sys.stderr)
         return 2
     for key, value in keys.items():

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
-import yaml
 
-from infra.config import DEFAULT_TTL_HOURS, EPHEMERAL_STACK, NAMESPACE, environment_from_stack
+from infra.config import DEFAULT_TTL_HOURS, EPHEMERAL_STACK, NAMESPACE, ConfigError, environment_from_stack, stack_file, stack_values
 
 TEMPLATE_STACK = "staging"
 TAG_PREFIX = "mlops-stack"
@@ -166,16 +165,13 @@ class Lifecycle:
         return public
 
     def _template_config(self) -> dict[str, ConfigEntry]:
-        path = self.project_dir / f"Pulumi.{TEMPLATE_STACK}.yaml"
+        path = stack_file(TEMPLATE_STACK, self.project_dir)
         if not path.exists():
             raise LifecycleError(f"{path.name} is missing: ephemeral stacks copy their config from it")
         try:
-            document = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise LifecycleError(f"{path.name} is not valid YAML: {_last_line(str(error))}") from None
-        values = document.get("config") if isinstance(document, dict) else None
-        if not isinstance(values, dict):
-            raise LifecycleError(f"{path.name}: `config:` must be a mapping of keys to values")
+            values = stack_values(TEMPLATE_STACK, self.project_dir)
+        except ConfigError as error:
+            raise LifecycleError(str(error)) from None
         config = flatten(values)
         secure = [k for k, v in config.items() if v.secret]
         if secure:

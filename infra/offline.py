@@ -20,6 +20,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import config
 from infra.contract import REDACTED
 
 PROJECT = "mlops-stack"
@@ -344,27 +345,21 @@ def redact(value: Any) -> Any:
 
 
 def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
+    return config.stack_file(stack, root)
 
 
 def shipped_stacks(root: Path = REPO_ROOT) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return config.stack_names(root)
 
 
 def stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     """The `config:` map of Pulumi.<stack>.yaml; secure values cannot be decrypted offline."""
-    path = stack_file(stack, root)
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name}; shipped stacks: {', '.join(shipped_stacks(root))}")
-    document = yaml.safe_load(path.read_text()) or {}
-    values = document.get("config") or {}
+    values = config.stack_values(stack, root)
     return {key: REDACTED if isinstance(v, dict) and set(v) == {"secure"} else v for key, v in values.items()}
 
 
 def validated_config(stack: str, root: Path = REPO_ROOT):
     """Pulumi.<stack>.yaml validated and resolved, as the program would see it (secure values redacted)."""
-    from infra import config
-
     prefix = f"{config.NAMESPACE}:"
     values = {k[len(prefix):]: v for k, v in stack_config(stack, root).items() if k.startswith(prefix)}
     return config.load(stack, values)

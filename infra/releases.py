@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from infra import config, offline
 
@@ -26,12 +25,12 @@ class Release:
     variant: str
 
 
-def endpoints_of(stack: str, root: Path = offline.REPO_ROOT) -> dict[str, Any]:
-    serving = offline.stack_config(stack, root).get(f"{config.NAMESPACE}:serving") or {}
-    return serving.get("endpoints") or {}
+def endpoints_of(stack: str, root: Path = offline.REPO_ROOT) -> dict[str, config.ServingEndpoint]:
+    """The stack's endpoints, validated: a release is only ever cut against a config that deploys."""
+    return {e.name: e for e in offline.validated_config(stack, root).serving.endpoints}
 
 
-def parse_tag(tag: str, endpoints: dict[str, Any]) -> Release:
+def parse_tag(tag: str, endpoints: dict[str, config.ServingEndpoint]) -> Release:
     """`model-churn-b` → churn, b. Endpoint names may hold '-': the longest configured one wins."""
     if not tag.startswith(TAG_PREFIX):
         raise ReleaseError(f"tag {tag!r} is not a model release; allowed: {TAG_PREFIX}<endpoint>-<variant>, e.g. model-churn-b")
@@ -46,18 +45,18 @@ def parse_tag(tag: str, endpoints: dict[str, Any]) -> Release:
     raise ReleaseError(f"tag {tag!r} names no endpoint of the stack; allowed: {TAG_PREFIX}<endpoint>-<variant> with endpoint one of: {known}")
 
 
-def release_keys(release: Release, image: str, endpoints: dict[str, Any]) -> dict[str, str]:
+def release_keys(release: Release, image: str, endpoints: dict[str, config.ServingEndpoint]) -> dict[str, str]:
     """The config keys that point the variant at `image`. A new variant starts at weight 0: it runs,
     and gets traffic only when the weights are shifted to it."""
-    variants = endpoints[release.endpoint]["variants"]
+    variants = endpoints[release.endpoint].variants
     prefix = f"{config.NAMESPACE}:serving.endpoints.{release.endpoint}.variants"
-    names = [v["name"] for v in variants]
+    names = [v.name for v in variants]
     if release.variant in names:
         index = names.index(release.variant)
         keys = {f"{prefix}[{index}].image": image}
-        if "model" in variants[index]:
+        if variants[index].model is not None:
             raise ReleaseError(
-                f"{prefix}[{index}]: variant {release.variant!r} serves {variants[index]['model']}; "
+                f"{prefix}[{index}]: variant {release.variant!r} serves {variants[index].model}; "
                 "allowed: a release tag for an image variant (or remove its model key first)"
             )
         return keys
@@ -65,11 +64,11 @@ def release_keys(release: Release, image: str, endpoints: dict[str, Any]) -> dic
     return {f"{prefix}[{index}].name": release.variant, f"{prefix}[{index}].image": image, f"{prefix}[{index}].weight": "0"}
 
 
-def weight_keys(endpoint: str, weights: str, endpoints: dict[str, Any]) -> dict[str, str]:
+def weight_keys(endpoint: str, weights: str, endpoints: dict[str, config.ServingEndpoint]) -> dict[str, str]:
     """`a=0,b=100` → the weight keys of each variant; every variant must get one, and they add up to 100."""
     if endpoint not in endpoints:
         raise ReleaseError(f"endpoint {endpoint!r} is not in the stack; allowed: {', '.join(sorted(endpoints)) or 'none'}")
-    names = [v["name"] for v in endpoints[endpoint]["variants"]]
+    names = [v.name for v in endpoints[endpoint].variants]
     given: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in weights.split(","))):
         name, _, value = part.partition("=")

@@ -88,7 +88,9 @@ def stack_values(stack: str, project: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path.name}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"{path.name}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path.name}: a stack file is a map with a config: key")
     values = document.get("config") or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path.name}: config: must be a map of keys to values")

@@ -10,11 +10,12 @@ import pytest
 from infra import config, offline, releases
 from infra.releases import Release, ReleaseError
 
-ENDPOINTS = {
+ENDPOINTS_CONFIG = {
     "churn": {"variants": [{"name": "a", "image": "ghcr.io/o/churn:model-a", "weight": 90},
                            {"name": "b", "image": "ghcr.io/o/churn:model-b", "weight": 10}]},
     "churn-v2": {"variants": [{"name": "x", "model": "models:/churn/4", "weight": 100}]},
 }
+ENDPOINTS = {e.name: e for e in config.load("local", {"serving": {"endpoints": ENDPOINTS_CONFIG}}).serving.endpoints}
 
 
 def test_a_tag_names_the_endpoint_and_variant_the_longest_endpoint_first():
@@ -48,7 +49,7 @@ def test_releasing_an_existing_variant_changes_only_its_image_and_a_new_one_star
 def test_the_keys_of_a_new_variant_make_a_valid_config():
     """Applied the way `pulumi config set --path` would, the result passes the stack's validation."""
     keys = releases.release_keys(Release("churn", "c"), "ghcr.io/o/churn:model-c", ENDPOINTS)
-    variants = [dict(v) for v in ENDPOINTS["churn"]["variants"]] + [{}]
+    variants = [dict(v) for v in ENDPOINTS_CONFIG["churn"]["variants"]] + [{}]
     for key, value in keys.items():
         variants[2][key.rsplit(".", 1)[1]] = int(value) if value.isdigit() else value
     cfg = config.load("local", {"serving": {"endpoints": {"churn": {"variants": variants}}}})
