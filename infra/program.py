@@ -14,13 +14,8 @@ from components.kubernetes.pipeline_config import PipelineConfig as PublishedPip
 from components.kubernetes.pipeline_config import PipelineConfigArgs
 from infra import config, pipeline_config
 from components.kubernetes.smoke import SmokeCheck, SmokeCheckArgs
-from infra.config import Backend, ConfigError, StackConfig
+from infra.config import StackConfig
 from infra.contract import PlatformEndpoints, resolve
-
-# Backends whose assembly exists in stacks/; each is imported only when a stack selects it,
-# so a stack never loads a cloud SDK it does not use.
-AVAILABLE_BACKENDS = (Backend.ENSEMBLE, Backend.AWS, Backend.AZURE)
-
 
 @dataclass(frozen=True)
 class ProgramResult:
@@ -30,9 +25,8 @@ class ProgramResult:
 
 
 def build(cfg: StackConfig) -> ProgramResult:
-    if cfg.backend not in AVAILABLE_BACKENDS:
-        allowed = ", ".join(b.value for b in AVAILABLE_BACKENDS)
-        raise ConfigError(f"mlops:backend: {cfg.backend.value!r} is not available in this release yet; allowed: {allowed}")
+    # Each backend's assembly is imported only when a stack selects it (config.Backend names them
+    # all), so a stack never loads a cloud SDK it does not use.
     backend = importlib.import_module(f"stacks.{cfg.backend.value}")
     endpoints: PlatformEndpoints = backend.build(cfg)
 

@@ -148,3 +148,12 @@ def test_main_module_runs_the_same_program():
     finally:
         gc.unfreeze()  # __main__.py freezes the heap for a process about to exit; this one goes on
     assert sorted((r.type, r.name) for r in via_main.resources) == sorted((r.type, r.name) for r in recording_of("local").resources)
+
+
+def test_every_backend_the_config_accepts_has_an_assembly():
+    import importlib
+
+    from infra.config import Backend
+
+    for backend in Backend:
+        assert callable(importlib.import_module(f"stacks.{backend.value}").build), backend
