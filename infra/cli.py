@@ -17,6 +17,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("schema", help="print the JSON schema of Pulumi.<stack>.yaml (for editor completion)")
+    docs = commands.add_parser("docs", help="write the generated reference pages (every config key) into docs/reference/")
+    docs.add_argument("--out", type=Path, default=Path("docs") / "reference", help="folder of the pages (default: docs/reference)")
 
     render = commands.add_parser("render", help="run a stack's program under mocks and write what it would create")
     render.add_argument("stack", nargs="?", help="stack name: renders Pulumi.<stack>.yaml")
@@ -81,6 +83,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _env(args)
     if args.command == "schema":
         print(json.dumps(config.json_schema(), indent=2))
+        return 0
+    if args.command == "docs":
+        from infra import reference
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        for filename, page in reference.PAGES.items():
+            (args.out / filename).write_text(page())
+            print(args.out / filename)
         return 0
     if args.all == bool(args.stack):
         parser.error("render takes a STACK or --all")

@@ -193,7 +193,7 @@ def _object_store_client_env(store: ObjectStore) -> dict[str, str]:
 
 
 def _feature_store_yaml(e: PlatformEndpoints) -> str:
-    db, cache, store = e.database, e.cache, e.object_store
+    db, cache = e.database, e.cache
     feast = db.logins["feast"]
     registry = (
         f"postgresql+psycopg://${{MLOPS_POSTGRES_FEAST_USER}}:${{MLOPS_POSTGRES_FEAST_PASSWORD}}"

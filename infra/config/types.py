@@ -45,7 +45,8 @@ class Pattern:
                     raise PydanticCustomError(NOT_ALLOWED, "allowed: {allowed}", {"allowed": allowed}) from None
                 raise
 
-        return Annotated[str, StringConstraints(pattern=self.regex), WrapValidator(check)]
+        # The pattern itself rides along, so the generated docs can say what is allowed in words.
+        return Annotated[str, StringConstraints(pattern=self.regex), WrapValidator(check), self]
 
 
 QUANTITY = Pattern(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", "a Kubernetes quantity, e.g. 500m, 512Mi, 20Gi")
@@ -84,4 +85,11 @@ def _check_image(value: Optional[str]) -> Optional[str]:
     return value
 
 
-PinnedImage = Annotated[Optional[str], AfterValidator(_check_image)]
+@dataclass(frozen=True)
+class Words:
+    """What a validated type allows, in words, for the generated docs."""
+
+    allowed: str
+
+
+PinnedImage = Annotated[Optional[str], AfterValidator(_check_image), Words("an image pinned by tag or digest, e.g. postgres:17.6-bookworm")]
