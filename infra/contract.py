@@ -115,6 +115,8 @@ class ServingEndpointInfo:
     url: pulumi.Input[str]  # through the gateway, which applies the weights
     weights: dict[str, int]  # variant -> percent of requests
     variant_urls: dict[str, pulumi.Input[str]]  # each variant directly (checks, shadow traffic)
+    kind: str = "in-cluster"  # pipeline_names.SERVING_KINDS: readers need not guess it from the URL
+    cloud_name: pulumi.Input[str] = ""  # the endpoint's own name on SageMaker or Azure ML
 
 
 @dataclass(frozen=True)

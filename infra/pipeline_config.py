@@ -16,17 +16,11 @@ from urllib.parse import quote, urlencode
 import yaml
 
 from infra.contract import ObjectStore, PlatformEndpoints
+from mlops_jobs import pipeline_names as names
+from mlops_jobs.pipeline_names import BUCKET_ROLES, CONFIG_MOUNT, DOTENV, DVC_CONFIG, FEATURE_STORE_YAML, OBJECT_STORE_KINDS, PIPELINE_YAML
 
-NAME = "mlops-pipeline-config"
+NAME = names.CONFIG_NAME
 FEAST_PROJECT = "mlops"
-# Keys of files in the ConfigMap (the rest of its keys are environment variables).
-FEATURE_STORE_YAML = "feature_store.yaml"
-PIPELINE_YAML = "pipeline.yaml"
-DVC_CONFIG = "dvc.config"
-# Where pods mount the pipeline config's files.
-CONFIG_MOUNT = "/etc/mlops"
-# Key of the complete .env file in the Secret.
-DOTENV = "pipeline.env"
 
 
 @dataclass(frozen=True)
@@ -55,15 +49,6 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def _env_suffix(name: str) -> str:
-    return "".join("_" + c if c.isupper() else c for c in name).upper()
-
-
-def _serving_key(name: str) -> str:
-    return name.upper().replace("-", "_")
-
-
-OBJECT_STORE_KINDS = ("s3", "azure-blob")
 # The Airflow connection of the object store, by kind: DAGs find its ID in MLOPS_OBJECT_STORE_CONN_ID.
 OBJECT_STORE_CONNECTIONS = {"s3": "mlops_s3", "azure-blob": "mlops_wasb"}
 
@@ -112,58 +97,54 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     store, db, cache = e.object_store, e.database, e.cache
     if store.kind not in OBJECT_STORE_KINDS:
         raise ValueError(f"object store kind {store.kind!r} is not supported; supported: {', '.join(OBJECT_STORE_KINDS)}")
-    buckets = {
-        "lake": store.buckets.lake,
-        "artifacts": store.buckets.artifacts,
-        "featureStore": store.buckets.feature_store,
-        "monitoring": store.buckets.monitoring,
-    }
+    buckets = {names.bucket_output(role): getattr(store.buckets, role) for role in BUCKET_ROLES}
     env: dict[str, str] = {
-        "MLOPS_ENVIRONMENT": e.environment,
-        "MLOPS_OBJECT_STORE_KIND": store.kind,
-        "MLOPS_OBJECT_STORE_AUTH": store.auth,
-        "MLOPS_POSTGRES_HOST": db.host,
-        "MLOPS_POSTGRES_PORT": str(int(db.port)),
-        "MLOPS_POSTGRES_SSLMODE": db.sslmode,
-        "MLOPS_REDIS_HOST": cache.host,
-        "MLOPS_REDIS_PORT": str(int(cache.port)),
-        "MLOPS_REDIS_TLS": "true" if cache.tls else "false",
+        names.ENVIRONMENT: e.environment,
+        names.OBJECT_STORE_KIND: store.kind,
+        names.OBJECT_STORE_AUTH: store.auth,
+        names.POSTGRES_HOST: db.host,
+        names.POSTGRES_PORT: str(int(db.port)),
+        names.POSTGRES_SSLMODE: db.sslmode,
+        names.REDIS_HOST: cache.host,
+        names.REDIS_PORT: str(int(cache.port)),
+        names.REDIS_TLS: "true" if cache.tls else "false",
         "MLFLOW_TRACKING_URI": e.services.mlflow,
-        "MLOPS_MLFLOW_PLUGIN": e.services.mlflow_plugin,
+        names.MLFLOW_PLUGIN: e.services.mlflow_plugin,
         "MLFLOW_ARTIFACTS_DESTINATION": mlflow_artifacts(store),
-        "MLOPS_OBJECT_STORE_CONN_ID": OBJECT_STORE_CONNECTIONS[store.kind],
-        "MLOPS_FEAST_URL": e.services.feast,
-        "MLOPS_AIRFLOW_URL": e.services.airflow,
-        "MLOPS_AIRFLOW_USER": e.services.airflow_user,
-        "MLOPS_EVIDENTLY_URL": e.services.evidently,
-        "MLOPS_FEATURE_STORE_YAML": f"{CONFIG_MOUNT}/{FEATURE_STORE_YAML}",
+        names.OBJECT_STORE_CONN_ID: OBJECT_STORE_CONNECTIONS[store.kind],
+        names.FEAST_URL: e.services.feast,
+        names.AIRFLOW_URL: e.services.airflow,
+        names.AIRFLOW_USER: e.services.airflow_user,
+        names.EVIDENTLY_URL: e.services.evidently,
+        names.FEATURE_STORE_YAML_PATH: f"{CONFIG_MOUNT}/{FEATURE_STORE_YAML}",
     }
-    for role, bucket in buckets.items():
-        env[f"MLOPS_BUCKET_{_env_suffix(role)}"] = bucket
-        env[f"MLOPS_BUCKET_{_env_suffix(role)}_URL"] = bucket_url(store, bucket)
+    for role in BUCKET_ROLES:
+        env[names.bucket_key(role)] = getattr(store.buckets, role)
+        env[names.bucket_url_key(role)] = bucket_url(store, getattr(store.buckets, role))
     # Request-triggered prediction and monitoring find each model endpoint, and its live weights, here.
-    env["MLOPS_SERVING_ENDPOINTS"] = ",".join(sorted(e.serving))
+    env[names.SERVING_ENDPOINTS] = ",".join(sorted(e.serving))
     for name, endpoint in sorted(e.serving.items()):
-        key = _serving_key(name)
-        env[f"MLOPS_SERVING_{key}_URL"] = endpoint.url
-        env[f"MLOPS_SERVING_{key}_WEIGHTS"] = ",".join(f"{v}={w}" for v, w in endpoint.weights.items())
+        env[names.serving_key(name, "URL")] = endpoint.url
+        env[names.serving_key(name, "WEIGHTS")] = ",".join(f"{v}={w}" for v, w in endpoint.weights.items())
+        env[names.serving_key(name, "KIND")] = endpoint.kind
+        env[names.serving_key(name, "NAME")] = endpoint.cloud_name
         for variant, url in endpoint.variant_urls.items():
-            env[f"MLOPS_SERVING_{key}_{_serving_key(variant)}_URL"] = url
+            env[names.serving_key(name, "URL", variant)] = url
     for consumer, login in sorted(db.logins.items()):
-        env[f"MLOPS_POSTGRES_{consumer.upper()}_DATABASE"] = login.database
-        env[f"MLOPS_POSTGRES_{consumer.upper()}_USER"] = login.user
+        env[names.postgres_key(consumer, "DATABASE")] = login.database
+        env[names.postgres_key(consumer, "USER")] = login.user
     env.update(_object_store_client_env(store))
 
-    secret_env: dict[str, str] = {"MLOPS_REDIS_PASSWORD": cache.password}
+    secret_env: dict[str, str] = {names.REDIS_PASSWORD: cache.password}
     for consumer, login in sorted(db.logins.items()):
-        secret_env[f"MLOPS_POSTGRES_{consumer.upper()}_PASSWORD"] = login.password
+        secret_env[names.postgres_key(consumer, "PASSWORD")] = login.password
     if store.auth == "access-key":
         secret_env["AWS_ACCESS_KEY_ID"] = store.access_key_id or ""
         secret_env["AWS_SECRET_ACCESS_KEY"] = store.secret_access_key or ""
     if e.services.evidently_token:
-        secret_env["MLOPS_EVIDENTLY_TOKEN"] = e.services.evidently_token
+        secret_env[names.EVIDENTLY_TOKEN] = e.services.evidently_token
     if e.services.airflow_password:
-        secret_env["MLOPS_AIRFLOW_PASSWORD"] = e.services.airflow_password
+        secret_env[names.AIRFLOW_PASSWORD] = e.services.airflow_password
     secret_env.update(_airflow_connections(e))
 
     files = {
@@ -196,7 +177,7 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
     db, cache = e.database, e.cache
     feast = db.logins["feast"]
     registry = (
-        f"postgresql+psycopg://${{MLOPS_POSTGRES_FEAST_USER}}:${{MLOPS_POSTGRES_FEAST_PASSWORD}}"
+        f"postgresql+psycopg://${{{names.postgres_key('feast', 'USER')}}}:${{{names.postgres_key('feast', 'PASSWORD')}}}"
         f"@{db.host}:{int(db.port)}/{feast.database}?sslmode={db.sslmode}"
     )
     offline: dict[str, Any]
@@ -207,8 +188,8 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
             "port": int(db.port),
             "database": feast.database,
             "db_schema": "public",
-            "user": "${MLOPS_POSTGRES_FEAST_USER}",
-            "password": "${MLOPS_POSTGRES_FEAST_PASSWORD}",
+            "user": f"${{{names.postgres_key('feast', 'USER')}}}",
+            "password": f"${{{names.postgres_key('feast', 'PASSWORD')}}}",
             "sslmode": db.sslmode,
         }
     else:
@@ -225,7 +206,7 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
         },
         "online_store": {
             "type": "redis",
-            "connection_string": f"{cache.host}:{int(cache.port)},password=${{MLOPS_REDIS_PASSWORD}}"
+            "connection_string": f"{cache.host}:{int(cache.port)},password=${{{names.REDIS_PASSWORD}}}"
             + (",ssl=true" if cache.tls else ""),
         },
         "offline_store": offline,

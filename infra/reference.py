@@ -1,4 +1,5 @@
-"""The generated reference pages (docs/reference/): every config key from the config models.
+"""The generated reference pages (docs/reference/): every config key from the config models, and
+every pipeline-config key from mlops_jobs/pipeline_names.py.
 
 `mlops-stack docs` writes them; tests/unit/test_docs.py fails when one is stale.
 """
@@ -148,3 +149,26 @@ def configuration_reference() -> str:
 
 # docs/reference/<file>: its generator.
 PAGES = {"configuration.md": configuration_reference}
+
+
+def pipeline_config_reference() -> str:
+    from mlops_jobs import pipeline_names as names
+
+    out = [f"""# Pipeline config reference
+
+For: whoever writes a pipeline, a notebook or a job against the platform. Generated from
+`mlops_jobs/pipeline_names.py` by `mlops-stack docs`; do not edit by hand. How it is published is in
+[../pipeline-config.md](../pipeline-config.md).
+
+Every backend publishes the same keys: as the ConfigMap and the Secret `{names.CONFIG_NAME}` (in the
+pipelines namespace and the platform's), as stack outputs, and as a `.env` file (`{names.DOTENV}` in
+the Secret). Pods mount the ConfigMap's files under `{names.CONFIG_MOUNT}`: {", ".join(f"`{f}`" for f in names.FILES)}.
+
+| Key | In | Meaning |
+|---|---|---|
+"""]
+    out.extend(f"| `{key.name}` | {'Secret' if key.secret else 'ConfigMap'} | {_cell(key.meaning)} |\n" for key in names.KEYS)
+    return "".join(out)
+
+
+PAGES["pipeline-config.md"] = pipeline_config_reference

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     import fsspec
     import pandas as pd
 
-ROLES = ("lake", "artifacts", "feature_store", "monitoring")
-KINDS = ("s3", "azure-blob")  # infra.pipeline_config.OBJECT_STORE_KINDS; the image has no infra package
+from mlops_jobs import pipeline_names as names
+
+ROLES = names.BUCKET_ROLES
+KINDS = names.OBJECT_STORE_KINDS
 
 
 def _setting(name: str) -> str:
@@ -74,12 +76,12 @@ def bucket(role: str) -> Bucket:
     """The bucket of a role of the pipeline config: lake, artifacts, feature_store or monitoring."""
     if role not in ROLES:
         raise ValueError(f"bucket role {role!r} is unknown; known roles: {', '.join(ROLES)}")
-    name = _setting(f"MLOPS_BUCKET_{role.upper()}")
-    kind = os.environ.get("MLOPS_OBJECT_STORE_KIND", "s3")
+    name = _setting(names.bucket_key(role))
+    kind = os.environ.get(names.OBJECT_STORE_KIND, "s3")
     if kind == "azure-blob":
         # The endpoint, not the account name, decides the host: sovereign clouds have their own.
         endpoint, account = _setting("AZURE_STORAGE_BLOB_ENDPOINT"), _setting("AZURE_STORAGE_ACCOUNT_NAME")
-        url = _setting(f"MLOPS_BUCKET_{role.upper()}_URL")
+        url = _setting(names.bucket_url_key(role))
         from adlfs import AzureBlobFileSystem
 
         fs = AzureBlobFileSystem(account_name=account, account_host=endpoint.removeprefix("https://").rstrip("/"), anon=False)
@@ -90,5 +92,5 @@ def bucket(role: str) -> Bucket:
         fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint} if endpoint else {})
         url = f"s3://{name}"
     else:
-        raise RuntimeError(f"MLOPS_OBJECT_STORE_KIND is {kind!r}; supported: {', '.join(KINDS)}")
+        raise RuntimeError(f"{names.OBJECT_STORE_KIND} is {kind!r}; supported: {', '.join(KINDS)}")
     return Bucket(name=name, url=url, fs=fs)

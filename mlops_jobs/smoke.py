@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
+
+from mlops_jobs import pipeline_names
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS
 
 RUN_ID = uuid.uuid4().hex[:12]
 TIMEOUT = 30  # seconds per network call
@@ -67,11 +69,10 @@ def http_json(url: str, *, data: Optional[dict] = None, headers: Optional[dict] 
 def postgres(consumer: str) -> str:
     import psycopg
 
-    key = consumer.upper()
     with psycopg.connect(
-        host=env("MLOPS_POSTGRES_HOST"), port=int(env("MLOPS_POSTGRES_PORT")), dbname=env(f"MLOPS_POSTGRES_{key}_DATABASE"),
-        user=env(f"MLOPS_POSTGRES_{key}_USER"), password=env(f"MLOPS_POSTGRES_{key}_PASSWORD"),
-        sslmode=env("MLOPS_POSTGRES_SSLMODE"), connect_timeout=TIMEOUT,
+        host=env(pipeline_names.POSTGRES_HOST), port=int(env(pipeline_names.POSTGRES_PORT)), dbname=env(pipeline_names.postgres_key(consumer, "DATABASE")),
+        user=env(pipeline_names.postgres_key(consumer, "USER")), password=env(pipeline_names.postgres_key(consumer, "PASSWORD")),
+        sslmode=env(pipeline_names.POSTGRES_SSLMODE), connect_timeout=TIMEOUT,
     ) as connection:
         user, database, tls = connection.execute(
             "SELECT current_user, current_database(), coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)"
@@ -80,8 +81,8 @@ def postgres(consumer: str) -> str:
 
 
 def bucket(role: str) -> str:
-    kind = env("MLOPS_OBJECT_STORE_KIND")
-    name = env(f"MLOPS_BUCKET_{role}")
+    kind = env(pipeline_names.OBJECT_STORE_KIND)
+    name = env(pipeline_names.bucket_key(role))
     key = f"mlops-smoke/{RUN_ID}.txt"
     body = f"mlops smoke {RUN_ID}".encode()
     if kind == "azure-blob":
@@ -141,7 +142,7 @@ def mlflow_run() -> str:
 def feature_store():
     from feast import FeatureStore
 
-    return FeatureStore(fs_yaml_file=Path(env("MLOPS_FEATURE_STORE_YAML")))
+    return FeatureStore(fs_yaml_file=Path(env(pipeline_names.FEATURE_STORE_YAML_PATH)))
 
 
 def feast_registry() -> str:
@@ -177,7 +178,7 @@ def feast_online() -> str:
         row[view.batch_source.created_timestamp_column] = now
     store.write_to_online_store(view.name, pd.DataFrame([row]))
     entities = {column.name: [row[column.name]] for column in view.entity_columns}
-    answer = http_json(f"{env('MLOPS_FEAST_URL')}/get-online-features",
+    answer = http_json(f"{env(pipeline_names.FEAST_URL)}/get-online-features",
                        data={"features": [f"{view.name}:{feature.name}"], "entities": entities})
     names = answer["metadata"]["feature_names"]
     result = answer["results"][names.index(feature.name)]
@@ -191,34 +192,29 @@ def _kind(dtype) -> str:
 
 
 def evidently() -> str:
-    version = http_json(f"{env('MLOPS_EVIDENTLY_URL')}/api/version")
+    version = http_json(f"{env(pipeline_names.EVIDENTLY_URL)}/api/version")
     return f"UI answers, Evidently {version.get('version', version)}"
 
 
 def airflow() -> str:
-    url = env("MLOPS_AIRFLOW_URL")
+    url = env(pipeline_names.AIRFLOW_URL)
     health = http_json(f"{url}/api/v2/monitor/health")
     unhealthy = sorted(k for k, v in health.items() if isinstance(v, dict) and v.get("status") not in ("healthy", None))
     if health.get("metadatabase", {}).get("status") != "healthy" or unhealthy:
         raise RuntimeError(f"unhealthy: {', '.join(unhealthy) or 'metadatabase'} ({json.dumps(health)[:200]})")
-    token = http_json(f"{url}/auth/token", data={"username": env("MLOPS_AIRFLOW_USER"), "password": env("MLOPS_AIRFLOW_PASSWORD")})
+    token = http_json(f"{url}/auth/token", data={"username": env(pipeline_names.AIRFLOW_USER), "password": env(pipeline_names.AIRFLOW_PASSWORD)})
     dags = http_json(f"{url}/api/v2/dags?limit=100", headers={"Authorization": f"Bearer {token['access_token']}"})
     names = sorted(d["dag_id"] for d in dags.get("dags", []))
     return f"healthy; {dags.get('total_entries', len(names))} DAGs: {', '.join(names) or 'none'}"
 
 
-SAGEMAKER_RUNTIME = re.compile(r"^https://runtime\.sagemaker\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/endpoints/(?P<name>[^/]+)$")
-
-
-AZURE_ML_SCORING = re.compile(r"^https://(?P<name>[a-z0-9-]+)\.(?P<region>[a-z0-9]+)\.inference\.ml\.azure\.com/score$")
-
-
-def serving_variant(url: str, request: Optional[dict] = None, variant: str = "", endpoint: str = "") -> str:
-    """The variant answers /ping; with a request body for its endpoint, it also predicts."""
-    sagemaker = SAGEMAKER_RUNTIME.match(url)
-    if sagemaker:
-        return sagemaker_variant(sagemaker["region"], sagemaker["name"], variant, request)
-    if AZURE_ML_SCORING.match(url):
+def serving_variant(url: str, request: Optional[dict] = None, variant: str = "", endpoint: str = "",
+                    kind: str = "in-cluster", cloud_name: str = "") -> str:
+    """The variant answers /ping; with a request body for its endpoint, it also predicts. `kind` and
+    `cloud_name` are the pipeline config's MLOPS_SERVING_<ENDPOINT>_KIND and _NAME."""
+    if kind == "sagemaker":
+        return sagemaker_variant(env("AWS_REGION"), cloud_name, variant, request)
+    if kind == "azure-ml":
         # Deployments are named <endpoint>-<variant> (components/azure/serving.py: deployment_name).
         return azure_ml_variant(url, f"{endpoint}-{variant}", request)
     with urllib.request.urlopen(f"{url}/ping", timeout=TIMEOUT) as response:
@@ -265,32 +261,32 @@ def azure_ml_variant(url: str, deployment: str, request: Optional[dict]) -> str:
 def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict[str, dict]] = None) -> list[tuple[str, Callable[[], str]]]:
     """Every check the pipeline config calls for, in the order a pipeline depends on them."""
     found: list[tuple[str, Callable[[], str]]] = []
-    consumers = sorted(k[len("MLOPS_POSTGRES_"):-len("_USER")].lower() for k in os.environ
-                       if k.startswith("MLOPS_POSTGRES_") and k.endswith("_USER"))
+    consumers = sorted(c for c in DATABASE_CONSUMERS if pipeline_names.postgres_key(c, "USER") in os.environ)
     found += [(f"postgres:{c}", lambda c=c: postgres(c)) for c in consumers]
-    roles = sorted(k[len("MLOPS_BUCKET_"):] for k in os.environ if k.startswith("MLOPS_BUCKET_") and not k.endswith("_URL"))
-    found += [(f"bucket:{r.lower().replace('_', '-')}", lambda r=r: bucket(r)) for r in roles]
+    roles = sorted(r for r in pipeline_names.BUCKET_ROLES if pipeline_names.bucket_key(r) in os.environ)
+    found += [(f"bucket:{pipeline_names.bucket_name(r)}", lambda r=r: bucket(r)) for r in roles]
     # Managed MLflow (SageMaker) needs its client plugin, which the platform image does not carry yet.
-    if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get("MLOPS_MLFLOW_PLUGIN"):
+    if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get(pipeline_names.MLFLOW_PLUGIN):
         found.append(("mlflow", mlflow_run))
-    if os.environ.get("MLOPS_FEAST_URL"):
+    if os.environ.get(pipeline_names.FEAST_URL):
         found += [("feast:registry", feast_registry), ("feast:online", feast_online)]
-    if os.environ.get("MLOPS_EVIDENTLY_URL"):
+    if os.environ.get(pipeline_names.EVIDENTLY_URL):
         found.append(("evidently", evidently))
     # Managed Airflow (MWAA) signs in through AWS, not with the pipelines user.
-    if os.environ.get("MLOPS_AIRFLOW_URL") and os.environ.get("MLOPS_AIRFLOW_USER"):
+    if os.environ.get(pipeline_names.AIRFLOW_URL) and os.environ.get(pipeline_names.AIRFLOW_USER):
         found.append(("airflow", airflow))
-    for endpoint in filter(None, os.environ.get("MLOPS_SERVING_ENDPOINTS", "").split(",")):
+    for endpoint in filter(None, os.environ.get(pipeline_names.SERVING_ENDPOINTS, "").split(",")):
         if endpoint in skip_endpoints:
             continue
-        key = endpoint.upper().replace("-", "_")
-        for pair in filter(None, os.environ.get(f"MLOPS_SERVING_{key}_WEIGHTS", "").split(",")):
+        kind = os.environ.get(pipeline_names.serving_key(endpoint, "KIND"), "in-cluster")
+        cloud_name = os.environ.get(pipeline_names.serving_key(endpoint, "NAME"), "")
+        for pair in filter(None, os.environ.get(pipeline_names.serving_key(endpoint, "WEIGHTS"), "").split(",")):
             variant, _, weight = pair.partition("=")
             if int(weight or 0) > 0:  # a variant without traffic may wait for its model
-                url = env(f"MLOPS_SERVING_{key}_{variant.upper().replace('-', '_')}_URL")
+                url = env(pipeline_names.serving_key(endpoint, "URL", variant))
                 body = (requests or {}).get(endpoint)
-                found.append((f"serving:{endpoint}/{variant}",
-                              lambda url=url, body=body, v=variant, e=endpoint: serving_variant(url, body, v, e)))
+                found.append((f"serving:{endpoint}/{variant}", lambda url=url, body=body, v=variant, e=endpoint, k=kind, n=cloud_name:
+                              serving_variant(url, body, v, e, k, n)))
     return found
 
 

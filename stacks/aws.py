@@ -207,7 +207,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         urls=managed_urls,
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls) for name, e in model_endpoints.items()},
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name) for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
     if mwaa:

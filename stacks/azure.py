@@ -249,7 +249,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
         pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
         urls=managed_urls,
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls) for name, e in model_endpoints.items()},
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name) for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
     pulumi.export("azure", {

@@ -28,11 +28,12 @@ from .serving import (
     DEFAULT_MANAGED_INSTANCE, ENDPOINT_NAME, MANAGED_SERVING, VARIANT_NAME, Serving, ServingEndpoint, ServingVariant,
 )
 from .services import (
-    AIRFLOW_COMPONENTS, APP_SERVICES, DATA_SERVICES, DATABASE_CONSUMERS, DEFAULT_SIZES, MANAGED_SERVICES, Airflow,
+    AIRFLOW_COMPONENTS, APP_SERVICES, DATA_SERVICES, DEFAULT_SIZES, MANAGED_SERVICES, Airflow,
     AppService, BackupConfig, DataService, Evidently, Feast, GitSource, IngressConfig, Mlflow, MonitoringConfig,
     OfflineStore,
 )
 from .size import Size
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS
 from .stack import (
     BACKEND_LABELS, DEFAULT_TTL_HOURS, ENVIRONMENT_LABEL, EPHEMERAL_STACK, EXPIRES_LABEL, OWNER_LABEL, StackConfig,
     StackConfigInput, environment_from_stack, resolve,

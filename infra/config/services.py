@@ -9,6 +9,7 @@ from typing import Optional
 
 from pydantic import Field
 
+
 from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import Problems
 from .images import DEFAULT_IMAGES, HA_OBJECT_STORE_REPLICAS, IMAGE_DAGS, IMAGE_FEATURE_REPO, MINIO_IMAGE, PLATFORM_IMAGE
@@ -18,8 +19,6 @@ from .types import Cron, DnsLabel, GitUrl, Hostname, InputModel, PinnedImage, Qu
 DATA_SERVICES = ("postgres", "redis", "objectStore")
 APP_SERVICES = ("mlflow", "feast", "airflow", "evidently")
 AIRFLOW_COMPONENTS = ("apiServer", "scheduler", "dagProcessor", "triggerer", "worker")
-# Each consumer gets its own database and login on the metadata database.
-DATABASE_CONSUMERS = ("mlflow", "airflow", "feast")
 
 # Which services each backend can run as a managed cloud service (docs/architecture.md, "The platform").
 MANAGED_SERVICES: dict[Backend, frozenset[str]] = {
