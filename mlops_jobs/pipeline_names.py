@@ -112,6 +112,7 @@ KEYS = (
     Key("MLFLOW_TRACKING_URI", False, "MLflow's own variable: the tracking server"),
     Key(MLFLOW_PLUGIN, False, "the MLflow client plugin a managed tracking server needs (empty in the cluster)"),
     Key("MLFLOW_ARTIFACTS_DESTINATION", False, "where the server keeps artifacts"),
+    Key("MLFLOW_S3_ENDPOINT_URL", False, "MLflow's own variable: the S3 endpoint, where it is not AWS's"),
     Key(FEAST_URL, False, "the Feast feature server"),
     Key(FEATURE_STORE_YAML_PATH, False, f"the mounted feature_store.yaml ({CONFIG_MOUNT}/{FEATURE_STORE_YAML})"),
     Key(AIRFLOW_URL, False, "Airflow's API server"),

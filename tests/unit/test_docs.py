@@ -31,3 +31,39 @@ def test_a_pattern_key_is_documented_in_the_words_its_error_uses():
         config.load("local", {"services": {"postgres": {"storage": "20 GB"}}})
     allowed = str(refused.value).split("allowed: ", 1)[1]
     assert f"| `storage` | {allowed} |" in page
+
+
+def _documented(key: str, names) -> bool:
+    for documented in names.KEYS:
+        for option in documented.name.split(", "):
+            head, _, rest = option.partition("<")
+            tail = rest.partition(">")[2]
+            if option.endswith("*") and key.startswith(option[:-1]):
+                return True
+            if key == option or (rest and key.startswith(head) and key.endswith(tail) and len(key) > len(head + tail)):
+                return True
+    return False
+
+
+def test_every_key_every_fixture_stack_publishes_is_documented():
+    from mlops_jobs import pipeline_names as names
+    from tests import fixtures
+    from tests.conftest import recording_of
+    from tests.integration.kubelet import plain
+
+    undocumented = set()
+    for stack in fixtures.stacks():
+        recording = recording_of(stack)
+        published = recording.one("kubernetes:core/v1:ConfigMap", "pipeline-config-configmap").inputs["data"]
+        secret = plain(recording.one("kubernetes:core/v1:Secret", "pipeline-config-secret").inputs["stringData"])
+        keys = (set(published) | set(secret)) - set(names.FILES) - {names.DOTENV}
+        assert len(keys) > 20
+        undocumented |= {k for k in keys if not _documented(k, names)}
+    assert undocumented == set()
+
+
+def test_an_undocumented_key_is_caught():
+    from mlops_jobs import pipeline_names as names
+
+    assert _documented("MLOPS_BUCKET_LAKE_URL", names) and _documented("MLOPS_SERVING_CHURN_B_URL", names)
+    assert not _documented("MLOPS_SOMETHING_NEW", names)
