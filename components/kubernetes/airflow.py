@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 import pulumi
@@ -23,6 +23,7 @@ from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
 from infra.config import IMAGE_DAGS, GitSource, IngressConfig, Size
 from infra.contract import Database
+from mlops_jobs import pipeline_names
 
 APP = "airflow"
 API_PORT = 8080
@@ -32,7 +33,7 @@ AUTH_DIR = "/etc/airflow/auth"
 POD_TEMPLATE_DIR = "/etc/airflow/pod-template"
 PASSWORDS_FILE = f"{AIRFLOW_HOME}/simple_auth_manager_passwords.json"
 PIPELINES_USER = "pipelines"
-CONFIG_DIR = "/etc/mlops"
+CONFIG_DIR = pipeline_names.CONFIG_MOUNT
 SOURCE_ROOT = "/src"
 ADMIN_USER = "admin"
 SECRET_NAME = "airflow-secrets"
@@ -105,6 +106,7 @@ SECRET_KEYS = {
     "AIRFLOW__API__SECRET_KEY": "api-secret-key",
 }
 
+
 def api_server_command(workers: int) -> list[str]:
     # The auth manager rewrites its passwords file, so it gets a writable copy of the Secret's file.
     return ["sh", "-c",
@@ -125,11 +127,11 @@ def job_check(job_type: str) -> list[str]:
 
 
 def pod_template(args: AirflowArgs, image: str, pipeline_config: str, settings_map: str) -> dict:
-    """The KubernetesExecutor's template for task pods (the container must be named `base`)."""
-    size = args.sizes["worker"]
+    """The KubernetesExecutor's template for task pods (the container must be named `base`), as the
+    plain data of its file."""
     volumes: list[dict] = [
         {"name": "pipeline-config", "configMap": {"name": pipeline_config, "items": [
-            {"key": k, "path": k} for k in ("feature_store.yaml", "pipeline.yaml", "dvc.config")]}},
+            {"key": k, "path": k} for k in workload.PIPELINE_FILES]}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
         {"name": "home", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
@@ -142,17 +144,15 @@ def pod_template(args: AirflowArgs, image: str, pipeline_config: str, settings_m
     if args.dags.git:
         volumes.append({"name": "source", "emptyDir": {"sizeLimit": "1Gi"}})
         mounts.append({"name": "source", "mountPath": SOURCE_ROOT, "readOnly": True})
-        sync = workload.git_sync_container(args.git_sync_image, args.dags, root=SOURCE_ROOT, one_time=True)
-        init.append(_plain(sync))
+        init.append(workload.git_sync_spec(args.git_sync_image, args.dags, root=SOURCE_ROOT, one_time=True))
     container = {
         "name": "base",
         "image": image,
         "envFrom": [{"configMapRef": {"name": settings_map}},
                     {"configMapRef": {"name": pipeline_config}}, {"secretRef": {"name": pipeline_config}}],
-        "env": [{"name": "FEAST_FS_YAML_FILE_PATH", "value": f"{CONFIG_DIR}/feature_store.yaml"}],
-        "resources": {"requests": {"cpu": size.cpu, "memory": size.memory},
-                      "limits": {"cpu": size.cpu_limit, "memory": size.memory_limit}},
-        "securityContext": _plain(workload.container_security()),
+        "env": [{"name": "FEAST_FS_YAML_FILE_PATH", "value": f"{CONFIG_DIR}/{pipeline_names.FEATURE_STORE_YAML}"}],
+        "resources": workload.quantities(args.sizes["worker"]),
+        "securityContext": workload.container_security_spec(),
         "volumeMounts": mounts,
     }
     spec = {
@@ -160,7 +160,7 @@ def pod_template(args: AirflowArgs, image: str, pipeline_config: str, settings_m
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
-        "securityContext": _plain(workload.pod_security(workload.PLATFORM_UID, workload.PLATFORM_GID)),
+        "securityContext": workload.pod_security_spec(workload.PLATFORM_UID, workload.PLATFORM_GID),
         "containers": [container],
         "volumes": volumes,
     }
@@ -170,22 +170,83 @@ def pod_template(args: AirflowArgs, image: str, pipeline_config: str, settings_m
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": labels}, "spec": spec}
 
 
-def _plain(value):
-    """An `…Args` object as the camelCase dict Kubernetes reads (for the pod template file)."""
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if hasattr(value, "__dict__") and type(value).__module__.startswith("pulumi_kubernetes"):
-        out = {}
-        for key, item in vars(value).items():
-            if item is None or key.startswith("__"):
-                continue
-            name = key.lstrip("_").rstrip("_")
-            camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
-            out[camel] = _plain(item)
-        return out
-    return value
+def fernet_key(generated: random.RandomId) -> pulumi.Output[str]:
+    """A Fernet key is 32 bytes in URL-safe base64 with its padding."""
+    return pulumi.Output.secret(generated.b64_url.apply(lambda key: key + "=" * (-len(key) % 4)))
+
+
+@dataclass(frozen=True)
+class ComponentKit:
+    """What Airflow's components (the migration, API server, scheduler, DAG processor, triggerer) share:
+    the image, the keys and settings as environment, the home, tmp and pipeline config volumes, the
+    service account, and the `db migrate` Job they start after."""
+
+    parent: pulumi.Resource
+    name: str
+    args: AirflowArgs
+    # The pods roll when the pipeline config or the settings change.
+    app_args: AppArgs
+    service_account: pulumi.Input[str]
+    secret_env: list[k8s.core.v1.EnvVarArgs]
+    env_from: list[k8s.core.v1.EnvFromSourceArgs]
+    volumes: list[k8s.core.v1.VolumeArgs]
+    mounts: list[k8s.core.v1.VolumeMountArgs]
+    migrate: Optional[k8s.batch.v1.Job] = None
+
+    def container(self, role: str, command: list[str], size: Size, *, mounts=(), ports=None, probes=None) -> k8s.core.v1.ContainerArgs:
+        return k8s.core.v1.ContainerArgs(
+            name=role.replace("Processor", "-processor").lower(),
+            image=self.args.image,
+            command=command,
+            env=self.secret_env,
+            env_from=self.env_from,
+            ports=ports,
+            resources=workload.resources(size),
+            security_context=workload.container_security(),
+            volume_mounts=[*self.mounts, *mounts],
+            **(probes or {}),
+        )
+
+    def deployment(self, component: str, size: Size, container: k8s.core.v1.ContainerArgs, *, volumes=(),
+                   init_containers=None, api_access: bool = False) -> k8s.apps.v1.Deployment:
+        """The component's Deployment (`<name>-<component>`), once the migration has run."""
+        return workload.deployment(
+            self.parent, f"{self.name}-{component}", APP, replace(self.app_args, size=size), component=component,
+            service_account=self.service_account,
+            api_access=api_access,
+            init_containers=init_containers,
+            containers=[container],
+            volumes=[*self.volumes, *volumes],
+            depends_on=[self.migrate],
+        )
+
+
+def component_kit(parent: pulumi.Resource, name: str, args: AirflowArgs, secret: k8s.core.v1.Secret,
+                  settings_map: k8s.core.v1.ConfigMap, env_settings: pulumi.Output[dict],
+                  account: k8s.core.v1.ServiceAccount) -> ComponentKit:
+    config_volume = workload.pipeline_files_volume(args.pipeline_config)
+    checksum = pulumi.Output.all(args.config_checksum, env_settings).apply(
+        lambda v: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()
+    )
+    return ComponentKit(
+        parent=parent, name=name, args=args,
+        app_args=AppArgs(
+            namespace=args.namespace, image=args.image, size=args.sizes["scheduler"], labels=args.labels,
+            pipeline_config=args.pipeline_config, config_checksum=checksum, depends_on=args.depends_on,
+        ),
+        service_account=account.metadata.name,
+        secret_env=[workload.secret_env(var, secret.metadata.name, key) for var, key in SECRET_KEYS.items()],
+        env_from=[
+            k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=settings_map.metadata.name)),
+            *workload.pipeline_env_from(args.pipeline_config),
+        ],
+        volumes=[workload.empty_dir("home"), workload.empty_dir("tmp"), config_volume],
+        mounts=[
+            k8s.core.v1.VolumeMountArgs(name="home", mount_path=AIRFLOW_HOME),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            k8s.core.v1.VolumeMountArgs(name=config_volume.name, mount_path=CONFIG_DIR, read_only=True),
+        ],
+    )
 
 
 class Airflow(pulumi.ComponentResource):
@@ -195,23 +256,38 @@ class Airflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: AirflowArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:kubernetes:Airflow", name, None, opts)
         assert args.database is not None, "AirflowArgs.database is required"
-        child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        secret, admin, admin_password, pipelines_password = self._secrets(name, args)
+        env_settings, settings_map = self._settings(name, args)
+        template_map = self._task_pod_template(name, args)
+        account = self._accounts(name, args)
+        kit = component_kit(self, name, args, secret, settings_map, env_settings, account)
+        kit = replace(kit, migrate=self._migrate(kit))
+        self._api_server(kit, admin)
+        self._scheduler(kit, template_map)
+        self._dag_processor(kit)
+        self._triggerer(kit)
 
+        self.url = workload.service_url(f"{APP}-api-server", args.namespace, API_PORT)
+        self.admin_password = admin_password
+        self.pipelines_user = PIPELINES_USER
+        self.pipelines_password = pipelines_password
+        self.register_outputs({"url": self.url, "adminPassword": self.admin_password, "pipelinesUser": PIPELINES_USER})
+
+    def _secrets(self, name: str, args: AirflowArgs):
+        """The servers' keys (SECRET_KEYS), and the users' passwords for the auth manager."""
+        child = pulumi.ResourceOptions(parent=self)
         admin_password = workload.password(f"{name}-admin-password", self, protect=False)
         pipelines_password = workload.password(f"{name}-pipelines-password", self, protect=False)
         jwt_secret = workload.password(f"{name}-jwt-secret", self, protect=False, length=48)
         api_secret_key = workload.password(f"{name}-api-secret-key", self, protect=False, length=48)
         fernet = random.RandomId(f"{name}-fernet-key", byte_length=32, opts=child)
-        # A Fernet key is 32 bytes in URL-safe base64 with its padding.
-        fernet_key = pulumi.Output.secret(fernet.b64_url.apply(lambda key: key + "=" * (-len(key) % 4)))
         secret = k8s.core.v1.Secret(
             f"{name}-secrets",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SECRET_NAME, namespace=ns, labels=workload.labels(APP, args.labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SECRET_NAME, namespace=args.namespace, labels=workload.labels(APP, args.labels)),
             type="Opaque",
             string_data={
                 "sql-alchemy-conn": workload.database_url(args.database, APP),
-                "fernet-key": fernet_key,
+                "fernet-key": fernet_key(fernet),
                 "jwt-secret": jwt_secret,
                 "api-secret-key": api_secret_key,
             },
@@ -219,7 +295,7 @@ class Airflow(pulumi.ComponentResource):
         )
         admin = k8s.core.v1.Secret(
             f"{name}-admin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-admin", namespace=ns, labels=workload.labels(APP, args.labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-admin", namespace=args.namespace, labels=workload.labels(APP, args.labels)),
             type="Opaque",
             string_data={
                 "username": ADMIN_USER,
@@ -230,40 +306,49 @@ class Airflow(pulumi.ComponentResource):
             },
             opts=child,
         )
+        return secret, admin, admin_password, pipelines_password
 
-        env_settings = pulumi.Output.all(ns, args.pipelines_namespace, args.remote_logging).apply(
+    def _settings(self, name: str, args: AirflowArgs) -> tuple[pulumi.Output[dict], k8s.core.v1.ConfigMap]:
+        """The settings ConfigMap; task pods run in the pipelines namespace, so it is placed there too."""
+        env_settings = pulumi.Output.all(args.namespace, args.pipelines_namespace, args.remote_logging).apply(
             lambda v: settings(args, v[0], v[1], v[2])
         )
         settings_map = k8s.core.v1.ConfigMap(
             f"{name}-settings",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-settings", namespace=ns, labels=workload.labels(APP, args.labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-settings", namespace=args.namespace, labels=workload.labels(APP, args.labels)),
             data=env_settings,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        # Task pods run in the pipelines namespace, so the settings are placed there too.
-        worker_settings = k8s.core.v1.ConfigMap(
+        k8s.core.v1.ConfigMap(
             f"{name}-worker-settings",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{APP}-settings", namespace=args.pipelines_namespace, labels=workload.labels(APP, args.labels, "worker")
             ),
             data=env_settings,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        return env_settings, settings_map
+
+    def _task_pod_template(self, name: str, args: AirflowArgs) -> k8s.core.v1.ConfigMap:
         template = pod_template(args, args.image, args.pipeline_config, f"{APP}-settings")
-        template_map = k8s.core.v1.ConfigMap(
+        return k8s.core.v1.ConfigMap(
             f"{name}-pod-template",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pod-template", namespace=ns, labels=workload.labels(APP, args.labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{APP}-pod-template", namespace=args.namespace, labels=workload.labels(APP, args.labels)
+            ),
             data={"pod_template.yaml": yaml.safe_dump(template, sort_keys=False)},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
-        # RBAC: the scheduler launches and watches task pods; the API server reads their logs.
-        # Both accounts share the service's cloud identity: logs, and the tasks' own buckets.
+    def _accounts(self, name: str, args: AirflowArgs) -> k8s.core.v1.ServiceAccount:
+        """RBAC: the scheduler launches and watches task pods; the API server reads their logs.
+        Both accounts share the service's cloud identity: logs, and the tasks' own buckets."""
+        child = pulumi.ResourceOptions(parent=self)
         identity = dict(args.service_account_annotations) or None
         account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=APP, namespace=ns, labels=workload.labels(APP, args.labels), annotations=identity,
+                name=APP, namespace=args.namespace, labels=workload.labels(APP, args.labels), annotations=identity,
             ),
             automount_service_account_token=False,
             opts=child,
@@ -277,10 +362,12 @@ class Airflow(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
+        launcher = k8s.meta.v1.ObjectMetaArgs(
+            name=f"{APP}-pod-launcher", namespace=args.pipelines_namespace, labels=workload.labels(APP, args.labels)
+        )
         role = k8s.rbac.v1.Role(
             f"{name}-pod-launcher",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pod-launcher", namespace=args.pipelines_namespace,
-                                                labels=workload.labels(APP, args.labels)),
+            metadata=launcher,
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"],
                                            verbs=["create", "list", "get", "patch", "watch", "delete"]),
@@ -292,151 +379,110 @@ class Airflow(pulumi.ComponentResource):
         )
         k8s.rbac.v1.RoleBinding(
             f"{name}-pod-launcher-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pod-launcher", namespace=args.pipelines_namespace,
-                                                labels=workload.labels(APP, args.labels)),
+            metadata=launcher,
             role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=ns)],
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=args.namespace)],
             opts=child,
         )
+        return account
 
-        secret_env = [workload.secret_env(var, secret.metadata.name, key) for var, key in SECRET_KEYS.items()]
-        env_from = [
-            k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=settings_map.metadata.name)),
-            *workload.pipeline_env_from(args.pipeline_config),
-        ]
-        config_volume = workload.pipeline_files_volume(args.pipeline_config)
-        home = k8s.core.v1.VolumeArgs(name="home", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))
-        tmp = k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))
-        base_mounts = [
-            k8s.core.v1.VolumeMountArgs(name="home", mount_path=AIRFLOW_HOME),
-            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            k8s.core.v1.VolumeMountArgs(name=config_volume.name, mount_path=CONFIG_DIR, read_only=True),
-        ]
-        base_volumes = [home, tmp, config_volume]
-        checksum = pulumi.Output.all(args.config_checksum, env_settings).apply(
-            lambda v: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()
-        )
-        component_args = AppArgs(
-            namespace=ns, image=args.image, size=args.sizes["scheduler"], labels=args.labels,
-            pipeline_config=args.pipeline_config, config_checksum=checksum, depends_on=args.depends_on,
-        )
-
-        def container(role: str, command: list[str], size: Size, *, mounts=(), ports=None, probes=None) -> k8s.core.v1.ContainerArgs:
-            probes = probes or {}
-            return k8s.core.v1.ContainerArgs(
-                name=role.replace("Processor", "-processor").lower(),
-                image=args.image,
-                command=command,
-                env=secret_env,
-                env_from=env_from,
-                ports=ports,
-                resources=workload.resources(size),
-                security_context=workload.container_security(),
-                volume_mounts=[*base_mounts, *mounts],
-                **probes,
-            )
-
+    def _migrate(self, kit: ComponentKit) -> k8s.batch.v1.Job:
+        args = kit.args
         migrate_labels = workload.labels(APP, args.labels, "migrate")
-        migrate = workload.run_once_job(
-            self, f"{name}-migrate", f"{APP}-migrate", ns, migrate_labels,
+        return workload.run_once_job(
+            self, f"{kit.name}-migrate", f"{APP}-migrate", args.namespace, migrate_labels,
             # A new image (a new Airflow version) runs the migration again.
             workload.batch_pod(
                 migrate_labels,
-                service_account=account.metadata.name,
-                containers=[container("migrate", COMMANDS["migrate"], args.sizes["scheduler"])],
-                volumes=base_volumes,
+                service_account=kit.service_account,
+                containers=[kit.container("migrate", COMMANDS["migrate"], args.sizes["scheduler"])],
+                volumes=kit.volumes,
                 annotations={"mlops-stack/image": args.image},
             ),
             depends_on=list(args.depends_on),
             deadline_seconds=1200,
         )
 
-        # The API server: REST API, UI, and the Execution API that task pods report to.
-        api_health = workload.http_probe("/api/v2/monitor/health", API_PORT)
-        api_size = args.sizes["apiServer"]
+    def _api_server(self, kit: ComponentKit, admin: k8s.core.v1.Secret) -> None:
+        """REST API, UI, and the Execution API that task pods report to; behind an Ingress if enabled."""
+        args = kit.args
+        health = workload.http_probe("/api/v2/monitor/health", API_PORT)
         auth_volume = k8s.core.v1.VolumeArgs(
             name="auth",
             secret=k8s.core.v1.SecretVolumeSourceArgs(
                 secret_name=admin.metadata.name, items=[k8s.core.v1.KeyToPathArgs(key="passwords.json", path="passwords.json")]
             ),
         )
-        api_args = AppArgs(**{**component_args.__dict__, "size": api_size})
-        workload.deployment(
-            self, f"{name}-api-server", APP, api_args, component="api-server",
-            service_account=account.metadata.name,
-            api_access=True,  # reads the logs of running task pods
-            containers=[container(
-                "api-server", api_server_command(args.api_workers), api_size,
+        kit.deployment(
+            "api-server", args.sizes["apiServer"],
+            kit.container(
+                "api-server", api_server_command(args.api_workers), args.sizes["apiServer"],
                 mounts=[k8s.core.v1.VolumeMountArgs(name="auth", mount_path=AUTH_DIR, read_only=True)],
                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=API_PORT)],
-                probes=dict(startup_probe=workload.startup_probe(api_health, 300), readiness_probe=api_health,
+                probes=dict(startup_probe=workload.startup_probe(health, 300), readiness_probe=health,
                             liveness_probe=workload.http_probe("/api/v2/monitor/health", API_PORT, period=20, failures=5)),
-            )],
-            volumes=[*base_volumes, auth_volume],
-            depends_on=[migrate],
+            ),
+            volumes=[auth_volume],
+            api_access=True,  # reads the logs of running task pods
         )
-        api_service = workload.cluster_service(self, f"{name}-api-server", APP, api_args, API_PORT, component="api-server")
+        service = workload.cluster_service(self, f"{kit.name}-api-server", APP, kit.app_args, API_PORT, component="api-server")
         if args.ingress.enabled:
-            workload.ingress(self, name, APP, api_args, api_service, API_PORT, host=args.ingress.host or "",
+            workload.ingress(self, kit.name, APP, kit.app_args, service, API_PORT, host=args.ingress.host or "",
                              class_name=args.ingress.class_name, tls_secret=args.ingress.tls_secret)
 
+    def _scheduler(self, kit: ComponentKit, template_map: k8s.core.v1.ConfigMap) -> None:
+        """The scheduler, whose KubernetesExecutor launches task pods from the pod template."""
+        size = kit.args.sizes["scheduler"]
+        health = workload.http_probe("/health", SCHEDULER_HEALTH_PORT, period=30)
         template_volume = k8s.core.v1.VolumeArgs(
             name="pod-template", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=template_map.metadata.name)
         )
-        scheduler_health = workload.http_probe("/health", SCHEDULER_HEALTH_PORT, period=30)
-        scheduler_args = AppArgs(**{**component_args.__dict__, "size": args.sizes["scheduler"]})
-        workload.deployment(
-            self, f"{name}-scheduler", APP, scheduler_args, component="scheduler",
-            service_account=account.metadata.name,
-            api_access=True,  # the KubernetesExecutor launches and watches task pods
-            containers=[container(
-                "scheduler", COMMANDS["scheduler"], args.sizes["scheduler"],
+        kit.deployment(
+            "scheduler", size,
+            kit.container(
+                "scheduler", COMMANDS["scheduler"], size,
                 mounts=[k8s.core.v1.VolumeMountArgs(name="pod-template", mount_path=POD_TEMPLATE_DIR, read_only=True)],
                 ports=[k8s.core.v1.ContainerPortArgs(name="health", container_port=SCHEDULER_HEALTH_PORT)],
-                probes=dict(startup_probe=workload.startup_probe(scheduler_health, 300), liveness_probe=scheduler_health,
+                probes=dict(startup_probe=workload.startup_probe(health, 300), liveness_probe=health,
                             # Ready = heartbeating: a rollout waits for the new scheduler before it stops the old one.
                             readiness_probe=workload.http_probe("/health", SCHEDULER_HEALTH_PORT, period=15)),
-            )],
-            volumes=[*base_volumes, template_volume],
-            depends_on=[migrate],
+            ),
+            volumes=[template_volume],
+            api_access=True,  # the KubernetesExecutor launches and watches task pods
         )
 
-        processor_args = AppArgs(**{**component_args.__dict__, "size": args.sizes["dagProcessor"]})
-        sidecars, source_volumes, source_mounts = [], [], []
+    def _dag_processor(self, kit: ComponentKit) -> None:
+        """Parses the DAGs: from the image, or from git through a git-sync sidecar."""
+        args = kit.args
+        size = args.sizes["dagProcessor"]
+        sidecars, volumes, mounts = [], [], []
         if args.dags.git:
-            source_volumes.append(k8s.core.v1.VolumeArgs(name="source", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")))
-            source_mounts.append(k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True))
-            sync = workload.git_sync_container(args.git_sync_image, args.dags, root=SOURCE_ROOT, one_time=False)
+            volumes.append(workload.empty_dir("source"))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True))
             # A native sidecar (an init container that keeps running) pulls new commits every minute.
-            sidecars.append(k8s.core.v1.ContainerArgs(**{**sync.__dict__, "restart_policy": "Always"}))
-        workload.deployment(
-            self, f"{name}-dag-processor", APP, processor_args, component="dag-processor",
-            service_account=account.metadata.name,
+            sidecars.append(workload.git_sync_container(
+                args.git_sync_image, args.dags, root=SOURCE_ROOT, one_time=False, restart_policy="Always"
+            ))
+        check = job_check("DagProcessorJob")
+        kit.deployment(
+            "dag-processor", size,
+            kit.container(
+                "dagProcessor", COMMANDS["dagProcessor"], size, mounts=mounts,
+                probes=dict(liveness_probe=workload.exec_probe(check, period=60, timeout=45),
+                            readiness_probe=workload.exec_probe(check, period=60, timeout=45, failures=1)),
+            ),
+            volumes=volumes,
             init_containers=sidecars or None,
-            containers=[container(
-                "dagProcessor", COMMANDS["dagProcessor"], args.sizes["dagProcessor"], mounts=source_mounts,
-                probes=dict(liveness_probe=workload.exec_probe(job_check("DagProcessorJob"), period=60, timeout=45),
-                            readiness_probe=workload.exec_probe(job_check("DagProcessorJob"), period=60, timeout=45, failures=1)),
-            )],
-            volumes=[*base_volumes, *source_volumes],
-            depends_on=[migrate],
         )
 
-        triggerer_args = AppArgs(**{**component_args.__dict__, "size": args.sizes["triggerer"]})
-        workload.deployment(
-            self, f"{name}-triggerer", APP, triggerer_args, component="triggerer",
-            service_account=account.metadata.name,
-            containers=[container(
-                "triggerer", COMMANDS["triggerer"], args.sizes["triggerer"],
-                probes=dict(liveness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45),
-                            readiness_probe=workload.exec_probe(job_check("TriggererJob"), period=60, timeout=45, failures=1)),
-            )],
-            volumes=[*base_volumes],
-            depends_on=[migrate],
+    def _triggerer(self, kit: ComponentKit) -> None:
+        size = kit.args.sizes["triggerer"]
+        check = job_check("TriggererJob")
+        kit.deployment(
+            "triggerer", size,
+            kit.container(
+                "triggerer", COMMANDS["triggerer"], size,
+                probes=dict(liveness_probe=workload.exec_probe(check, period=60, timeout=45),
+                            readiness_probe=workload.exec_probe(check, period=60, timeout=45, failures=1)),
+            ),
         )
-
-        self.url = workload.service_url(f"{APP}-api-server", ns, API_PORT)
-        self.admin_password = admin_password
-        self.pipelines_user = PIPELINES_USER
-        self.pipelines_password = pipelines_password
-        self.register_outputs({"url": self.url, "adminPassword": self.admin_password, "pipelinesUser": PIPELINES_USER})

@@ -19,11 +19,12 @@ import pulumi_kubernetes as k8s
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
 from infra.config import IMAGE_FEATURE_REPO, GitSource
+from mlops_jobs import pipeline_names
 
 APP = "feast"
 PORT = 6566
-CONFIG_DIR = "/etc/mlops"
-FEATURE_STORE_YAML = f"{CONFIG_DIR}/feature_store.yaml"
+CONFIG_DIR = pipeline_names.CONFIG_MOUNT
+FEATURE_STORE_YAML = f"{CONFIG_DIR}/{pipeline_names.FEATURE_STORE_YAML}"
 SOURCE_ROOT = "/src"
 
 
@@ -57,31 +58,38 @@ MATERIALIZE_SCRIPT = (
 )
 
 
+def feast_container(name: str, args: FeastArgs, command: list[str], mounts: list[k8s.core.v1.VolumeMountArgs],
+                    **extra) -> k8s.core.v1.ContainerArgs:
+    """A container of the Feast image with the pipeline config as environment (`extra`: ports, probes)."""
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=args.image,
+        command=command,
+        env=[k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")],
+        env_from=workload.pipeline_env_from(args.pipeline_config),
+        resources=workload.resources(args.size),
+        security_context=workload.container_security(),
+        volume_mounts=mounts,
+        **extra,
+    )
+
+
 class Feast(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: FeastArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:kubernetes:Feast", name, None, opts)
-        env = [k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1")]
-        env_from = workload.pipeline_env_from(args.pipeline_config)
         config_volume = workload.pipeline_files_volume(args.pipeline_config)
         config_mount = k8s.core.v1.VolumeMountArgs(name=config_volume.name, mount_path=CONFIG_DIR, read_only=True)
         scratch, scratch_mounts = workload.writable_dirs("/tmp")
 
         health = workload.http_probe("/health", PORT)
-        server = k8s.core.v1.ContainerArgs(
-            name=APP,
-            image=args.image,
-            command=serve_command(),
-            env=env,
-            env_from=env_from,
+        server = feast_container(
+            APP, args, serve_command(), [config_mount, *scratch_mounts],
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
             startup_probe=workload.startup_probe(health, seconds=180),
             readiness_probe=health,
             liveness_probe=workload.http_probe("/health", PORT, period=20, failures=5),
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            volume_mounts=[config_mount, *scratch_mounts],
         )
         account = workload.service_account(self, name, APP, args.namespace, args.labels, args.service_account_annotations)
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[server], volumes=[config_volume, *scratch])
@@ -96,16 +104,7 @@ class Feast(pulumi.ComponentResource):
         source_mounts = [k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True)] if args.repository.git else []
         apply_labels = workload.labels(APP, args.labels, "apply")
         repository_hash = hashlib.sha256(json.dumps(args.repository.model_dump(), sort_keys=True).encode()).hexdigest()
-        apply = k8s.core.v1.ContainerArgs(
-            name="apply",
-            image=args.image,
-            command=apply_command(args.repository),
-            env=env,
-            env_from=env_from,
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            volume_mounts=[config_mount, *scratch_mounts, *source_mounts],
-        )
+        apply = feast_container("apply", args, apply_command(args.repository), [config_mount, *scratch_mounts, *source_mounts])
         workload.run_once_job(
             self, f"{name}-apply", f"{APP}-apply", args.namespace, apply_labels,
             workload.batch_pod(
@@ -123,16 +122,7 @@ class Feast(pulumi.ComponentResource):
         )
 
         materialize_labels = workload.labels(APP, args.labels, "materialize")
-        materialize = k8s.core.v1.ContainerArgs(
-            name="materialize",
-            image=args.image,
-            command=["sh", "-c", MATERIALIZE_SCRIPT],
-            env=env,
-            env_from=env_from,
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            volume_mounts=[config_mount, *scratch_mounts],
-        )
+        materialize = feast_container("materialize", args, ["sh", "-c", MATERIALIZE_SCRIPT], [config_mount, *scratch_mounts])
         workload.cron_job(
             self, f"{name}-materialize", f"{APP}-materialize", args.namespace, materialize_labels,
             args.materialize_schedule,

@@ -93,6 +93,34 @@ def setup_script(buckets: tuple[str, ...], versioning: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def server_container(args: MinioArgs, secret: k8s.core.v1.Secret) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=APP,
+        image=args.image,
+        args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(args.size.replicas, ns)),
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name="api", container_port=API_PORT),
+            k8s.core.v1.ContainerPortArgs(name="console", container_port=CONSOLE_PORT),
+        ],
+        env=[
+            workload.secret_env("MINIO_ROOT_USER", secret.metadata.name, "root-user"),
+            workload.secret_env("MINIO_ROOT_PASSWORD", secret.metadata.name, "root-password"),
+            k8s.core.v1.EnvVarArgs(name="MINIO_REGION", value=REGION),
+            # The root filesystem is read-only; MinIO keeps its certs directory under HOME.
+            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+        ],
+        resources=workload.resources(args.size),
+        security_context=workload.container_security(),
+        readiness_probe=_health("/minio/health/ready", period=5, failures=3),
+        liveness_probe=_health("/minio/health/live", period=10, failures=6),
+        startup_probe=_health("/minio/health/live", period=5, failures=60),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+    )
+
+
 class Minio(pulumi.ComponentResource):
     """MinIO with the platform's buckets; pipelines get their own key, limited to those buckets."""
 
@@ -121,31 +149,7 @@ class Minio(pulumi.ComponentResource):
                 "pipelines-secret-key": pipelines_secret,
             },
         )
-        container = k8s.core.v1.ContainerArgs(
-            name=APP,
-            image=args.image,
-            args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(args.size.replicas, ns)),
-            ports=[
-                k8s.core.v1.ContainerPortArgs(name="api", container_port=API_PORT),
-                k8s.core.v1.ContainerPortArgs(name="console", container_port=CONSOLE_PORT),
-            ],
-            env=[
-                workload.secret_env("MINIO_ROOT_USER", secret.metadata.name, "root-user"),
-                workload.secret_env("MINIO_ROOT_PASSWORD", secret.metadata.name, "root-password"),
-                k8s.core.v1.EnvVarArgs(name="MINIO_REGION", value=REGION),
-                # The root filesystem is read-only; MinIO keeps its certs directory under HOME.
-                k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-            ],
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            readiness_probe=_health("/minio/health/ready", period=5, failures=3),
-            liveness_probe=_health("/minio/health/live", period=10, failures=6),
-            startup_probe=_health("/minio/health/live", period=5, failures=60),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
-        )
+        container = server_container(args, secret)
         account = workload.service_account(self, name, APP, args.namespace, args.labels)
         service, statefulset = workload.stateful_workload(
             self,

@@ -105,6 +105,30 @@ exec psql --no-psqlrc --quiet --file "$(dirname "$0")/consumers.sql"
 """
 
 
+def server_container(args: PostgresArgs, secret: k8s.core.v1.Secret) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=APP,
+        image=args.image,
+        ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
+        env=[
+            k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=ADMIN_USER),
+            workload.secret_env("POSTGRES_PASSWORD", secret.metadata.name, "password"),
+            # A subdirectory: the volume's root holds lost+found, which initdb refuses.
+            k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),
+        ],
+        resources=workload.resources(args.size),
+        security_context=workload.container_security(),
+        readiness_probe=_pg_isready(period=5, failures=3),
+        liveness_probe=_pg_isready(period=10, failures=6),
+        startup_probe=_pg_isready(period=5, failures=60),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
+            k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+    )
+
+
 class Postgres(pulumi.ComponentResource):
     """A single PostgreSQL server with a data volume, and a login plus database for each consumer."""
 
@@ -129,27 +153,7 @@ class Postgres(pulumi.ComponentResource):
                 **{password_key(c): p for c, p in consumer_passwords.items()},
             },
         )
-        container = k8s.core.v1.ContainerArgs(
-            name=APP,
-            image=args.image,
-            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=PORT)],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=ADMIN_USER),
-                workload.secret_env("POSTGRES_PASSWORD", secret.metadata.name, "password"),
-                # A subdirectory: the volume's root holds lost+found, which initdb refuses.
-                k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),
-            ],
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            readiness_probe=_pg_isready(period=5, failures=3),
-            liveness_probe=_pg_isready(period=10, failures=6),
-            startup_probe=_pg_isready(period=5, failures=60),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR),
-                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
-        )
+        container = server_container(args, secret)
         account = workload.service_account(self, name, APP, args.namespace, args.labels)
         service, statefulset = workload.stateful_workload(
             self,

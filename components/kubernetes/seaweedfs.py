@@ -43,6 +43,8 @@ REGION = "us-east-1"
 ACCESS_KEYS = {"admin": "mlops-admin", "pipelines": "mlops-pipelines", "backup": "mlops-backup"}
 # What a scoped key may do in its buckets: read, write and delete objects, and list them.
 OBJECT_ACTIONS = ("Read", "Write", "List", "Tagging")
+# Each server's HTTP ports; all but S3 also listen on gRPC (port + GRPC_OFFSET), between the pods.
+SERVER_PORTS = (("s3", S3_PORT), ("master", MASTER_PORT), ("volume", VOLUME_PORT), ("filer", FILER_PORT))
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,38 @@ def setup_config(buckets: tuple[str, ...], versioning: bool) -> str:
     return json.dumps({"buckets": list(buckets), "versioning": versioning}, indent=2)
 
 
+def server_container(args: SeaweedfsArgs) -> k8s.core.v1.ContainerArgs:
+    """`weed server`: master, volume server, filer and S3 gateway in one container."""
+    filer_health = k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="filer"), period_seconds=5, timeout_seconds=5,
+        failure_threshold=3)
+    return k8s.core.v1.ContainerArgs(
+        name=APP,
+        image=args.image,
+        # `weed` itself: the image's entrypoint would change owners and users as root first.
+        command=["weed"],
+        args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(args.size.replicas, ns, args.size.storage)),
+        ports=[k8s.core.v1.ContainerPortArgs(name=n, container_port=p) for n, p in SERVER_PORTS]
+        + [k8s.core.v1.ContainerPortArgs(name=f"{n}-grpc", container_port=p + GRPC_OFFSET) for n, p in SERVER_PORTS if n != "s3"]
+        + [k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
+        env=[k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
+            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")))],
+        resources=workload.resources(args.size),
+        security_context=workload.container_security(),
+        # Ready when the filer finds its store, i.e. the master and a volume server are up.
+        readiness_probe=filer_health,
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="s3"), period_seconds=10, timeout_seconds=5,
+            failure_threshold=6),
+        startup_probe=workload.startup_probe(filer_health, seconds=300),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # its Unix sockets
+            k8s.core.v1.VolumeMountArgs(name="s3-config", mount_path=CONFIG_DIR, read_only=True),
+        ],
+    )
+
+
 class Seaweedfs(pulumi.ComponentResource):
     """SeaweedFS with the platform's buckets; pipelines and the backup each get their own scoped key."""
 
@@ -132,39 +166,11 @@ class Seaweedfs(pulumi.ComponentResource):
             **{f"{role}-access-key": key for role, key in ACCESS_KEYS.items()},
             **{f"{role}-secret-key": keys[role] for role in ACCESS_KEYS},
         })
-        filer_health = k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="filer"), period_seconds=5, timeout_seconds=5,
-            failure_threshold=3)
-        ports = [("s3", S3_PORT), ("master", MASTER_PORT), ("volume", VOLUME_PORT), ("filer", FILER_PORT)]
-        container = k8s.core.v1.ContainerArgs(
-            name=APP,
-            image=args.image,
-            # `weed` itself: the image's entrypoint would change owners and users as root first.
-            command=["weed"],
-            args=pulumi.Output.from_input(args.namespace).apply(lambda ns: server_args(replicas, ns, args.size.storage)),
-            ports=[k8s.core.v1.ContainerPortArgs(name=n, container_port=p) for n, p in ports]
-            + [k8s.core.v1.ContainerPortArgs(name=f"{n}-grpc", container_port=p + GRPC_OFFSET) for n, p in ports if n != "s3"]
-            + [k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
-            env=[k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
-                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")))],
-            resources=workload.resources(args.size),
-            security_context=workload.container_security(),
-            # Ready when the filer finds its store, i.e. the master and a volume server are up.
-            readiness_probe=filer_health,
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="s3"), period_seconds=10, timeout_seconds=5,
-                failure_threshold=6),
-            startup_probe=workload.startup_probe(filer_health, seconds=300),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # its Unix sockets
-                k8s.core.v1.VolumeMountArgs(name="s3-config", mount_path=CONFIG_DIR, read_only=True),
-            ],
-        )
+        container = server_container(args)
         account = workload.service_account(self, name, APP, args.namespace, args.labels)
         service_ports = [k8s.core.v1.ServicePortArgs(name="s3", port=S3_PORT, target_port="s3")]
-        peer_ports = [k8s.core.v1.ServicePortArgs(name=n, port=p, target_port=n) for n, p in ports[1:]] + [
-            k8s.core.v1.ServicePortArgs(name=f"{n}-grpc", port=p + GRPC_OFFSET, target_port=f"{n}-grpc") for n, p in ports[1:]]
+        peer_ports = [k8s.core.v1.ServicePortArgs(name=n, port=p, target_port=n) for n, p in SERVER_PORTS[1:]] + [
+            k8s.core.v1.ServicePortArgs(name=f"{n}-grpc", port=p + GRPC_OFFSET, target_port=f"{n}-grpc") for n, p in SERVER_PORTS[1:]]
         service, statefulset = workload.stateful_workload(
             self, name, APP, args, container=container, ports=service_ports, peer_ports=peer_ports,
             security=workload.pod_security(UID, GID),

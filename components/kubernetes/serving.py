@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
 from infra.config import ServingEndpoint, ServingVariant
+from mlops_jobs import pipeline_names
 
 PORT = 8080
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -108,11 +109,37 @@ class ModelEndpointArgs:
     gateway_url: pulumi.Input[str]
     gateway: Optional[pulumi.Resource] = None  # the route waits for it (and the CRDs behind it)
     labels: dict[str, str] = field(default_factory=dict)
-    pipeline_config: str = "mlops-pipeline-config"
+    pipeline_config: str = pipeline_names.CONFIG_NAME
     config_checksum: pulumi.Input[str] = ""
     # What a model server needs first: the tracking server, for a variant that loads an MLflow model.
     depends_on: tuple[pulumi.Resource, ...] = ()
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+def model_container(endpoint: ServingEndpoint, variant: ServingVariant, pipeline_config: str,
+                    mounts: list[k8s.core.v1.VolumeMountArgs]) -> k8s.core.v1.ContainerArgs:
+    """A variant's model server: ready once its model is loaded."""
+    ready = workload.http_probe("/ping", PORT)
+    return k8s.core.v1.ContainerArgs(
+        name="model",
+        image=variant.image,
+        command=server_command(variant),
+        env=[
+            k8s.core.v1.EnvVarArgs(name="MLOPS_SERVING_ENDPOINT", value=endpoint.name),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_SERVING_VARIANT", value=variant.name),
+            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+        ],
+        # The tracking server, the S3 settings and credentials: what a pipeline gets.
+        env_from=workload.pipeline_env_from(pipeline_config),
+        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+        # Only a pod whose model is loaded gets traffic; a rollout waits for it.
+        startup_probe=workload.startup_probe(ready, seconds=600),
+        readiness_probe=ready,
+        liveness_probe=workload.http_probe("/ping", PORT, period=20, failures=5),
+        resources=workload.resources(variant.size),
+        security_context=workload.container_security(),
+        volume_mounts=mounts,
+    )
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -134,27 +161,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 depends_on=args.depends_on if variant.model else (),
             )
             volumes, mounts = workload.writable_dirs("/tmp")
-            ready = workload.http_probe("/ping", PORT)
-            server = k8s.core.v1.ContainerArgs(
-                name="model",
-                image=variant.image,
-                command=server_command(variant),
-                env=[
-                    k8s.core.v1.EnvVarArgs(name="MLOPS_SERVING_ENDPOINT", value=endpoint.name),
-                    k8s.core.v1.EnvVarArgs(name="MLOPS_SERVING_VARIANT", value=variant.name),
-                    k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-                ],
-                # The tracking server, the S3 settings and credentials: what a pipeline gets.
-                env_from=workload.pipeline_env_from(args.pipeline_config),
-                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                # Only a pod whose model is loaded gets traffic; a rollout waits for it.
-                startup_probe=workload.startup_probe(ready, seconds=600),
-                readiness_probe=ready,
-                liveness_probe=workload.http_probe("/ping", PORT, period=20, failures=5),
-                resources=workload.resources(variant.size),
-                security_context=workload.container_security(),
-                volume_mounts=mounts,
-            )
+            server = model_container(endpoint, variant, args.pipeline_config, mounts)
             prefix = f"{name}-{variant.name}"
             deployment = workload.deployment(
                 self, prefix, app, variant_args, component=variant.name, containers=[server], volumes=volumes,

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from infra.config import Size
+from mlops_jobs import pipeline_names
 
 APP = "mlops-smoke"
 # MLflow and Feast clients: more than a setup script, far less than a server.
@@ -30,7 +31,7 @@ class SmokeCheckArgs:
     image: str
     config_checksum: pulumi.Input[str]
     timeout_seconds: int
-    pipeline_config: str = "mlops-pipeline-config"
+    pipeline_config: str = pipeline_names.CONFIG_NAME
     # Endpoints whose variants may still wait for their models (awaitReady: false).
     skip_endpoints: tuple[str, ...] = ()
     # Endpoint -> a request body to POST to /invocations of each variant with traffic.
@@ -68,26 +69,21 @@ class SmokeCheck(pulumi.ComponentResource):
             security_context=workload.container_security(),
             volume_mounts=[
                 *mounts,
-                k8s.core.v1.VolumeMountArgs(name="pipeline-config", mount_path="/etc/mlops", read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="pipeline-config", mount_path=pipeline_names.CONFIG_MOUNT, read_only=True),
             ],
         )
-        job = k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=pulumi.Output.from_input(args.config_checksum).apply(lambda h: f"{APP}-{h[:10]}"),
-                namespace=args.namespace, labels=labels,
-            ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=0,  # a failed check is a result, not something to retry
-                active_deadline_seconds=args.timeout_seconds,
-                ttl_seconds_after_finished=FINISHED_TTL_SECONDS,
-                template=workload.batch_pod(
-                    labels, service_account=account.metadata.name, containers=[container],
-                    volumes=[*volumes, workload.pipeline_files_volume(args.pipeline_config)], restart_policy="Never",
-                ),
-            ),
-            # It checks the deployed platform: every service first. A new config is a new Job.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), delete_before_replace=True),
+        pod = workload.batch_pod(
+            labels, service_account=account.metadata.name, containers=[container],
+            volumes=[*volumes, workload.pipeline_files_volume(args.pipeline_config)], restart_policy="Never",
+        )
+        # It checks the deployed platform: every service first. A new config is a new Job.
+        job = workload.run_once_job(
+            self, f"{name}-job", pulumi.Output.from_input(args.config_checksum).apply(lambda h: f"{APP}-{h[:10]}"),
+            args.namespace, labels, pod,
+            depends_on=list(args.depends_on),
+            deadline_seconds=args.timeout_seconds,
+            backoff_limit=0,  # a failed check is a result, not something to retry
+            ttl_seconds=FINISHED_TTL_SECONDS,
         )
         self.job_name = job.metadata.name
         self.register_outputs({"jobName": self.job_name})
