@@ -21,7 +21,7 @@ from components.kubernetes.network_policies import Admission
 from components.kubernetes.serving import PORT as SERVING_PORT
 from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, ServingGateway, ServingGatewayArgs
 from infra import pipeline_config
-from infra.config import Environment, ServiceMode, StackConfig
+from infra.config import ServiceMode, StackConfig
 from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
@@ -171,7 +171,7 @@ def build(
                 pipelines_namespace=endpoints.kubernetes.pipelines_namespace,
                 dags=cfg.airflow.dags,
                 parallelism=cfg.airflow.parallelism,
-                api_workers=1 if cfg.environment is Environment.LOCAL else 2,
+                api_workers=cfg.airflow.api_workers,
                 git_sync_image=cfg.git_sync_image,
                 remote_logging=public_store.apply(pipeline_config.airflow_remote_logging),
                 ingress=cfg.airflow.ingress,

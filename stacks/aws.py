@@ -28,13 +28,14 @@ from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo, resolve
+from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster
 from stacks.managed_cluster import ManagedCluster
 
 # The annotation that binds a Kubernetes service account to an IAM role (IRSA).
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 # Bucket suffix per role; S3 bucket names allow no capitals.
-BUCKET_SUFFIXES = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
+BUCKET_SUFFIXES = {role: bucket_name(role) for role in BUCKET_ROLES}
 SAGEMAKER_MLFLOW_PLUGIN = "sagemaker-mlflow"
 
 
@@ -68,7 +69,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             public_access_cidrs=settings.public_access_cidrs,
             instance_types=sizes.node_instance_types,
             min_nodes=sizes.min_nodes, desired_nodes=sizes.desired_nodes, max_nodes=sizes.max_nodes,
-            key_deletion_days=7 if cfg.ephemeral else 30,
+            key_deletion_days=settings.key_deletion_days,
         ),
         opts=on_aws,
     )
@@ -151,7 +152,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ElastiCacheArgs(
             replication_group_id=base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
             engine=settings.cache_engine, engine_version=settings.cache_engine_version, node_type=sizes.cache_node_type,
-            nodes=sizes.cache_nodes, snapshot_days=7 if production else 0, protect=cfg.protect,
+            nodes=sizes.cache_nodes, snapshot_days=sizes.cache_snapshot_days, protect=cfg.protect,
         ),
         opts=on_aws,
     )
@@ -217,7 +218,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             AirflowConnectionsArgs(
                 prefix=connections_prefix(cfg),
                 connections={conn_id: complete.apply(lambda c, k=key: c.secret_env[k]) for conn_id, key in mwaa_connections(cfg).items()},
-                recovery_days=0 if cfg.ephemeral else 30,
+                recovery_days=settings.secret_recovery_days,
             ),
             opts=on_aws,
         )

@@ -32,13 +32,14 @@ from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo
+from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster
 from stacks.managed_cluster import ManagedCluster
 
 # The private endpoint sub-resource of each Redis service.
 REDIS_GROUPS = {"cache": "redisCache", "managed-redis": "redisEnterprise"}
 # Container per role; container names allow lowercase letters, digits and '-'.
-CONTAINERS = {"lake": "lake", "artifacts": "artifacts", "feature_store": "feature-store", "monitoring": "monitoring"}
+CONTAINERS = {role: bucket_name(role) for role in BUCKET_ROLES}
 
 
 def build(cfg: StackConfig) -> PlatformEndpoints:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
+from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.kubernetes.minio import Minio, MinioArgs
 from components.kubernetes.seaweedfs import Seaweedfs, SeaweedfsArgs
-from components.kubernetes.namespaces import Namespaces, NamespacesArgs
-from components.kubernetes.network_policies import Admission, NetworkPolicies, NetworkPoliciesArgs
+from components.kubernetes.network_policies import Admission
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
 from infra.config import DATABASE_CONSUMERS, DataService, Environment, ObjectStoreServer, StackConfig
+from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import applications
+from stacks import cluster
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
 # Who reaches the data services: the applications that use them, their own setup Jobs (and the object
@@ -40,67 +40,32 @@ OBJECT_STORE_ADMISSIONS = {
 # PostgreSQL backups: a bucket of its own, outside the pipelines' policy.
 BACKUP_BUCKET = "backups"
 
-# Bucket names per role; S3 bucket names allow no capitals, hence feature-store.
-BUCKETS = Buckets(lake="lake", artifacts="artifacts", feature_store="feature-store", monitoring="monitoring")
+# Bucket names per role: the role's own name (S3 allows no capitals or '_', hence feature-store).
+BUCKETS = Buckets(**{role: bucket_name(role) for role in BUCKET_ROLES})
 
 
 def build(cfg: StackConfig) -> PlatformEndpoints:
-    provider = k8s.Provider(
-        "kubernetes",
-        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else None,
-        context=cfg.cluster.context,
-    )
-    on_cluster = pulumi.ResourceOptions(providers=[provider])
-    namespaces = Namespaces(
-        "namespaces",
-        NamespacesArgs(
-            platform=cfg.namespaces.platform,
-            pipelines=cfg.namespaces.pipelines,
-            labels=cfg.labels,
-            create=cfg.namespaces.create,
-            protect=cfg.protect,
-        ),
-        opts=on_cluster,
-    )
+    target = cluster.base(cfg)
+    namespaces = target.namespaces
 
     def service_args(service: DataService) -> dict:
         return dict(
-            namespace=namespaces.platform,
-            image=service.image,
-            size=service.size,
-            storage_class=service.storage_class,
-            labels=cfg.labels,
-            protect=cfg.protect,
-            delete_volumes=cfg.ephemeral,
+            namespace=namespaces.platform, image=service.image, size=service.size, storage_class=service.storage_class,
+            labels=cfg.labels, protect=cfg.protect, delete_volumes=cfg.ephemeral,
         )
 
-    jobs_image = cfg.jobs_image
-    object_store = object_store_server(cfg, service_args(cfg.object_store), jobs_image, on_cluster)
-    backup = None
-    if cfg.postgres_backup.enabled:
-        access_key_key, secret_key_key = object_store.backup_keys
-        backup = BackupTarget(
-            schedule=cfg.postgres_backup.schedule,
-            retention_days=cfg.postgres_backup.retention_days,
-            image=jobs_image,
-            endpoint=object_store.endpoint,
-            region=object_store.region,
-            bucket=BACKUP_BUCKET,
-            credentials_secret=object_store.backup_secret_name,
-            access_key_key=access_key_key,
-            secret_key_key=secret_key_key,
-        )
+    object_store = object_store_server(cfg, service_args(cfg.object_store), cfg.jobs_image, target.opts)
     postgres = Postgres(
         "postgres",
-        PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS, backup=backup),
+        PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS, backup=backup_target(cfg, object_store)),
         # No wait for the object store: the backup CronJob first runs hours later, and the server does not need it.
-        opts=on_cluster,
+        opts=target.opts,
     )
-    redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=on_cluster)
+    redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=target.opts)
     data_endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(
-            provider=provider, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines
+            provider=target.provider, platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines
         ),
         object_store=ObjectStore(
             kind="s3",
@@ -114,23 +79,32 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
     )
-    NetworkPolicies(
-        "network-policies",
-        NetworkPoliciesArgs(
-            platform_namespace=namespaces.platform,
-            pipelines_namespace=namespaces.pipelines,
-            admissions=DATA_ADMISSIONS + OBJECT_STORE_ADMISSIONS[cfg.object_store_server] + applications.admissions(cfg),
-            labels=cfg.labels,
-        ),
-        opts=on_cluster,
-    )
+    cluster.network_policies(cfg, target, DATA_ADMISSIONS + OBJECT_STORE_ADMISSIONS[cfg.object_store_server] + applications.admissions(cfg))
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
     return applications.build(cfg, data_endpoints, data_services={"postgres": postgres, "redis": redis, "objectStore": object_store})
 
 
+def backup_target(cfg: StackConfig, object_store: Seaweedfs | Minio) -> Optional[BackupTarget]:
+    """Where the nightly pg_dump goes: the backups bucket, with the object store's backup login."""
+    if not cfg.postgres_backup.enabled:
+        return None
+    access_key_key, secret_key_key = object_store.backup_keys
+    return BackupTarget(
+        schedule=cfg.postgres_backup.schedule,
+        retention_days=cfg.postgres_backup.retention_days,
+        image=cfg.jobs_image,
+        endpoint=object_store.endpoint,
+        region=object_store.region,
+        bucket=BACKUP_BUCKET,
+        credentials_secret=object_store.backup_secret_name,
+        access_key_key=access_key_key,
+        secret_key_key=secret_key_key,
+    )
+
+
 def object_store_server(cfg: StackConfig, service_args: dict, jobs_image: str, opts: pulumi.ResourceOptions) -> Seaweedfs | Minio:
     """The stack's S3 server, with the platform's buckets and the backups' bucket."""
-    buckets = (BUCKETS.lake, BUCKETS.artifacts, BUCKETS.feature_store, BUCKETS.monitoring)
+    buckets = tuple(getattr(BUCKETS, role) for role in BUCKET_ROLES)
     if cfg.object_store_server is ObjectStoreServer.MINIO:
         return Minio("minio", MinioArgs(
             **service_args, client_image=cfg.object_store_client_image, buckets=buckets, private_buckets=(BACKUP_BUCKET,),

@@ -5,19 +5,17 @@ the managed data services. The cloud half (stacks/aws.py, stacks/azure.py) says 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
-from components.kubernetes.namespaces import Namespaces, NamespacesArgs
-from components.kubernetes.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from infra.config import StackConfig
 from infra.contract import Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from stacks import applications
+from stacks.cluster import base as cluster_base
+from stacks.cluster import network_policies
 
 # Managed PostgreSQL on every cloud requires TLS; the server certificates chain to public CAs.
 SSLMODE = "require"
@@ -50,20 +48,8 @@ class ManagedCluster:
 
 
 def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
-    kubernetes = k8s.Provider(
-        "kubernetes",
-        kubeconfig=os.path.expanduser(cfg.cluster.kubeconfig) if cfg.cluster.kubeconfig else cluster.kubeconfig,
-        context=cfg.cluster.context,
-    )
-    on_cluster = pulumi.ResourceOptions(providers=[kubernetes])
-    namespaces = Namespaces(
-        "namespaces",
-        NamespacesArgs(
-            platform=cfg.namespaces.platform, pipelines=cfg.namespaces.pipelines, labels=cfg.labels,
-            create=cfg.namespaces.create, protect=cfg.protect,
-        ),
-        opts=on_cluster,
-    )
+    target = cluster_base(cfg, cluster.kubeconfig)
+    kubernetes, namespaces, on_cluster = target.provider, target.namespaces, target.opts
     postgres = cluster.postgres
     database_setup = DatabaseSetup(
         "postgres",
@@ -84,14 +70,7 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
         database=Database(host=postgres.host, port=postgres.port, sslmode=SSLMODE, logins=postgres.logins),
         cache=cluster.cache,
     )
-    NetworkPolicies(
-        "network-policies",
-        NetworkPoliciesArgs(
-            platform_namespace=namespaces.platform, pipelines_namespace=namespaces.pipelines,
-            admissions=applications.admissions(cfg), labels=cfg.labels,
-        ),
-        opts=on_cluster,
-    )
+    network_policies(cfg, target, applications.admissions(cfg))
     endpoints = applications.build(
         cfg, endpoints,
         data_services={"postgres": database_setup},

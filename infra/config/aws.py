@@ -39,17 +39,22 @@ class AwsSizes:
     mwaa_class: str
     mwaa_max_workers: int
     sagemaker_size: str
+    cache_snapshot_days: int  # daily ElastiCache snapshots kept
 
 
 # Staging is small; production is highly available: three AZs, Multi-AZ RDS, a Redis replica.
 # Nodes fit the applications' requests (services.DEFAULT_SIZES) plus Airflow's task pods.
 AWS_SIZES: dict[Environment, AwsSizes] = {
-    Environment.LOCAL: AwsSizes(("t3.large",), 1, 2, 3, "db.t4g.micro", 20, 50, 1, "cache.t4g.micro", 1, "mw1.micro", 1, "Small"),
-    Environment.STAGING: AwsSizes(("m7i.large",), 2, 2, 4, "db.t4g.medium", 20, 100, 7, "cache.t4g.small", 1, "mw1.small", 2, "Small"),
+    Environment.LOCAL: AwsSizes(("t3.large",), 1, 2, 3, "db.t4g.micro", 20, 50, 1, "cache.t4g.micro", 1, "mw1.micro", 1, "Small", 0),
+    Environment.STAGING: AwsSizes(("m7i.large",), 2, 2, 4, "db.t4g.medium", 20, 100, 7, "cache.t4g.small", 1, "mw1.small", 2, "Small", 0),
     Environment.PRODUCTION: AwsSizes(
-        ("m7i.xlarge",), 3, 3, 9, "db.m7g.large", 100, 1000, 14, "cache.m7g.large", 2, "mw1.medium", 10, "Medium"
+        ("m7i.xlarge",), 3, 3, 9, "db.m7g.large", 100, 1000, 14, "cache.m7g.large", 2, "mw1.medium", 10, "Medium", 7
     ),
 }
+# Days a deleted KMS key (the cluster's secrets key) or MWAA connection secret can be recovered. An
+# ephemeral stack takes AWS's shortest windows: its name comes back with the next push to the PR.
+KEY_DELETION_DAYS = {"ephemeral": 7, "kept": 30}
+SECRET_RECOVERY_DAYS = {"ephemeral": 0, "kept": 30}
 CACHE_ENGINE_VERSIONS = {"valkey": "8.0", "redis": "7.1"}
 
 
@@ -151,6 +156,8 @@ class Aws:
     cache_engine_version: str
     mwaa_airflow_version: str
     sagemaker_mlflow_version: str
+    key_deletion_days: int
+    secret_recovery_days: int
 
 
 
@@ -184,6 +191,8 @@ def resolve(raw: AwsConfig, environment: Environment, ephemeral: bool, problems:
         cache_engine_version=cache.engine_version or CACHE_ENGINE_VERSIONS[cache.engine.value],
         mwaa_airflow_version=raw.mwaa.airflow_version,
         sagemaker_mlflow_version=raw.sagemaker_mlflow.mlflow_version,
+        key_deletion_days=KEY_DELETION_DAYS["ephemeral" if ephemeral else "kept"],
+        secret_recovery_days=SECRET_RECOVERY_DAYS["ephemeral" if ephemeral else "kept"],
     )
 
 
@@ -205,6 +214,7 @@ def _sizes(raw: AwsConfig, environment: Environment, ephemeral: bool, problems: 
         mwaa_class=raw.mwaa.environment_class or default.mwaa_class,
         mwaa_max_workers=raw.mwaa.max_workers or default.mwaa_max_workers,
         sagemaker_size=raw.sagemaker_mlflow.tracking_server_size or default.sagemaker_size,
+        cache_snapshot_days=default.cache_snapshot_days,
     )
     if not sizes.min_nodes <= sizes.desired_nodes <= sizes.max_nodes:
         problems.not_allowed("aws.eks", {"minNodes": sizes.min_nodes, "desiredNodes": sizes.desired_nodes, "maxNodes": sizes.max_nodes},

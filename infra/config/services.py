@@ -76,6 +76,8 @@ DEFAULT_SIZES: dict[Environment, dict[str, Size]] = {
 
 # MLflow server worker processes (gunicorn/uvicorn) per pod.
 DEFAULT_MLFLOW_WORKERS = {Environment.LOCAL: 1, Environment.STAGING: 2, Environment.PRODUCTION: 4}
+# Airflow API server worker processes per pod.
+DEFAULT_AIRFLOW_API_WORKERS = {Environment.LOCAL: 1, Environment.STAGING: 2, Environment.PRODUCTION: 2}
 # Task pods Airflow runs at once (core.parallelism).
 DEFAULT_AIRFLOW_PARALLELISM = {Environment.LOCAL: 4, Environment.STAGING: 16, Environment.PRODUCTION: 64}
 
@@ -239,6 +241,7 @@ class Airflow:
     dags: GitSource  # path resolved
     parallelism: int
     ingress: IngressConfig
+    api_workers: int
 
 
 @dataclass(frozen=True)
@@ -351,5 +354,6 @@ def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, pro
             dags=_source("services.airflow.dags", raw.airflow.dags, IMAGE_DAGS, problems),
             parallelism=raw.airflow.parallelism or DEFAULT_AIRFLOW_PARALLELISM[environment],
             ingress=_ingress("services.airflow.ingress", raw.airflow.ingress, problems),
+            api_workers=DEFAULT_AIRFLOW_API_WORKERS[environment],
         ),
     )
