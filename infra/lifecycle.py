@@ -254,14 +254,13 @@ class Lifecycle:
 
     # --- env preview ----------------------------------------------------------------------------
     def preview(self, stack: str, out: Path, policy_pack: Optional[Path] = None) -> PreviewSummary:
-        """A preview (with the policy pack when the project has one), summarised as Markdown in `out`."""
-        packs = []
+        """A preview with the policy pack (policies/ of the project), summarised as Markdown in `out`."""
         pack = policy_pack or self.project_dir / "policies"
-        if (pack / "PulumiPolicy.yaml").exists():
-            packs.append(str(pack))
-        summary = self._retry(f"preview {stack}", lambda: self.backend.preview(stack, packs))
+        if not (pack / "PulumiPolicy.yaml").exists():
+            raise LifecycleError(f"{pack / 'PulumiPolicy.yaml'} is missing: every preview runs the policy pack")
+        summary = self._retry(f"preview {stack}", lambda: self.backend.preview(stack, [str(pack)]))
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(markdown(summary, policy=bool(packs)))
+        out.write_text(markdown(summary))
         self.log(f"{stack}: preview summary written to {out}")
         return summary
 
@@ -281,12 +280,12 @@ class Lifecycle:
         raise AssertionError("unreachable")
 
 
-def markdown(summary: PreviewSummary, *, policy: bool) -> str:
+def markdown(summary: PreviewSummary) -> str:
     """The PR comment: counts per operation, and the preview's text folded away."""
     counts = {k: v for k, v in summary.changes.items() if v}
     changed = sum(v for k, v in counts.items() if k != "same")
     rows = "\n".join(f"| {op} | {count} |" for op, count in sorted(counts.items()))
-    policy_line = "Policy pack: `policies` (mandatory policies)." if policy else "Policy pack: none in this project yet."
+    policy_line = "Policy pack: `policies` (mandatory policies)."
     return (
         f"### `pulumi preview` of `{summary.stack}`: {changed} change(s)\n\n"
         f"| operation | resources |\n|---|---|\n{rows or '| (none) | 0 |'}\n\n"

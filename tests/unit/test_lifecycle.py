@@ -239,21 +239,22 @@ def test_sweep_tears_down_exactly_the_expired_ephemeral_stacks():
     assert [c for c in backend.calls if c[0] == "destroy"] == [("destroy", "staging-pr-1")]
 
 
-def test_preview_uses_the_policy_pack_when_there_is_one_and_writes_markdown(tmp_path):
+def test_preview_runs_the_policy_pack_and_writes_markdown_and_refuses_without_it(tmp_path):
     (tmp_path / "Pulumi.staging.yaml").write_text("config: {}\n")
     backend = FakeBackend()
     run, _, _ = lifecycle_for(backend, tmp_path)
     out = tmp_path / "out" / "preview.md"
-    run.preview("staging", out)
-    assert backend.calls[-1] == ("preview", "staging", [])
-    text = out.read_text()
-    assert "`pulumi preview` of `staging`: 3 change(s)" in text and "| create | 3 |" in text and "+ 3 to create" in text
+    with pytest.raises(LifecycleError, match="PulumiPolicy.yaml is missing"):
+        run.preview("staging", out)
+    assert not [c for c in backend.calls if c[0] == "preview"]
 
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "PulumiPolicy.yaml").write_text("runtime: python\n")
     run.preview("staging", out)
     assert backend.calls[-1] == ("preview", "staging", [str(tmp_path / "policies")])
-    assert "Policy pack: `policies`" in out.read_text()
+    text = out.read_text()
+    assert "`pulumi preview` of `staging`: 3 change(s)" in text and "| create | 3 |" in text and "+ 3 to create" in text
+    assert "Policy pack: `policies`" in text
 
 
 def test_cli_reports_a_refusal_in_one_line_with_exit_code_2(capsys):
