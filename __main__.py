@@ -1,8 +1,8 @@
-"""mlops-stack: an MLOps platform per environment. See README.md; the program is infra/program.py."""
+"""mlops-stack: an MLOps platform per environment. See README.md; the program is mlops_stack/program.py."""
 
 import gc
 
-from infra import program
+from mlops_stack import program
 
 # What is imported and built here lives until the process exits, yet Python's collector would walk it
 # again in every full collection, and several times at exit: about 0.8 s of a 3 s preview of the

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 from bench import containers, graph
-from infra import offline, render
+from mlops_stack import offline, render
 
 REPO = offline.REPO_ROOT
 # What a preview evaluates: the program's entry point, __main__.py, under the mocks instead of the engine.
 EVALUATE = """
 import runpy, sys
-from infra import offline
+from mlops_stack import offline
 offline.run({stack!r}, offline.stack_config({stack!r}), lambda: runpy.run_path({main!r}))
 print(sorted({{m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}}))
 """

@@ -9,8 +9,8 @@ import pytest
 from pulumi.runtime.sync_await import _sync_await
 
 from tests import fixtures
-from infra import offline
-from infra.offline import Recording
+from mlops_stack import offline
+from mlops_stack.offline import Recording
 
 
 @functools.lru_cache(maxsize=None)

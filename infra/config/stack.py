@@ -22,12 +22,12 @@ from .services import Airflow, BackupConfig, DataService, Evidently, Feast, Mlfl
 from .types import LABEL_KEY, LABEL_VALUE, DnsLabel, InputModel, Owner, PinnedImage
 
 # The one rule for an ephemeral stack's name: staging-pr-<N>, N a pull request number (no 0, no
-# leading zero). infra/lifecycle.py takes it from here; the policy pack, which runs without this
+# leading zero). mlops_stack/lifecycle.py takes it from here; the policy pack, which runs without this
 # package, has the same pattern (tests/unit/test_ephemeral_rule.py checks that they agree).
 EPHEMERAL_STACK = re.compile(r"^(?P<env>staging)-pr-(?P<pr>[1-9]\d*)$")
 
 ENVIRONMENT_LABEL = "mlops-stack/environment"
-# Set by `mlops-stack env up` on an ephemeral stack (infra/lifecycle.py).
+# Set by `mlops-stack env up` on an ephemeral stack (mlops_stack/lifecycle.py).
 OWNER_LABEL = "mlops-stack/owner"
 EXPIRES_LABEL = "mlops-stack/expires"
 DEFAULT_TTL_HOURS = 72

@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 import yaml
 
-from infra.offline import Recording
+from mlops_stack.offline import Recording
 from tests.integration.conftest import free_port, make_certificate, running_postgres, wait_for_port
 from tests.integration.containers import Container, ContainerCluster, memory_bytes
 from tests.integration.kubelet import secret_data

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from infra.offline import Recording, is_secret_value
+from mlops_stack.offline import Recording, is_secret_value
 
 KINDS = {
     "Deployment": "kubernetes:apps/v1:Deployment",

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests import fixtures
-from infra import offline
+from mlops_stack import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port
 from tests.integration import backing_services

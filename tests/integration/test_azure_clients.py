@@ -23,7 +23,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from infra.offline import REPO_ROOT
+from mlops_stack.offline import REPO_ROOT
 from tests.conftest import recording_of, resolved
 from tests.integration.conftest import free_port, wait_for_port
 from tests.integration.containers import SYSTEM_BUNDLE, ContainerCluster, docker_ready, platform_image

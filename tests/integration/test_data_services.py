@@ -12,7 +12,7 @@ import redis
 
 from components.kubernetes import postgres as postgres_component
 from components.kubernetes import redis as redis_component
-from infra import offline
+from mlops_stack import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import POSTGRES_BIN_DIRS, as_unprivileged, free_port, running_postgres, wait_for_port
 

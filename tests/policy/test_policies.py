@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from infra import offline
+from mlops_stack import offline
 
-from infra.offline import REPO_ROOT, RecordedResource
+from mlops_stack.offline import REPO_ROOT, RecordedResource
 from tests.conftest import recording_of
 from tests.integration.kubelet import plain
 

@@ -8,8 +8,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra import config, offline
-from infra.offline import Recording
+from infra import config
+from mlops_stack import offline
+from mlops_stack.offline import Recording
 from tests.conftest import recording_of, resolved
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from tests import fixtures
-from infra import offline, render
-from infra.offline import REPO_ROOT
+from mlops_stack import offline, render
+from mlops_stack.offline import REPO_ROOT
 from tests.conftest import AWS_STACKS, recording_of, resolved
 
 RDS = "aws:rds/instance:Instance"

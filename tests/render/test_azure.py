@@ -13,8 +13,8 @@ import pytest
 
 from components.azure.identity import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION
 from tests import fixtures
-from infra import offline
-from infra.offline import REPO_ROOT
+from mlops_stack import offline
+from mlops_stack.offline import REPO_ROOT
 from tests.conftest import AZURE_STACKS, recording_of, resolved
 
 USE_LABEL = "azure.workload.identity/use"  # the webhook's opt-in label on pods
@@ -377,7 +377,7 @@ def test_an_existing_cluster_and_network_are_used_not_created():
 ])
 def test_a_stack_imports_only_its_own_clouds_sdk(stack, present, absent):
     code = (
-        f"import sys; from infra import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r}));"
+        f"import sys; from mlops_stack import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r}));"
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_azure_native'))}))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

@@ -13,8 +13,8 @@ import pytest
 
 from bench import graph
 from tests import fixtures
-from infra import render
-from infra.offline import REPO_ROOT
+from mlops_stack import render
+from mlops_stack.offline import REPO_ROOT
 
 
 @pytest.fixture(scope="module", params=fixtures.stacks())
@@ -64,7 +64,7 @@ def test_the_graph_finds_a_readiness_deadlock_and_a_needless_wait():
     ("production", ["pulumi_aws", "pulumi_kubernetes", "pulumi_random"]),
 ])
 def test_a_stack_loads_only_the_sdks_it_uses(stack, sdks):
-    code = (f"import sys; from infra import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r})); "
+    code = (f"import sys; from mlops_stack import offline; from tests import fixtures; offline.run({stack!r}, fixtures.stack_config({stack!r})); "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"')) == sdks

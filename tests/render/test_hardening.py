@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests import fixtures
-from infra import offline
+from mlops_stack import offline
 from tests.conftest import recording_of
 from tests.render.test_applications import objects, objects_all, pod_specs
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests import fixtures
-from infra import offline, render
+from mlops_stack import offline, render
 from infra.contract import REDACTED
 from tests.conftest import backend_of
 
@@ -204,7 +204,7 @@ def test_inventory_counts_types_and_draws_the_services(rendered):
 
 
 def test_cli_renders_a_stack_and_reports_bad_config_in_one_line(tmp_path):
-    cli = [sys.executable, "-m", "infra.cli"]
+    cli = [sys.executable, "-m", "mlops_stack.cli"]
     ok = subprocess.run([*cli, "render", "local", "--out", str(tmp_path / "local")], capture_output=True, text=True, cwd=offline.REPO_ROOT)
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "local" / "manifests" / "mlops--statefulset--postgres.yaml").exists()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import offline, render
-from infra.offline import REPO_ROOT
+from mlops_stack import offline, render
+from mlops_stack.offline import REPO_ROOT
 
 SKIPS = yaml.safe_load((REPO_ROOT / "scan" / "skips.yaml").read_text())
 

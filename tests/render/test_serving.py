@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tests import fixtures
-from infra import config, offline
+from infra import config
+from mlops_stack import offline
 from infra.config import ConfigError
 from tests.conftest import recording_of, resolved
 

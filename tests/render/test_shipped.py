@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import kubernetes_validate
 
-from infra import offline, render
+from mlops_stack import offline, render
 from tests.policy.test_policies import args_of, mlops_policies, violations
 from tests.render.test_render import GATEWAY_API, KUBERNETES_VERSIONS, gateway_api_problems
 

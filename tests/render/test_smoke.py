@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests import fixtures
-from infra import offline
+from mlops_stack import offline
 from tests.conftest import recording_of
 
 JOB = "kubernetes:batch/v1:Job"

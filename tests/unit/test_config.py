@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from infra import config, offline
+from infra import config
+from mlops_stack import offline
 from infra.config import ConfigError, Environment, ServiceMode
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -89,7 +89,7 @@ def test_children_are_named_after_their_component_and_parented_to_it():
 
 def test_children_follow_the_component_name_not_the_service_name():
     from components.kubernetes.postgres import Postgres, PostgresArgs
-    from infra import offline
+    from mlops_stack import offline
     from infra.config import DEFAULT_SIZES, Environment
 
     def program():

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import config, reference
+from infra import config
+from mlops_stack import reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
 
@@ -67,3 +68,23 @@ def test_an_undocumented_key_is_caught():
 
     assert _documented("MLOPS_BUCKET_LAKE_URL", names) and _documented("MLOPS_SERVING_CHURN_B_URL", names)
     assert not _documented("MLOPS_SOMETHING_NEW", names)
+
+
+def test_every_relative_link_in_the_docs_resolves_and_none_points_outside_the_repository():
+    import re
+
+    root = DOCS.parents[1]
+    pages = [root / "README.md", root / "CHANGELOG.md", *sorted((root / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists() or root not in path.parents:
+                broken.append(f"{page.relative_to(root)}: {target}")
+    assert len(pages) > 10 and broken == []
+
+
+def test_the_readme_stays_short():
+    assert len((DOCS.parents[1] / "README.md").read_bytes()) <= 12_000

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from infra import config, lifecycle
-from infra.offline import REPO_ROOT
+from infra import config
+from mlops_stack import lifecycle
+from mlops_stack.offline import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "policies"))
 import mlops_policies  # noqa: E402  (the pack runs without the infra package)

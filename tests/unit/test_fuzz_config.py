@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from infra import config
 from infra.config import ConfigError
-from infra.lifecycle import Lifecycle, LifecycleError
+from mlops_stack.lifecycle import Lifecycle, LifecycleError
 
 # Keys and a value of the wrong type, range or form for each.
 BAD_VALUES = {
@@ -100,7 +100,7 @@ def test_every_invalid_config_is_refused_with_lines_naming_the_keys(values, stac
 
 def test_the_cli_prints_the_refusal_without_a_traceback(tmp_path):
     (tmp_path / "Pulumi.local.yaml").write_text("config:\n  mlops:services:\n    mlflow:\n      workers: 0\n    feast:\n      offlineStore: duckdb\n")
-    result = subprocess.run([sys.executable, "-m", "infra.cli", "render", "local", "--dir", str(tmp_path), "--out", str(tmp_path / "out")],
+    result = subprocess.run([sys.executable, "-m", "mlops_stack.cli", "render", "local", "--dir", str(tmp_path), "--out", str(tmp_path / "out")],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -133,6 +133,6 @@ def test_a_broken_staging_file_is_one_clear_lifecycle_error(text, tmp_path_facto
 
 
 def config_dir():
-    from infra.offline import REPO_ROOT
+    from mlops_stack.offline import REPO_ROOT
 
     return REPO_ROOT

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from tests import fixtures
-from infra import cli
-from infra.lifecycle import ConfigEntry, Lifecycle, LifecycleError, PreviewSummary
-from infra.offline import REPO_ROOT
+from mlops_stack import cli
+from mlops_stack.lifecycle import ConfigEntry, Lifecycle, LifecycleError, PreviewSummary
+from mlops_stack.offline import REPO_ROOT
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
 

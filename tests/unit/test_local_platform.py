@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra import config
-from infra.offline import REPO_ROOT
+from mlops_stack.offline import REPO_ROOT
 
 TOOLS = ("docker", "kind", "kubectl", "pulumi")
 # Each fake records its call; FAKE_* variables choose its answers.
@@ -58,7 +58,7 @@ def mlops_stack(tmp_path, project, *args, tools=TOOLS, **fake) -> tuple[subproce
     env = {"PATH": str(fake_tools(tmp_path / f"bin-{len(tools)}", tools)), "FAKE_LOG": str(log), "HOME": str(tmp_path),
            "PYTHONPATH": str(REPO_ROOT), "PULUMI_CONFIG_PASSPHRASE": "correct horse", **fake}
     env = {k: v for k, v in env.items() if v is not None}
-    done = subprocess.run([sys.executable, "-m", "infra.cli", *args, "--dir", str(project)], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "mlops_stack.cli", *args, "--dir", str(project)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     return done, [line.replace(str(project), "<project>") for line in log.read_text().splitlines()]
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from tests import fixtures
-from infra import offline, pipeline_config
+from infra import pipeline_config
+from mlops_stack import offline
 from infra.config import ConfigError
 from tests.conftest import is_secret, recording_of, resolved
 
@@ -131,7 +132,7 @@ def test_the_program_never_imports_a_cloud_sdk_for_the_ensemble():
     import sys
 
     code = (
-        "import sys; from infra import offline; from tests import fixtures; offline.run('local', fixtures.stack_config('local'));"
+        "import sys; from mlops_stack import offline; from tests import fixtures; offline.run('local', fixtures.stack_config('local'));"
         "print(sorted(m for m in sys.modules if m.startswith(('pulumi_aws', 'pulumi_azure_native'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=offline.REPO_ROOT)

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from infra import config, offline, releases
-from infra.releases import Release, ReleaseError
+from infra import config
+from mlops_stack import offline, releases
+from mlops_stack.releases import Release, ReleaseError
 
 ENDPOINTS_CONFIG = {
     "churn": {"variants": [{"name": "a", "image": "ghcr.io/o/churn:model-a", "weight": 90},
@@ -68,7 +69,7 @@ def test_weights_cover_every_variant_and_add_up_to_100():
 
 
 def test_the_cli_prints_the_keys_or_one_line_of_error():
-    cli = [sys.executable, "-m", "infra.cli", "serving"]
+    cli = [sys.executable, "-m", "mlops_stack.cli", "serving"]
     ok = subprocess.run([*cli, "weights", "churn", "a=0,b=100", "--stack", "local"], capture_output=True, text=True, cwd=offline.REPO_ROOT)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines() == ["mlops:serving.endpoints.churn.variants[0].weight\t0", "mlops:serving.endpoints.churn.variants[1].weight\t100"]

@@ -63,7 +63,7 @@ def test_one_server_has_no_peers_and_three_form_a_quorum():
 
 
 def test_minio_stays_selectable():
-    from infra import offline
+    from mlops_stack import offline
 
     recording = offline.run("local", {**fixtures.stack_config("local"), "mlops:services": {"objectStore": {"server": "minio"}}})
     assert {r.name for r in recording.by_type("kubernetes:apps/v1:StatefulSet")} >= {"minio-statefulset"}

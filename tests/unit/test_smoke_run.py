@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace as NS
 
 from tests import fixtures
-from infra import cli, offline, smoke_run
+from mlops_stack import cli, offline, smoke_run
 
 
 class FakeApi:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import offline
+from mlops_stack import offline
 from tests import fixtures
 
 # An ephemeral stack is a staging stack under another name: its URNs carry that name.

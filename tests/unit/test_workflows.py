@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from infra.offline import REPO_ROOT
+from mlops_stack.offline import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from infra import config, offline
+from infra import config
+from mlops_stack import offline
 
 KIND_CONFIG = Path("kind") / "cluster.yaml"
 KIND_CONTEXT_PREFIX = "kind-"

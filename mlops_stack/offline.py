@@ -367,7 +367,7 @@ def validated_config(stack: str, root: Path = REPO_ROOT):
 
 def run(stack: str, config: dict[str, Any], program: Optional[Callable[[], Any]] = None) -> Recording:
     """Run `program` (default: the real one) for `stack` with `config` (full keys, e.g. mlops:backend)."""
-    from infra import program as real_program
+    from mlops_stack import program as real_program
 
     recording = Recording(stack=stack)
     pulumi_config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}

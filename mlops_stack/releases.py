@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra import config, offline
+from infra import config
+from mlops_stack import offline
 
 TAG_PREFIX = "model-"
 

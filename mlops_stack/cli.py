@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from infra import config, offline
+from infra import config
+from mlops_stack import offline
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -85,7 +86,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(json.dumps(config.json_schema(), indent=2))
         return 0
     if args.command == "docs":
-        from infra import reference
+        from mlops_stack import reference
 
         args.out.mkdir(parents=True, exist_ok=True)
         for filename, page in reference.PAGES.items():
@@ -99,7 +100,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _local(args: argparse.Namespace, platform=None) -> int:
-    from infra import local_platform
+    from mlops_stack import local_platform
 
     try:
         platform = platform or local_platform.LocalPlatform(args.stack, args.dir.resolve())
@@ -115,7 +116,7 @@ def _local(args: argparse.Namespace, platform=None) -> int:
 
 
 def _smoke(args: argparse.Namespace, api=None) -> int:
-    from infra import smoke_run
+    from mlops_stack import smoke_run
 
     try:
         manifest = smoke_run.job_manifest(args.stack, args.dir)
@@ -129,7 +130,7 @@ def _smoke(args: argparse.Namespace, api=None) -> int:
 
 def _serving(args: argparse.Namespace) -> int:
     """Prints one `key<TAB>value` line per config key; the workflows pass each to `pulumi config set --path`."""
-    from infra import releases
+    from mlops_stack import releases
 
     try:
         endpoints = releases.endpoints_of(args.stack, args.dir)
@@ -146,13 +147,13 @@ def _serving(args: argparse.Namespace) -> int:
 
 
 def lifecycle_defaults() -> dict:
-    from infra.lifecycle import DEFAULT_TTL_HOURS
+    from mlops_stack.lifecycle import DEFAULT_TTL_HOURS
 
     return {"ttl": DEFAULT_TTL_HOURS}
 
 
 def _env(args: argparse.Namespace, backend=None) -> int:
-    from infra import lifecycle
+    from mlops_stack import lifecycle
 
     try:
         backend = backend or lifecycle.AutomationBackend(args.dir, args.secrets_provider)
@@ -179,7 +180,7 @@ def _env(args: argparse.Namespace, backend=None) -> int:
 
 
 def _render(stacks: list[str], out: Optional[Path], project: Path, many: bool) -> int:
-    from infra import render  # imports the Pulumi SDKs; `schema` does not need them
+    from mlops_stack import render  # imports the Pulumi SDKs; `schema` does not need them
 
     for stack in stacks:
         target = (out or Path("build")) / stack if (many or out is None) else out

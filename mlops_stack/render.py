@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
-from infra import offline, pipeline_config
+from infra import pipeline_config
+from mlops_stack import offline
 from infra.contract import REDACTED
-from infra.offline import Recording, RecordedResource
+from mlops_stack.offline import Recording, RecordedResource
 
 CLUSTER_SCOPED = "_cluster"
 

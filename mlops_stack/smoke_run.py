@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from infra import offline, render
+from mlops_stack import offline, render
 
 
 class SmokeError(RuntimeError):
