@@ -28,6 +28,8 @@ TOOLS = {
     "kind": "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
     "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/",
     "pulumi": "install the Pulumi CLI: https://www.pulumi.com/docs/install/",
+    # Pulumi.yaml's toolchain: Pulumi runs the program in .venv through uv.
+    "uv": "put uv on PATH: export PATH=\"$(./scripts/uv --bin-dir):$PATH\" (the version in scripts/uv-version)",
 }
 # The images a stack may take from `--image`: every application and the platform's jobs run it.
 IMAGE_KEYS = tuple(f"{config.NAMESPACE}:services.{service}.image" for service in ("mlflow", "feast", "evidently", "airflow"))

@@ -18,18 +18,22 @@ if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb
 fi
 
 phase_done servers
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# uv, at the version in scripts/uv-version, installs every Python environment from its lock
+# (scripts/lock.sh writes the locks). On PATH for the tests too: Pulumi.yaml's toolchain is uv.
+uv_bin="$(./scripts/uv --bin-dir)"
+case ":$PATH:" in *":$uv_bin:"*) ;; *) export PATH="$uv_bin:$PATH" ;; esac
+phase_done uv
+# The project with its test extra, editable, in .venv, exactly as uv.lock has it: --locked fails when
+# pyproject.toml changed and uv.lock was not written again. python3 is the interpreter, as before.
+UV_PROJECT_ENVIRONMENT=.venv uv sync --quiet --locked --extra test --python python3
 
 phase_done venv
 # checkov, for the manifest scan, in its own venv: its dependencies conflict with the project's.
-scan_pins="$(cat scan/requirements.txt scan/constraints.txt | sha256sum | cut -c1-16)"
+scan_pins="$(cat scripts/uv-version scan/requirements.lock | sha256sum | cut -c1-16)"
 if [ "$(cat .venv-scan/.pins 2>/dev/null)" != "$scan_pins" ]; then
   rm -rf .venv-scan
-  python3 -m venv .venv-scan
-  .venv-scan/bin/python -m pip install --quiet --upgrade pip
-  .venv-scan/bin/python -m pip install --quiet --requirement scan/requirements.txt --constraint scan/constraints.txt
+  uv venv --quiet --python python3 .venv-scan
+  uv pip sync --quiet --python .venv-scan/bin/python --require-hashes scan/requirements.lock
   echo "$scan_pins" > .venv-scan/.pins
 fi
 

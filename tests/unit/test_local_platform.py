@@ -14,7 +14,7 @@ import pytest
 from infra import config
 from mlops_stack.offline import REPO_ROOT
 
-TOOLS = ("docker", "kind", "kubectl", "pulumi")
+TOOLS = ("docker", "kind", "kubectl", "pulumi", "uv")
 # Each fake records its call; FAKE_* variables choose its answers.
 FAKE = """#!/bin/sh
 tool=${0##*/}
@@ -101,6 +101,7 @@ def test_missing_tools_are_named_one_line_each_with_how_to_install_them_and_noth
     assert done.stderr.splitlines() == [
         "mlops-stack up local: kind is not installed: install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
         "mlops-stack up local: pulumi is not installed: install the Pulumi CLI: https://www.pulumi.com/docs/install/",
+        'mlops-stack up local: uv is not installed: put uv on PATH: export PATH="$(./scripts/uv --bin-dir):$PATH" (the version in scripts/uv-version)',
     ]
 
 
