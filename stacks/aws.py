@@ -7,7 +7,8 @@ the cluster, so RDS, ElastiCache and S3 are created while EKS is.
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -26,7 +27,7 @@ from components.aws.serving import SageMakerEndpoint, SageMakerEndpointArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
-from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
+from infra.config import DATABASE_CONSUMERS, Aws, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster
@@ -39,156 +40,51 @@ BUCKET_SUFFIXES = {role: bucket_name(role) for role in BUCKET_ROLES}
 SAGEMAKER_MLFLOW_PLUGIN = "sagemaker-mlflow"
 
 
+@dataclass(frozen=True)
+class _Aws:
+    """What every part of the AWS half needs: the settings, the provider and the names."""
+
+    cfg: StackConfig
+    settings: Aws
+    opts: pulumi.ResourceOptions
+    account_id: pulumi.Output[str]
+    base_name: str
+
+    @property
+    def production(self) -> bool:
+        return self.cfg.environment is Environment.PRODUCTION
+
+
 def build(cfg: StackConfig) -> PlatformEndpoints:
     settings = cfg.aws
     assert settings is not None  # config.load resolves it for backend aws
-    production = cfg.environment is Environment.PRODUCTION
     provider = aws.Provider("aws", region=settings.region, default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.cloud_tags))
-    on_aws = pulumi.ResourceOptions(providers=[provider])
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(provider=provider)).account_id
-    base_name = physical_name("mlops", cfg.stack, max_length=40)
+    ctx = _Aws(cfg, settings, pulumi.ResourceOptions(providers=[provider]), account_id, physical_name("mlops", cfg.stack, max_length=40))
 
     network = Network(
         "network",
         NetworkArgs(
             region=settings.region, cidr=settings.cidr, availability_zones=settings.availability_zones,
-            nat_per_zone=production, existing_vpc_id=settings.vpc_id, existing_private_subnet_ids=settings.private_subnet_ids,
+            nat_per_zone=ctx.production, existing_vpc_id=settings.vpc_id, existing_private_subnet_ids=settings.private_subnet_ids,
         ),
-        opts=on_aws,
+        opts=ctx.opts,
     )
-    sizes = settings.sizes
-    cluster = EksCluster(
-        "eks",
-        EksClusterArgs(
-            cluster_name=cfg.cluster.name or base_name,
-            existing=cfg.cluster.create is False,
-            region=settings.region,
-            subnet_ids=network.private_subnet_ids,
-            version=settings.eks_version,
-            public_endpoint=settings.public_endpoint,
-            public_access_cidrs=settings.public_access_cidrs,
-            instance_types=sizes.node_instance_types,
-            min_nodes=sizes.min_nodes, desired_nodes=sizes.desired_nodes, max_nodes=sizes.max_nodes,
-            key_deletion_days=settings.key_deletion_days,
-        ),
-        opts=on_aws,
-    )
-
-    buckets = {
-        role: PrivateBucket(
-            f"bucket-{suffix}",
-            BucketArgs(
-                bucket=account_id.apply(lambda account, s=suffix: physical_name("mlops", cfg.stack, s, account)),
-                versioning=production, force_destroy=cfg.ephemeral, protect=cfg.protect,
-            ),
-            opts=on_aws,
-        )
-        for role, suffix in BUCKET_SUFFIXES.items()
-    }
+    cluster = _cluster(ctx, network)
+    buckets = _buckets(ctx)
     arn = {role: bucket.arn for role, bucket in buckets.items()}
     pipelines_access: list[pulumi.Input[Statement]] = [
         *bucket_access(arn["lake"], write=True),
         *bucket_access(arn["feature_store"], write=True),
     ]
-
-    mlflow_managed = cfg.mlflow.mode is ServiceMode.MANAGED
-    airflow_managed = cfg.airflow.mode is ServiceMode.MANAGED
-    sagemaker = None
-    if mlflow_managed:
-        sagemaker = SageMakerMlflow(
-            "mlflow",
-            SageMakerMlflowArgs(
-                tracking_server_name=base_name, artifacts_bucket_arn=arn["artifacts"], artifacts_bucket=buckets["artifacts"].name,
-                size=sizes.sagemaker_size, mlflow_version=settings.sagemaker_mlflow_version,
-            ),
-            opts=on_aws,
-        )
-        # Pipelines log runs and register models through the tracking server's API.
-        pipelines_access.append(sagemaker.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker-mlflow:*", "Resource": a}))
-
-    # Managed model endpoints; pipelines (request-triggered prediction, the post-deploy check) may invoke them.
-    model_endpoints = {
-        endpoint.name: SageMakerEndpoint(
-            f"serving-{endpoint.name}",
-            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", cfg.stack, endpoint.name), endpoint=endpoint, region=settings.region),
-            opts=on_aws,
-        )
-        for endpoint in cfg.serving.endpoints
-        if endpoint.mode is ServiceMode.MANAGED
-    }
-    for model_endpoint in model_endpoints.values():
-        pipelines_access.append(model_endpoint.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": a}))
-
+    sagemaker = _managed_mlflow(ctx, buckets, pipelines_access)
+    model_endpoints = _model_endpoints(ctx, pipelines_access)
     clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
-    mwaa = None
-    if airflow_managed:
-        mwaa = Mwaa(
-            "airflow",
-            MwaaArgs(
-                environment_name=base_name, region=settings.region, account_id=account_id, vpc_id=network.vpc_id,
-                subnet_ids=network.private_subnet_ids.apply(lambda ids: ids[:2]),
-                dag_bucket=account_id.apply(lambda account: physical_name("mlops", cfg.stack, "dags", account)),
-                airflow_version=settings.mwaa_airflow_version, environment_class=sizes.mwaa_class, max_workers=sizes.mwaa_max_workers,
-                connections_prefix=connections_prefix(cfg), statements=pipelines_access,
-                force_destroy=cfg.ephemeral, protect=cfg.protect,
-            ),
-            opts=on_aws,
-        )
+    mwaa = _managed_airflow(ctx, network, pipelines_access)
+    if mwaa:
         clients["mwaa"] = mwaa.security_group_id
-
-    postgres = RdsPostgres(
-        "postgres",
-        RdsPostgresArgs(
-            identifier=base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
-            consumers=DATABASE_CONSUMERS, instance_class=sizes.db_instance_class, allocated_storage=sizes.db_storage,
-            max_allocated_storage=sizes.db_max_storage, engine_version=settings.db_engine_version,
-            backup_retention_days=sizes.db_backup_days, multi_az=settings.db_multi_az,
-            deletion_protection=production, final_snapshot=not cfg.ephemeral, protect=cfg.protect,
-        ),
-        opts=on_aws,
-    )
-    cache = ElastiCache(
-        "redis",
-        ElastiCacheArgs(
-            replication_group_id=base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
-            engine=settings.cache_engine, engine_version=settings.cache_engine_version, node_type=sizes.cache_node_type,
-            nodes=sizes.cache_nodes, snapshot_days=sizes.cache_snapshot_days, protect=cfg.protect,
-        ),
-        opts=on_aws,
-    )
-
-    # One role per service, each limited to its own buckets and prefixes; created side by side.
-    platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
-    access: dict[str, tuple[tuple[tuple[str, str], ...], list[pulumi.Input[Statement]]]] = {
-        "feast": (((platform, "feast"),), [*bucket_access(arn["lake"], write=False), *bucket_access(arn["feature_store"], write=True)]),
-        "evidently": (
-            ((platform, "evidently"),),
-            [*bucket_access(arn["monitoring"], "evidently/", write=True), *bucket_access(arn["lake"], write=False)],
-        ),
-    }
-    if not mlflow_managed:
-        access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
-    # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share a role.
-    if not airflow_managed:
-        pipeline_role = "airflow"
-        access["airflow"] = (
-            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)),
-            [*bucket_access(arn["artifacts"], "airflow/logs/", write=True), *pipelines_access],
-        )
-    else:
-        pipeline_role = "pipelines"
-        access["pipelines"] = (((pipelines, SMOKE_ACCOUNT),), pipelines_access)
-    roles = {
-        app: WorkloadRole(
-            f"{app}-identity",
-            WorkloadRoleArgs(
-                oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
-                service_accounts=accounts, statements=statements,
-            ),
-            opts=on_aws,
-        )
-        for app, (accounts, statements) in sorted(access.items())
-    }
+    postgres, cache = _data_services(ctx, network, clients)
+    roles, pipeline_role = _roles(ctx, cluster, arn, pipelines_access)
 
     managed_urls: dict[str, pulumi.Input[str]] = {}
     if sagemaker:
@@ -208,20 +104,12 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         urls=managed_urls,
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name) for name, e in model_endpoints.items()},
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name)
+                 for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
     if mwaa:
-        complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)
-        AirflowConnections(
-            "airflow-connections",
-            AirflowConnectionsArgs(
-                prefix=connections_prefix(cfg),
-                connections={conn_id: complete.apply(lambda c, k=key: c.secret_env[k]) for conn_id, key in mwaa_connections(cfg).items()},
-                recovery_days=settings.secret_recovery_days,
-            ),
-            opts=on_aws,
-        )
+        _mwaa_connections(ctx, endpoints)
     pulumi.export("aws", {
         "region": settings.region,
         "accountId": account_id,
@@ -231,6 +119,168 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         "dagBucket": mwaa.dag_bucket if mwaa else None,
     })
     return endpoints
+
+
+def _cluster(ctx: _Aws, network: Network) -> EksCluster:
+    settings, sizes = ctx.settings, ctx.settings.sizes
+    return EksCluster(
+        "eks",
+        EksClusterArgs(
+            cluster_name=ctx.cfg.cluster.name or ctx.base_name,
+            existing=ctx.cfg.cluster.create is False,
+            region=settings.region,
+            subnet_ids=network.private_subnet_ids,
+            version=settings.eks_version,
+            public_endpoint=settings.public_endpoint,
+            public_access_cidrs=settings.public_access_cidrs,
+            instance_types=sizes.node_instance_types,
+            min_nodes=sizes.min_nodes, desired_nodes=sizes.desired_nodes, max_nodes=sizes.max_nodes,
+            key_deletion_days=settings.key_deletion_days,
+        ),
+        opts=ctx.opts,
+    )
+
+
+def _buckets(ctx: _Aws) -> dict[str, PrivateBucket]:
+    cfg = ctx.cfg
+    return {
+        role: PrivateBucket(
+            f"bucket-{suffix}",
+            BucketArgs(
+                bucket=ctx.account_id.apply(lambda account, s=suffix: physical_name("mlops", cfg.stack, s, account)),
+                versioning=ctx.production, force_destroy=cfg.ephemeral, protect=cfg.protect,
+            ),
+            opts=ctx.opts,
+        )
+        for role, suffix in BUCKET_SUFFIXES.items()
+    }
+
+
+def _managed_mlflow(ctx: _Aws, buckets: dict[str, PrivateBucket], pipelines_access: list) -> Optional[SageMakerMlflow]:
+    if ctx.cfg.mlflow.mode is not ServiceMode.MANAGED:
+        return None
+    sagemaker = SageMakerMlflow(
+        "mlflow",
+        SageMakerMlflowArgs(
+            tracking_server_name=ctx.base_name, artifacts_bucket_arn=buckets["artifacts"].arn, artifacts_bucket=buckets["artifacts"].name,
+            size=ctx.settings.sizes.sagemaker_size, mlflow_version=ctx.settings.sagemaker_mlflow_version,
+        ),
+        opts=ctx.opts,
+    )
+    # Pipelines log runs and register models through the tracking server's API.
+    pipelines_access.append(sagemaker.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker-mlflow:*", "Resource": a}))
+    return sagemaker
+
+
+def _model_endpoints(ctx: _Aws, pipelines_access: list) -> dict[str, SageMakerEndpoint]:
+    """Managed model endpoints; pipelines (request-triggered prediction, the post-deploy check) may invoke them."""
+    model_endpoints = {
+        endpoint.name: SageMakerEndpoint(
+            f"serving-{endpoint.name}",
+            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name), endpoint=endpoint, region=ctx.settings.region),
+            opts=ctx.opts,
+        )
+        for endpoint in ctx.cfg.serving.endpoints
+        if endpoint.mode is ServiceMode.MANAGED
+    }
+    for model_endpoint in model_endpoints.values():
+        pipelines_access.append(model_endpoint.arn.apply(lambda a: {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": a}))
+    return model_endpoints
+
+
+def _managed_airflow(ctx: _Aws, network: Network, pipelines_access: list) -> Optional[Mwaa]:
+    if ctx.cfg.airflow.mode is not ServiceMode.MANAGED:
+        return None
+    cfg, settings, sizes = ctx.cfg, ctx.settings, ctx.settings.sizes
+    return Mwaa(
+        "airflow",
+        MwaaArgs(
+            environment_name=ctx.base_name, region=settings.region, account_id=ctx.account_id, vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids.apply(lambda ids: ids[:2]),
+            dag_bucket=ctx.account_id.apply(lambda account: physical_name("mlops", cfg.stack, "dags", account)),
+            airflow_version=settings.mwaa_airflow_version, environment_class=sizes.mwaa_class, max_workers=sizes.mwaa_max_workers,
+            connections_prefix=connections_prefix(cfg), statements=pipelines_access,
+            force_destroy=cfg.ephemeral, protect=cfg.protect,
+        ),
+        opts=ctx.opts,
+    )
+
+
+def _data_services(ctx: _Aws, network: Network, clients: dict[str, pulumi.Input[str]]) -> tuple[RdsPostgres, ElastiCache]:
+    cfg, settings, sizes = ctx.cfg, ctx.settings, ctx.settings.sizes
+    postgres = RdsPostgres(
+        "postgres",
+        RdsPostgresArgs(
+            identifier=ctx.base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
+            consumers=DATABASE_CONSUMERS, instance_class=sizes.db_instance_class, allocated_storage=sizes.db_storage,
+            max_allocated_storage=sizes.db_max_storage, engine_version=settings.db_engine_version,
+            backup_retention_days=sizes.db_backup_days, multi_az=settings.db_multi_az,
+            deletion_protection=ctx.production, final_snapshot=not cfg.ephemeral, protect=cfg.protect,
+        ),
+        opts=ctx.opts,
+    )
+    cache = ElastiCache(
+        "redis",
+        ElastiCacheArgs(
+            replication_group_id=ctx.base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
+            engine=settings.cache_engine, engine_version=settings.cache_engine_version, node_type=sizes.cache_node_type,
+            nodes=sizes.cache_nodes, snapshot_days=sizes.cache_snapshot_days, protect=cfg.protect,
+        ),
+        opts=ctx.opts,
+    )
+    return postgres, cache
+
+
+def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], pipelines_access: list) -> tuple[dict[str, WorkloadRole], str]:
+    """One role per service, each limited to its own buckets and prefixes; created side by side. Returns
+    the roles and which one the pipeline pods use."""
+    cfg = ctx.cfg
+    platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
+    access: dict[str, tuple[tuple[tuple[str, str], ...], list[pulumi.Input[Statement]]]] = {
+        "feast": (((platform, "feast"),), [*bucket_access(arn["lake"], write=False), *bucket_access(arn["feature_store"], write=True)]),
+        "evidently": (
+            ((platform, "evidently"),),
+            [*bucket_access(arn["monitoring"], "evidently/", write=True), *bucket_access(arn["lake"], write=False)],
+        ),
+    }
+    if cfg.mlflow.mode is not ServiceMode.MANAGED:
+        access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
+    # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share a role.
+    if cfg.airflow.mode is not ServiceMode.MANAGED:
+        pipeline_role = "airflow"
+        access["airflow"] = (
+            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)),
+            [*bucket_access(arn["artifacts"], "airflow/logs/", write=True), *pipelines_access],
+        )
+    else:
+        pipeline_role = "pipelines"
+        access["pipelines"] = (((pipelines, SMOKE_ACCOUNT),), pipelines_access)
+    roles = {
+        app: WorkloadRole(
+            f"{app}-identity",
+            WorkloadRoleArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+                service_accounts=accounts, statements=statements,
+            ),
+            opts=ctx.opts,
+        )
+        for app, (accounts, statements) in sorted(access.items())
+    }
+    return roles, pipeline_role
+
+
+def _mwaa_connections(ctx: _Aws, endpoints: PlatformEndpoints) -> AirflowConnections:
+    """MWAA reads its Airflow connections from Secrets Manager: the pipeline config's, rendered once more."""
+    complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)
+    return AirflowConnections(
+        "airflow-connections",
+        AirflowConnectionsArgs(
+            prefix=connections_prefix(ctx.cfg),
+            connections={conn_id: complete.apply(lambda c, k=key: c.secret_env[k]) for conn_id, key in mwaa_connections(ctx.cfg).items()},
+            recovery_days=ctx.settings.secret_recovery_days,
+        ),
+        opts=ctx.opts,
+    )
 
 
 def connections_prefix(cfg: StackConfig) -> str:

@@ -9,6 +9,9 @@ the cluster, so PostgreSQL, Redis and storage are created while AKS is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Optional
+
 import pulumi
 import pulumi_azure_native as azure
 import pulumi_random as random
@@ -30,7 +33,7 @@ from components.azure.serving import OnlineEndpoint, OnlineEndpointArgs
 from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
-from infra.config import DATABASE_CONSUMERS, Environment, ServiceMode, StackConfig
+from infra.config import DATABASE_CONSUMERS, Azure, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster
@@ -42,132 +45,38 @@ REDIS_GROUPS = {"cache": "redisCache", "managed-redis": "redisEnterprise"}
 CONTAINERS = {role: bucket_name(role) for role in BUCKET_ROLES}
 
 
+@dataclass(frozen=True)
+class _Azure:
+    """What every part of the Azure half needs: the settings, the provider, where and under which names."""
+
+    cfg: StackConfig
+    settings: Azure
+    opts: pulumi.ResourceOptions
+    client: Any  # the signed-in client: tenant, subscription, object ID
+    subscription_id: pulumi.Output[str]
+    resource_group: pulumi.Input[str]
+    # Global names (storage, Key Vault, PostgreSQL, Redis) end in a hash of subscription, group and stack.
+    suffix: pulumi.Output[str]
+    base_name: str
+
+    @property
+    def production(self) -> bool:
+        return self.cfg.environment is Environment.PRODUCTION
+
+    @property
+    def place(self) -> dict[str, Any]:
+        """The resource group, location and tags every resource takes."""
+        return {"resource_group": self.resource_group, "location": self.settings.location, "tags": self.cfg.cloud_tags}
+
+
 def build(cfg: StackConfig) -> PlatformEndpoints:
     settings = cfg.azure
     assert settings is not None  # config.load resolves it for backend azure
-    production = cfg.environment is Environment.PRODUCTION
-    tags = cfg.cloud_tags
-    location = settings.location
-    provider = azure.Provider("azure", location=location, subscription_id=settings.subscription_id)
-    on_azure = pulumi.ResourceOptions(providers=[provider])
-    client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOptions(provider=provider))
-    subscription_id = pulumi.Output.from_input(settings.subscription_id) if settings.subscription_id else client.subscription_id
-
-    group_name = settings.resource_group or global_name("mlops", cfg.stack, "", max_length=90)
-    if settings.resource_group:
-        resource_group: pulumi.Input[str] = settings.resource_group
-    else:
-        # Deleting a resource group deletes everything in it: protected where the data is.
-        group = azure.resources.ResourceGroup(
-            "resource-group", resource_group_name=group_name, location=location, tags=tags,
-            opts=pulumi.ResourceOptions(providers=[provider], protect=cfg.protect),
-        )
-        resource_group = group.name
-    # Global names (storage, Key Vault, PostgreSQL, Redis) end in a hash of subscription, group and stack.
-    suffix = subscription_id.apply(lambda sub: unique_suffix(sub, group_name, cfg.stack))
-    base_name = global_name("mlops", cfg.stack, "", max_length=40)
-
-    existing = settings.existing_network
-    network = Network(
-        "network",
-        NetworkArgs(
-            resource_group=resource_group, location=location, cidr=settings.cidr,
-            postgres_zone=f"{base_name}.private.postgres.database.azure.com", tags=tags,
-            private_link_groups=(REDIS_GROUPS[settings.redis_service], "blob", "dfs", "vault"),
-            existing_vnet_id=existing.vnet_id if existing else None,
-            existing_subnet_ids={"cluster": existing.cluster_subnet_id, "postgres": existing.postgres_subnet_id,
-                                 "endpoints": existing.endpoints_subnet_id} if existing else None,
-        ),
-        opts=on_azure,
-    )
-    sizes = settings.sizes
-    existing_cluster = cfg.cluster.create is False
-    cluster = AksCluster(
-        "aks",
-        AksClusterArgs(
-            cluster_name=cfg.cluster.name or base_name,
-            existing=existing_cluster,
-            resource_group=(settings.aks_resource_group or resource_group) if existing_cluster else resource_group,
-            location=location, subscription_id=subscription_id, tags=tags,
-            vnet_id=network.vnet_id, subnet_id=network.subnet_ids["cluster"], deployer_object_id=client.object_id,
-            version=settings.aks_version, public_endpoint=settings.public_endpoint, authorized_ip_ranges=settings.authorized_ip_ranges,
-            zones=settings.zones, system_vm_size=sizes.system_vm_size, system_nodes=sizes.system_nodes,
-            vm_size=sizes.vm_size, min_nodes=sizes.min_nodes, max_nodes=sizes.max_nodes, paid_tier=production,
-        ),
-        opts=on_azure,
-    )
-
-    lake = DataLake(
-        "storage",
-        DataLakeArgs(
-            account_name=suffix.apply(lambda s: storage_account_name(cfg.stack, s)),
-            resource_group=resource_group, location=location, containers=CONTAINERS,
-            subnet_id=network.subnet_ids["endpoints"],
-            private_zone_ids={"blob": network.zone_ids["blob"], "dfs": network.zone_ids["dfs"]},
-            hierarchical_namespace=settings.hierarchical_namespace, public_network_access=settings.storage_public_access,
-            zone_redundant=production, soft_delete=production, protect=cfg.protect, tags=tags,
-        ),
-        opts=on_azure,
-    )
-    postgres = FlexiblePostgres(
-        "postgres",
-        FlexiblePostgresArgs(
-            server_name=suffix.apply(lambda s: server_name(cfg.stack, s, "postgres")),
-            resource_group=resource_group, location=location,
-            subnet_id=network.subnet_ids["postgres"], private_zone_id=network.zone_ids["postgres"],
-            consumers=DATABASE_CONSUMERS, version=settings.postgres_version, sku=sizes.postgres_sku, tier=settings.postgres_tier,
-            storage_gb=sizes.postgres_storage_gb, backup_retention_days=sizes.postgres_backup_days,
-            high_availability=settings.postgres_high_availability, protect=cfg.protect, tags=tags,
-        ),
-        opts=on_azure,
-    )
-    cache: RedisCache | ManagedRedis
-    if settings.redis_service == "managed-redis":
-        cache = ManagedRedis(
-            "redis",
-            ManagedRedisArgs(
-                cluster_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
-                resource_group=resource_group, location=location,
-                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisEnterprise"],
-                sku=settings.managed_redis_sku, high_availability=production, protect=cfg.protect, tags=tags,
-            ),
-            opts=on_azure,
-        )
-    else:
-        cache = RedisCache(
-            "redis",
-            RedisCacheArgs(
-                cache_name=suffix.apply(lambda s: server_name(cfg.stack, s, "redis")),
-                resource_group=resource_group, location=location,
-                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisCache"],
-                sku=sizes.redis_sku, family=settings.redis_family, capacity=sizes.redis_capacity, zones=settings.zones,
-                protect=cfg.protect, tags=tags,
-            ),
-            opts=on_azure,
-        )
-    # Soft-deleted vault names stay taken for the retention period: a recreated stack gets a new one.
-    vault_suffix = random.RandomId("key-vault-suffix", byte_length=3, opts=pulumi.ResourceOptions(protect=cfg.protect))
-
-    def vault_name(purpose: str = "") -> pulumi.Output[str]:
-        return pulumi.Output.all(suffix, vault_suffix.hex).apply(lambda v: key_vault_name(cfg.stack, v[1] + v[0][:4], purpose))
-
-    vault = SecretVault(
-        "key-vault",
-        SecretVaultArgs(
-            vault_name=vault_name(),
-            resource_group=resource_group, location=location, tenant_id=client.tenant_id,
-            subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["vault"],
-            public_network_access=settings.key_vault_public_access,
-            secrets={
-                "postgres-admin-password": postgres.admin_password,
-                **{f"postgres-{c}-password": login.password for c, login in postgres.logins.items()},
-                "redis-access-key": cache.password,
-            },
-            purge_protection=production, protect=cfg.protect, tags=tags,
-        ),
-        opts=on_azure,
-    )
-
+    ctx = _context(cfg, settings)
+    network = _network(ctx)
+    cluster = _cluster(ctx, network)
+    lake, postgres, cache = _data_services(ctx, network)
+    vault_suffix, vault = _vault(ctx, network, postgres, cache)
     mlflow_managed = cfg.mlflow.mode is ServiceMode.MANAGED
     managed_endpoints = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.MANAGED]
     workspace = None
@@ -176,16 +85,199 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         workspace = MachineLearningWorkspace(
             "mlflow",
             MachineLearningWorkspaceArgs(
-                workspace_name=base_name,
-                storage_account_name=suffix.apply(lambda s: storage_account_name(cfg.stack, s, purpose="ml")),
-                vault_name=vault_name("ml"), tenant_id=client.tenant_id, subscription_id=subscription_id,
-                resource_group=resource_group, location=location,
-                zone_redundant=production, protect=cfg.protect, tags=tags,
+                workspace_name=ctx.base_name,
+                storage_account_name=ctx.suffix.apply(lambda s: storage_account_name(cfg.stack, s, purpose="ml")),
+                vault_name=_vault_name(ctx, vault_suffix, "ml"), tenant_id=ctx.client.tenant_id, subscription_id=ctx.subscription_id,
+                resource_group=ctx.resource_group, location=settings.location,
+                zone_redundant=ctx.production, protect=cfg.protect, tags=cfg.cloud_tags,
             ),
-            opts=on_azure,
+            opts=ctx.opts,
         )
+    identities = _identities(ctx, cluster, lake, workspace)
+    model_endpoints = {
+        endpoint.name: OnlineEndpoint(
+            f"serving-{endpoint.name}",
+            OnlineEndpointArgs(
+                endpoint_name=ctx.suffix.apply(lambda s, e=endpoint.name: online_endpoint_name(e, cfg.stack, s)),
+                endpoint=endpoint, workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
+                subscription_id=ctx.subscription_id, registry_id=settings.container_registry_id, **ctx.place,
+            ),
+            opts=ctx.opts,
+        )
+        for endpoint in managed_endpoints
+        if workspace
+    }
+    managed_urls: dict[str, pulumi.Input[str]] = {}
+    if workspace and mlflow_managed:
+        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
+    endpoints = managed_cluster.build(cfg, ManagedCluster(
+        kubeconfig=cluster.kubeconfig,
+        nodes=cluster.nodes,
+        postgres=postgres,
+        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
+        # No keys: every pod signs in with its managed identity (DefaultAzureCredential).
+        object_store=ObjectStore(
+            kind="azure-blob", endpoint=lake.blob_endpoint, region=settings.location,
+            buckets=Buckets(**lake.containers), auth="workload-identity", account=lake.account_name,
+        ),
+        identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
+        pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
+        urls=managed_urls,
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name)
+                 for name, e in model_endpoints.items()},
+        managed_components=tuple(model_endpoints.values()),
+    ))
+    pulumi.export("azure", {
+        "location": settings.location,
+        "subscriptionId": ctx.subscription_id,
+        "resourceGroup": ctx.resource_group,
+        "cluster": cluster.name,
+        "storageAccount": lake.account_name,
+        "containers": lake.containers,
+        "keyVault": vault.vault_uri,
+        "identities": {app: identity.client_id for app, identity in identities.items()},
+        "mlflowWorkspace": workspace.workspace_id if workspace else None,
+        "modelEndpoints": {name: e.name for name, e in model_endpoints.items()},
+    })
+    return endpoints
 
-    # One identity per service, each with roles on its own containers only; created side by side.
+
+def _context(cfg: StackConfig, settings: Azure) -> _Azure:
+    provider = azure.Provider("azure", location=settings.location, subscription_id=settings.subscription_id)
+    client = azure.authorization.get_client_config_output(opts=pulumi.InvokeOptions(provider=provider))
+    subscription_id = pulumi.Output.from_input(settings.subscription_id) if settings.subscription_id else client.subscription_id
+    group_name = settings.resource_group or global_name("mlops", cfg.stack, "", max_length=90)
+    if settings.resource_group:
+        resource_group: pulumi.Input[str] = settings.resource_group
+    else:
+        # Deleting a resource group deletes everything in it: protected where the data is.
+        group = azure.resources.ResourceGroup(
+            "resource-group", resource_group_name=group_name, location=settings.location, tags=cfg.cloud_tags,
+            opts=pulumi.ResourceOptions(providers=[provider], protect=cfg.protect),
+        )
+        resource_group = group.name
+    return _Azure(
+        cfg=cfg, settings=settings, opts=pulumi.ResourceOptions(providers=[provider]), client=client,
+        subscription_id=subscription_id, resource_group=resource_group,
+        suffix=subscription_id.apply(lambda sub: unique_suffix(sub, group_name, cfg.stack)),
+        base_name=global_name("mlops", cfg.stack, "", max_length=40),
+    )
+
+
+def _network(ctx: _Azure) -> Network:
+    settings, existing = ctx.settings, ctx.settings.existing_network
+    return Network(
+        "network",
+        NetworkArgs(
+            resource_group=ctx.resource_group, location=settings.location, cidr=settings.cidr,
+            postgres_zone=f"{ctx.base_name}.private.postgres.database.azure.com", tags=ctx.cfg.cloud_tags,
+            private_link_groups=(REDIS_GROUPS[settings.redis_service], "blob", "dfs", "vault"),
+            existing_vnet_id=existing.vnet_id if existing else None,
+            existing_subnet_ids={"cluster": existing.cluster_subnet_id, "postgres": existing.postgres_subnet_id,
+                                 "endpoints": existing.endpoints_subnet_id} if existing else None,
+        ),
+        opts=ctx.opts,
+    )
+
+
+def _cluster(ctx: _Azure, network: Network) -> AksCluster:
+    cfg, settings, sizes = ctx.cfg, ctx.settings, ctx.settings.sizes
+    existing_cluster = cfg.cluster.create is False
+    return AksCluster(
+        "aks",
+        AksClusterArgs(
+            cluster_name=cfg.cluster.name or ctx.base_name,
+            existing=existing_cluster,
+            resource_group=(settings.aks_resource_group or ctx.resource_group) if existing_cluster else ctx.resource_group,
+            location=settings.location, subscription_id=ctx.subscription_id, tags=cfg.cloud_tags,
+            vnet_id=network.vnet_id, subnet_id=network.subnet_ids["cluster"], deployer_object_id=ctx.client.object_id,
+            version=settings.aks_version, public_endpoint=settings.public_endpoint, authorized_ip_ranges=settings.authorized_ip_ranges,
+            zones=settings.zones, system_vm_size=sizes.system_vm_size, system_nodes=sizes.system_nodes,
+            vm_size=sizes.vm_size, min_nodes=sizes.min_nodes, max_nodes=sizes.max_nodes, paid_tier=ctx.production,
+        ),
+        opts=ctx.opts,
+    )
+
+
+def _data_services(ctx: _Azure, network: Network) -> tuple[DataLake, FlexiblePostgres, RedisCache | ManagedRedis]:
+    cfg, settings, sizes, stack = ctx.cfg, ctx.settings, ctx.settings.sizes, ctx.cfg.stack
+    lake = DataLake(
+        "storage",
+        DataLakeArgs(
+            account_name=ctx.suffix.apply(lambda s: storage_account_name(stack, s)), containers=CONTAINERS,
+            subnet_id=network.subnet_ids["endpoints"],
+            private_zone_ids={"blob": network.zone_ids["blob"], "dfs": network.zone_ids["dfs"]},
+            hierarchical_namespace=settings.hierarchical_namespace, public_network_access=settings.storage_public_access,
+            zone_redundant=ctx.production, soft_delete=ctx.production, protect=cfg.protect, **ctx.place,
+        ),
+        opts=ctx.opts,
+    )
+    postgres = FlexiblePostgres(
+        "postgres",
+        FlexiblePostgresArgs(
+            server_name=ctx.suffix.apply(lambda s: server_name(stack, s, "postgres")),
+            subnet_id=network.subnet_ids["postgres"], private_zone_id=network.zone_ids["postgres"],
+            consumers=DATABASE_CONSUMERS, version=settings.postgres_version, sku=sizes.postgres_sku, tier=settings.postgres_tier,
+            storage_gb=sizes.postgres_storage_gb, backup_retention_days=sizes.postgres_backup_days,
+            high_availability=settings.postgres_high_availability, protect=cfg.protect, **ctx.place,
+        ),
+        opts=ctx.opts,
+    )
+    cache: RedisCache | ManagedRedis
+    if settings.redis_service == "managed-redis":
+        cache = ManagedRedis(
+            "redis",
+            ManagedRedisArgs(
+                cluster_name=ctx.suffix.apply(lambda s: server_name(stack, s, "redis")),
+                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisEnterprise"],
+                sku=settings.managed_redis_sku, high_availability=ctx.production, protect=cfg.protect, **ctx.place,
+            ),
+            opts=ctx.opts,
+        )
+    else:
+        cache = RedisCache(
+            "redis",
+            RedisCacheArgs(
+                cache_name=ctx.suffix.apply(lambda s: server_name(stack, s, "redis")),
+                subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["redisCache"],
+                sku=sizes.redis_sku, family=settings.redis_family, capacity=sizes.redis_capacity, zones=settings.zones,
+                protect=cfg.protect, **ctx.place,
+            ),
+            opts=ctx.opts,
+        )
+    return lake, postgres, cache
+
+
+def _vault_name(ctx: _Azure, vault_suffix: random.RandomId, purpose: str = "") -> pulumi.Output[str]:
+    return pulumi.Output.all(ctx.suffix, vault_suffix.hex).apply(lambda v: key_vault_name(ctx.cfg.stack, v[1] + v[0][:4], purpose))
+
+
+def _vault(ctx: _Azure, network: Network, postgres: FlexiblePostgres, cache: RedisCache | ManagedRedis) -> tuple[random.RandomId, SecretVault]:
+    """Key Vault with the generated secrets. Soft-deleted vault names stay taken for the retention
+    period, so a recreated stack gets a new one (a random part in the name)."""
+    cfg = ctx.cfg
+    vault_suffix = random.RandomId("key-vault-suffix", byte_length=3, opts=pulumi.ResourceOptions(protect=cfg.protect))
+    vault = SecretVault(
+        "key-vault",
+        SecretVaultArgs(
+            vault_name=_vault_name(ctx, vault_suffix), tenant_id=ctx.client.tenant_id,
+            subnet_id=network.subnet_ids["endpoints"], private_zone_id=network.zone_ids["vault"],
+            public_network_access=ctx.settings.key_vault_public_access,
+            secrets={
+                "postgres-admin-password": postgres.admin_password,
+                **{f"postgres-{c}-password": login.password for c, login in postgres.logins.items()},
+                "redis-access-key": cache.password,
+            },
+            purge_protection=ctx.production, protect=cfg.protect, **ctx.place,
+        ),
+        opts=ctx.opts,
+    )
+    return vault_suffix, vault
+
+
+def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Optional[MachineLearningWorkspace]) -> dict[str, WorkloadIdentity]:
+    """One identity per service, each with roles on its own containers only; created side by side."""
+    cfg = ctx.cfg
     platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
     container = lake.container_ids
 
@@ -205,64 +297,17 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share one.
         "airflow": (((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)), pipeline_grants),
     }
-    if not mlflow_managed:
+    if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), [writes("artifacts")])
-    identities = {
+    return {
         app: WorkloadIdentity(
             f"{app}-identity",
             WorkloadIdentityArgs(
-                identity_name=f"{base_name}-{app}", resource_group=resource_group, location=location,
-                subscription_id=subscription_id, oidc_issuer=cluster.oidc_issuer, service_accounts=accounts, grants=grants, tags=tags,
+                identity_name=f"{ctx.base_name}-{app}", resource_group=ctx.resource_group, location=ctx.settings.location,
+                subscription_id=ctx.subscription_id, oidc_issuer=cluster.oidc_issuer, service_accounts=accounts, grants=grants,
+                tags=cfg.cloud_tags,
             ),
-            opts=on_azure,
+            opts=ctx.opts,
         )
         for app, (accounts, grants) in sorted(access.items())
     }
-
-    model_endpoints = {
-        endpoint.name: OnlineEndpoint(
-            f"serving-{endpoint.name}",
-            OnlineEndpointArgs(
-                endpoint_name=suffix.apply(lambda s, e=endpoint.name: online_endpoint_name(e, cfg.stack, s)),
-                endpoint=endpoint, workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
-                resource_group=resource_group, location=location, subscription_id=subscription_id,
-                registry_id=settings.container_registry_id, tags=tags,
-            ),
-            opts=on_azure,
-        )
-        for endpoint in managed_endpoints
-        if workspace
-    }
-
-    managed_urls: dict[str, pulumi.Input[str]] = {}
-    if workspace and mlflow_managed:
-        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
-    endpoints = managed_cluster.build(cfg, ManagedCluster(
-        kubeconfig=cluster.kubeconfig,
-        nodes=cluster.nodes,
-        postgres=postgres,
-        cache=Cache(host=cache.host, port=cache.port, tls=True, password=cache.password),
-        # No keys: every pod signs in with its managed identity (DefaultAzureCredential).
-        object_store=ObjectStore(
-            kind="azure-blob", endpoint=lake.blob_endpoint, region=location,
-            buckets=Buckets(**lake.containers), auth="workload-identity", account=lake.account_name,
-        ),
-        identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
-        pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
-        urls=managed_urls,
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name) for name, e in model_endpoints.items()},
-        managed_components=tuple(model_endpoints.values()),
-    ))
-    pulumi.export("azure", {
-        "location": location,
-        "subscriptionId": subscription_id,
-        "resourceGroup": resource_group,
-        "cluster": cluster.name,
-        "storageAccount": lake.account_name,
-        "containers": lake.containers,
-        "keyVault": vault.vault_uri,
-        "identities": {app: identity.client_id for app, identity in identities.items()},
-        "mlflowWorkspace": workspace.workspace_id if workspace else None,
-        "modelEndpoints": {name: e.name for name, e in model_endpoints.items()},
-    })
-    return endpoints
