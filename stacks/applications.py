@@ -7,6 +7,7 @@ run against the managed ones. A service whose mode is `managed` is left to the b
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import hashlib
 import json
 from typing import Any, Mapping, Sequence
@@ -74,6 +75,30 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Apps:
+    """What every application needs: the stack, where it runs, and what its pods depend on."""
+
+    cfg: StackConfig
+    endpoints: PlatformEndpoints
+    opts: pulumi.ResourceOptions
+    public_store: pulumi.Output[Any]  # the object store without its keys
+    checksums: Mapping[str, pulumi.Output[str]]  # by app: the data services it needs, hashed
+    data_services: Mapping[str, pulumi.Resource]
+    identities: Mapping[str, Mapping[str, pulumi.Input[str]]]
+    nodes: Sequence[pulumi.Resource]
+
+    def common(self, app: str) -> dict:
+        return dict(
+            namespace=self.endpoints.kubernetes.platform_namespace,
+            labels=self.cfg.labels,
+            pipeline_config=pipeline_config.NAME,
+            config_checksum=self.checksums[app],
+            depends_on=(*self.nodes, *(self.data_services[role] for role in NEEDS[app] if role in self.data_services)),
+            service_account_annotations=self.identities.get(app, {}),
+        )
+
+
 def build(
     cfg: StackConfig,
     endpoints: PlatformEndpoints,
@@ -92,126 +117,135 @@ def build(
     managed (e.g. SageMaker MLflow, MWAA).
     """
     endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
-    on_cluster = pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider])
-    namespace = endpoints.kubernetes.platform_namespace
     # Client settings derived from the (public) endpoints: the same functions build the pipeline config.
     public = public_data_services(endpoints)
-    public_store = public["objectStore"]
-    checksum = data_checksum(public)
-    checksums = {app: data_checksum(public, roles) for app, roles in NEEDS.items()}
-
-    def common(app: str) -> dict:
-        return dict(
-            namespace=namespace,
-            labels=cfg.labels,
-            pipeline_config=pipeline_config.NAME,
-            config_checksum=checksums[app],
-            depends_on=(*nodes, *(data_services[role] for role in NEEDS[app] if role in data_services)),
-            service_account_annotations=(identities or {}).get(app, {}),
-        )
+    apps = _Apps(
+        cfg=cfg, endpoints=endpoints, opts=pulumi.ResourceOptions(providers=[endpoints.kubernetes.provider]),
+        public_store=public["objectStore"], checksums={app: data_checksum(public, roles) for app, roles in NEEDS.items()},
+        data_services=data_services, identities=identities or {}, nodes=tuple(nodes),
+    )
     urls = dict(urls or {})
-
-    mlflow_component = None
-    if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
-        mlflow = mlflow_component = Mlflow(
-            "mlflow",
-            MlflowArgs(
-                **common("mlflow"),
-                image=cfg.mlflow.image,
-                size=cfg.mlflow.size,
-                database=endpoints.database,
-                artifacts_destination=public_store.apply(pipeline_config.mlflow_artifacts),
-                workers=cfg.mlflow.workers,
-                ingress=cfg.mlflow.ingress,
-            ),
-            opts=on_cluster,
-        )
-        urls["mlflow"] = mlflow.url
-
-    feast_component = evidently_component = airflow_component = None
-    if cfg.feast.mode is ServiceMode.IN_CLUSTER:
-        feast = feast_component = Feast(
-            "feast",
-            FeastArgs(
-                **common("feast"),
-                image=cfg.feast.image,
-                size=cfg.feast.size,
-                repository=cfg.feast.repository,
-                materialize_schedule=cfg.feast.materialize_schedule,
-                git_sync_image=cfg.git_sync_image,
-            ),
-            opts=on_cluster,
-        )
-        urls["feast"] = feast.url
-
-    if cfg.evidently.mode is ServiceMode.IN_CLUSTER:
-        evidently = evidently_component = Evidently(
-            "evidently",
-            EvidentlyArgs(
-                **common("evidently"),
-                image=cfg.evidently.image,
-                size=cfg.evidently.size,
-                workspace=public_store.apply(lambda store: pipeline_config.bucket_url(store, store.buckets.monitoring, "evidently")),
-                monitoring=cfg.evidently.monitoring,
-            ),
-            opts=on_cluster,
-        )
-        urls["evidently"] = evidently.url
-        urls["evidently_token"] = evidently.token
-
-    if cfg.airflow.mode is ServiceMode.IN_CLUSTER:
-        airflow = airflow_component = Airflow(
-            "airflow",
-            AirflowArgs(
-                **common("airflow"),
-                image=cfg.airflow.image,
-                size=cfg.airflow.sizes["scheduler"],
-                sizes=cfg.airflow.sizes,
-                database=endpoints.database,
-                pipelines_namespace=endpoints.kubernetes.pipelines_namespace,
-                dags=cfg.airflow.dags,
-                parallelism=cfg.airflow.parallelism,
-                api_workers=cfg.airflow.api_workers,
-                git_sync_image=cfg.git_sync_image,
-                remote_logging=public_store.apply(pipeline_config.airflow_remote_logging),
-                ingress=cfg.airflow.ingress,
-            ),
-            opts=on_cluster,
-        )
-        urls["airflow"] = airflow.url
-        urls["airflow_user"] = airflow.pipelines_user
-        urls["airflow_password"] = airflow.pipelines_password
-
-    served = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER]
-    serving: dict[str, ServingEndpointInfo] = {}
-    serving_components: list[pulumi.Resource] = []
-    if served:
-        gateway = ServingGateway(
-            "serving-gateway",
-            ServingGatewayArgs(
-                namespace=namespace, name=cfg.serving.gateway_name, class_name=cfg.serving.gateway_class,
-                install=cfg.serving.install_gateway, url=cfg.serving.gateway_url, labels=cfg.labels,
-            ),
-            opts=on_cluster,
-        )
-        for endpoint in served:
-            model_endpoint = ModelEndpoint(
-                f"serving-{endpoint.name}",
-                ModelEndpointArgs(
-                    namespace=namespace, endpoint=endpoint, gateway_name=cfg.serving.gateway_name, gateway_url=gateway.url,
-                    gateway=gateway.gateway, labels=cfg.labels, pipeline_config=pipeline_config.NAME, config_checksum=checksum,
-                    # A variant that loads an MLflow model needs the tracking server up.
-                    depends_on=(*nodes, *([mlflow] if mlflow_component else [])),
-                    service_account_annotations=dict((identities or {}).get("serving", {})),
-                ),
-                opts=on_cluster,
-            )
-            serving_components.append(model_endpoint)
-            serving[endpoint.name] = ServingEndpointInfo(
-                url=model_endpoint.url, weights=model_endpoint.weights, variant_urls=model_endpoint.variant_urls,
-            )
-    started = [c for c in (mlflow_component, feast_component, evidently_component, airflow_component) if c]
+    started: list[pulumi.Resource] = []
+    for app, mode, add in (("mlflow", cfg.mlflow.mode, _mlflow), ("feast", cfg.feast.mode, _feast),
+                           ("evidently", cfg.evidently.mode, _evidently), ("airflow", cfg.airflow.mode, _airflow)):
+        if mode is ServiceMode.IN_CLUSTER:
+            component, app_urls = add(apps)
+            started.append(component)
+            urls.update(app_urls)
+    mlflow = next((c for c in started if isinstance(c, Mlflow)), None)
+    serving, serving_components = _model_endpoints(apps, data_checksum(public), mlflow)
     return dataclasses.replace(
         endpoints, services=ServiceUrls(**urls), serving=serving,
         ready=(*endpoints.ready, *data_services.values(), *nodes, *started, *serving_components),
     )
+
+
+def _mlflow(apps: _Apps) -> tuple[Mlflow, dict[str, pulumi.Input[str]]]:
+    cfg = apps.cfg
+    mlflow = Mlflow(
+        "mlflow",
+        MlflowArgs(
+            **apps.common("mlflow"),
+            image=cfg.mlflow.image,
+            size=cfg.mlflow.size,
+            database=apps.endpoints.database,
+            artifacts_destination=apps.public_store.apply(pipeline_config.mlflow_artifacts),
+            workers=cfg.mlflow.workers,
+            ingress=cfg.mlflow.ingress,
+        ),
+        opts=apps.opts,
+    )
+    return mlflow, {"mlflow": mlflow.url}
+
+
+def _feast(apps: _Apps) -> tuple[Feast, dict[str, pulumi.Input[str]]]:
+    cfg = apps.cfg
+    feast = Feast(
+        "feast",
+        FeastArgs(
+            **apps.common("feast"),
+            image=cfg.feast.image,
+            size=cfg.feast.size,
+            repository=cfg.feast.repository,
+            materialize_schedule=cfg.feast.materialize_schedule,
+            git_sync_image=cfg.git_sync_image,
+        ),
+        opts=apps.opts,
+    )
+    return feast, {"feast": feast.url}
+
+
+def _evidently(apps: _Apps) -> tuple[Evidently, dict[str, pulumi.Input[str]]]:
+    cfg = apps.cfg
+    evidently = Evidently(
+        "evidently",
+        EvidentlyArgs(
+            **apps.common("evidently"),
+            image=cfg.evidently.image,
+            size=cfg.evidently.size,
+            workspace=apps.public_store.apply(lambda store: pipeline_config.bucket_url(store, store.buckets.monitoring, "evidently")),
+            monitoring=cfg.evidently.monitoring,
+        ),
+        opts=apps.opts,
+    )
+    return evidently, {"evidently": evidently.url, "evidently_token": evidently.token}
+
+
+def _airflow(apps: _Apps) -> tuple[Airflow, dict[str, pulumi.Input[str]]]:
+    cfg = apps.cfg
+    airflow = Airflow(
+        "airflow",
+        AirflowArgs(
+            **apps.common("airflow"),
+            image=cfg.airflow.image,
+            size=cfg.airflow.sizes["scheduler"],
+            sizes=cfg.airflow.sizes,
+            database=apps.endpoints.database,
+            pipelines_namespace=apps.endpoints.kubernetes.pipelines_namespace,
+            dags=cfg.airflow.dags,
+            parallelism=cfg.airflow.parallelism,
+            api_workers=cfg.airflow.api_workers,
+            git_sync_image=cfg.git_sync_image,
+            remote_logging=apps.public_store.apply(pipeline_config.airflow_remote_logging),
+            ingress=cfg.airflow.ingress,
+        ),
+        opts=apps.opts,
+    )
+    return airflow, {"airflow": airflow.url, "airflow_user": airflow.pipelines_user, "airflow_password": airflow.pipelines_password}
+
+
+def _model_endpoints(apps: _Apps, checksum: pulumi.Output[str],
+                     mlflow: Mlflow | None) -> tuple[dict[str, ServingEndpointInfo], list[pulumi.Resource]]:
+    """The in-cluster model endpoints behind one gateway, and what must be up before they serve."""
+    cfg = apps.cfg
+    served = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER]
+    if not served:
+        return {}, []
+    namespace = apps.endpoints.kubernetes.platform_namespace
+    gateway = ServingGateway(
+        "serving-gateway",
+        ServingGatewayArgs(
+            namespace=namespace, name=cfg.serving.gateway_name, class_name=cfg.serving.gateway_class,
+            install=cfg.serving.install_gateway, url=cfg.serving.gateway_url, labels=cfg.labels,
+        ),
+        opts=apps.opts,
+    )
+    serving: dict[str, ServingEndpointInfo] = {}
+    components: list[pulumi.Resource] = []
+    for endpoint in served:
+        model_endpoint = ModelEndpoint(
+            f"serving-{endpoint.name}",
+            ModelEndpointArgs(
+                namespace=namespace, endpoint=endpoint, gateway_name=cfg.serving.gateway_name, gateway_url=gateway.url,
+                gateway=gateway.gateway, labels=cfg.labels, pipeline_config=pipeline_config.NAME, config_checksum=checksum,
+                # A variant that loads an MLflow model needs the tracking server up.
+                depends_on=(*apps.nodes, *([mlflow] if mlflow else [])),
+                service_account_annotations=dict(apps.identities.get("serving", {})),
+            ),
+            opts=apps.opts,
+        )
+        components.append(model_endpoint)
+        serving[endpoint.name] = ServingEndpointInfo(
+            url=model_endpoint.url, weights=model_endpoint.weights, variant_urls=model_endpoint.variant_urls,
+        )
+    return serving, components
