@@ -14,6 +14,38 @@ from mlops_stack import offline
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in ("up", "down"):
+        return _local(args)
+    if args.command == "smoke":
+        return _smoke(args)
+    if args.command == "serving":
+        return _serving(args)
+    if args.command == "env":
+        return _env(args)
+    if args.command == "schema":
+        print(json.dumps(config.json_schema(), indent=2))
+        return 0
+    if args.command == "docs":
+        return _docs(args.out)
+    if args.all == bool(args.stack):
+        parser.error("render takes a STACK or --all")
+    stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
+    return _render(stacks, args.out, args.dir, many=args.all)
+
+
+def _docs(out: Path) -> int:
+    from mlops_stack import reference
+
+    out.mkdir(parents=True, exist_ok=True)
+    for filename, page in reference.PAGES.items():
+        (out / filename).write_text(page())
+        print(out / filename)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -72,31 +104,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     smoke.add_argument("--dir", type=Path, default=Path.cwd(), help="project folder with the Pulumi.<stack>.yaml files (default: here)")
     smoke.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: the stack's mlops:cluster.kubeconfig, $KUBECONFIG, ~/.kube/config)")
     smoke.add_argument("--context", default=None, help="kubeconfig context (default: the stack's mlops:cluster.context, else the current one)")
-
-    args = parser.parse_args(argv)
-    if args.command in ("up", "down"):
-        return _local(args)
-    if args.command == "smoke":
-        return _smoke(args)
-    if args.command == "serving":
-        return _serving(args)
-    if args.command == "env":
-        return _env(args)
-    if args.command == "schema":
-        print(json.dumps(config.json_schema(), indent=2))
-        return 0
-    if args.command == "docs":
-        from mlops_stack import reference
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        for filename, page in reference.PAGES.items():
-            (args.out / filename).write_text(page())
-            print(args.out / filename)
-        return 0
-    if args.all == bool(args.stack):
-        parser.error("render takes a STACK or --all")
-    stacks = offline.shipped_stacks(args.dir) if args.all else [args.stack]
-    return _render(stacks, args.out, args.dir, many=args.all)
+    return parser
 
 
 def _local(args: argparse.Namespace, platform=None) -> int:
