@@ -38,6 +38,60 @@ class MwaaArgs:
     protect: bool = False
 
 
+def _execution_statements(args: MwaaArgs, dag_bucket_arn: pulumi.Output[str]) -> list[pulumi.Input[Statement]]:
+    """What the environment needs to run (metrics, its DAG bucket, logs, its Celery queue, the
+    connection secrets), then what the tasks may do."""
+    environment_arn = pulumi.Output.concat(
+        "arn:aws:airflow:", args.region, ":", args.account_id, ":environment/", args.environment_name,
+    )
+    log_groups = pulumi.Output.concat(
+        "arn:aws:logs:", args.region, ":", args.account_id, ":log-group:airflow-", args.environment_name, "-*",
+    )
+    bucket_objects = pulumi.Output.concat(dag_bucket_arn, "/*")
+    return [
+        pulumi.Output.all(environment_arn).apply(lambda a: {"Effect": "Allow", "Action": "airflow:PublishMetrics", "Resource": a[0]}),
+        pulumi.Output.all(dag_bucket_arn, bucket_objects).apply(lambda a: {
+            "Effect": "Allow", "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"], "Resource": list(a),
+        }),
+        {"Effect": "Allow", "Action": ["s3:GetAccountPublicAccessBlock", "logs:DescribeLogGroups", "cloudwatch:PutMetricData"], "Resource": "*"},
+        pulumi.Output.all(log_groups).apply(lambda a: {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:GetLogEvents",
+                       "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults"],
+            "Resource": a[0],
+        }),
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+                       "sqs:ReceiveMessage", "sqs:SendMessage"],
+            "Resource": f"arn:aws:sqs:{args.region}:*:airflow-celery-*",
+        },
+        pulumi.Output.all(args.account_id).apply(lambda a: {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+            "NotResource": f"arn:aws:kms:*:{a[0]}:key/*",
+            "Condition": {"StringLike": {"kms:ViaService": [f"sqs.{args.region}.amazonaws.com"]}},
+        }),
+        pulumi.Output.all(args.account_id).apply(lambda a: {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": f"arn:aws:secretsmanager:{args.region}:{a[0]}:secret:{args.connections_prefix}/*",
+        }),
+        *args.statements,
+    ]
+
+
+def _logging() -> aws.mwaa.EnvironmentLoggingConfigurationArgs:
+    log = aws.mwaa.EnvironmentLoggingConfigurationDagProcessingLogsArgs  # every log type has the same shape
+    return aws.mwaa.EnvironmentLoggingConfigurationArgs(
+        dag_processing_logs=log(enabled=True, log_level="INFO"),
+        scheduler_logs=aws.mwaa.EnvironmentLoggingConfigurationSchedulerLogsArgs(enabled=True, log_level="INFO"),
+        task_logs=aws.mwaa.EnvironmentLoggingConfigurationTaskLogsArgs(enabled=True, log_level="INFO"),
+        webserver_logs=aws.mwaa.EnvironmentLoggingConfigurationWebserverLogsArgs(enabled=True, log_level="WARNING"),
+        worker_logs=aws.mwaa.EnvironmentLoggingConfigurationWorkerLogsArgs(enabled=True, log_level="INFO"),
+    )
+
+
 class Mwaa(pulumi.ComponentResource):
     url: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
@@ -45,68 +99,14 @@ class Mwaa(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MwaaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:aws:Mwaa", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         # MWAA refuses a DAG bucket without versioning or with public access possible.
         dags = PrivateBucket(
             f"{name}-dags",
             BucketArgs(bucket=args.dag_bucket, versioning=True, force_destroy=args.force_destroy, protect=args.protect),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        firewall = aws.ec2.SecurityGroup(
-            f"{name}-security-group", vpc_id=args.vpc_id, description=f"MWAA {args.environment_name}: its own components", opts=child,
-        )
-        # The web server, schedulers and workers talk to each other; nothing else may come in.
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-itself", security_group_id=firewall.id, referenced_security_group_id=firewall.id,
-            ip_protocol="-1", description="MWAA components", opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-egress", security_group_id=firewall.id, cidr_ipv4="0.0.0.0/0", ip_protocol="-1",
-            description="AWS APIs, databases and package indexes", opts=child,
-        )
-        environment_arn = pulumi.Output.concat(
-            "arn:aws:airflow:", args.region, ":", args.account_id, ":environment/", args.environment_name,
-        )
-        log_groups = pulumi.Output.concat(
-            "arn:aws:logs:", args.region, ":", args.account_id, ":log-group:airflow-", args.environment_name, "-*",
-        )
-        bucket_objects = pulumi.Output.concat(dags.arn, "/*")
-        statements: list[pulumi.Input[Statement]] = [
-            pulumi.Output.all(environment_arn).apply(lambda a: {"Effect": "Allow", "Action": "airflow:PublishMetrics", "Resource": a[0]}),
-            pulumi.Output.all(dags.arn, bucket_objects).apply(lambda a: {
-                "Effect": "Allow", "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"], "Resource": list(a),
-            }),
-            {"Effect": "Allow", "Action": ["s3:GetAccountPublicAccessBlock", "logs:DescribeLogGroups", "cloudwatch:PutMetricData"], "Resource": "*"},
-            pulumi.Output.all(log_groups).apply(lambda a: {
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:GetLogEvents",
-                           "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults"],
-                "Resource": a[0],
-            }),
-            {
-                "Effect": "Allow",
-                "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-                           "sqs:ReceiveMessage", "sqs:SendMessage"],
-                "Resource": f"arn:aws:sqs:{args.region}:*:airflow-celery-*",
-            },
-            pulumi.Output.all(args.account_id).apply(lambda a: {
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
-                "NotResource": f"arn:aws:kms:*:{a[0]}:key/*",
-                "Condition": {"StringLike": {"kms:ViaService": [f"sqs.{args.region}.amazonaws.com"]}},
-            }),
-            pulumi.Output.all(args.account_id).apply(lambda a: {
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": f"arn:aws:secretsmanager:{args.region}:{a[0]}:secret:{args.connections_prefix}/*",
-            }),
-            *args.statements,
-        ]
-        role = aws.iam.Role(
-            f"{name}-execution-role", assume_role_policy=service_trust("airflow.amazonaws.com", "airflow-env.amazonaws.com"), opts=child,
-        )
-        policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=role.name, policy=document(statements), opts=child)
-        log = aws.mwaa.EnvironmentLoggingConfigurationDagProcessingLogsArgs  # every log type has the same shape
+        firewall = self._security_group(name, args)
+        role, policy = self._execution_role(name, args, dags)
         environment = aws.mwaa.Environment(
             f"{name}-environment",
             name=args.environment_name,
@@ -121,13 +121,7 @@ class Mwaa(pulumi.ComponentResource):
                 security_group_ids=[firewall.id], subnet_ids=args.subnet_ids,
             ),
             webserver_access_mode="PRIVATE_ONLY",
-            logging_configuration=aws.mwaa.EnvironmentLoggingConfigurationArgs(
-                dag_processing_logs=log(enabled=True, log_level="INFO"),
-                scheduler_logs=aws.mwaa.EnvironmentLoggingConfigurationSchedulerLogsArgs(enabled=True, log_level="INFO"),
-                task_logs=aws.mwaa.EnvironmentLoggingConfigurationTaskLogsArgs(enabled=True, log_level="INFO"),
-                webserver_logs=aws.mwaa.EnvironmentLoggingConfigurationWebserverLogsArgs(enabled=True, log_level="WARNING"),
-                worker_logs=aws.mwaa.EnvironmentLoggingConfigurationWorkerLogsArgs(enabled=True, log_level="INFO"),
-            ),
+            logging_configuration=_logging(),
             airflow_configuration_options={
                 "secrets.backend": SECRETS_BACKEND,
                 "secrets.backend_kwargs": json.dumps({"connections_prefix": args.connections_prefix, "variables_prefix": None}),
@@ -140,6 +134,32 @@ class Mwaa(pulumi.ComponentResource):
         self.security_group_id = firewall.id
         self.dag_bucket = dags.name
         self.register_outputs({"url": self.url, "securityGroupId": self.security_group_id, "dagBucket": self.dag_bucket})
+
+    def _security_group(self, name: str, args: MwaaArgs) -> aws.ec2.SecurityGroup:
+        child = pulumi.ResourceOptions(parent=self)
+        firewall = aws.ec2.SecurityGroup(
+            f"{name}-security-group", vpc_id=args.vpc_id, description=f"MWAA {args.environment_name}: its own components", opts=child,
+        )
+        # The web server, schedulers and workers talk to each other; nothing else may come in.
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-itself", security_group_id=firewall.id, referenced_security_group_id=firewall.id,
+            ip_protocol="-1", description="MWAA components", opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress", security_group_id=firewall.id, cidr_ipv4="0.0.0.0/0", ip_protocol="-1",
+            description="AWS APIs, databases and package indexes", opts=child,
+        )
+        return firewall
+
+    def _execution_role(self, name: str, args: MwaaArgs, dags: PrivateBucket) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-execution-role", assume_role_policy=service_trust("airflow.amazonaws.com", "airflow-env.amazonaws.com"), opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-execution-policy", role=role.name, policy=document(_execution_statements(args, dags.arn)), opts=child,
+        )
+        return role, policy
 
 
 @dataclass(frozen=True)

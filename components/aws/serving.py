@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.iam import service_trust
-from infra.config import ServingEndpoint
+from infra.config import ServingEndpoint, ServingVariant
 
 # Invocations per instance per minute at which another instance is added.
 INVOCATIONS_PER_INSTANCE = 1000
@@ -34,6 +34,39 @@ def invocation_url(region: str, endpoint_name: pulumi.Input[str]) -> pulumi.Outp
     return pulumi.Output.concat("https://runtime.sagemaker.", region, ".amazonaws.com/endpoints/", endpoint_name)
 
 
+# What SageMaker does as the model containers' role: pull their images, write their logs and metrics.
+EXECUTION_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+    {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+     "Resource": "*"},
+    {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+     "Resource": "arn:aws:logs:*:*:log-group:/aws/sagemaker/*"},
+    {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+     "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}},
+]}
+
+
+def _production_variant(variant: ServingVariant, model: aws.sagemaker.Model) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+    return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+        variant_name=variant.name,
+        model_name=model.name,
+        instance_type=variant.instance_type,
+        initial_instance_count=variant.size.replicas,
+        initial_variant_weight=float(variant.weight),
+        container_startup_health_check_timeout_in_seconds=600,
+    )
+
+
+def _invocations_target() -> aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs:
+    return aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+        target_value=float(INVOCATIONS_PER_INSTANCE),
+        predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+            predefined_metric_type="SageMakerVariantInvocationsPerInstance",
+        ),
+        scale_in_cooldown=300, scale_out_cooldown=60,
+    )
+
+
 class SageMakerEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
     name: pulumi.Output[str]
@@ -45,76 +78,19 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:aws:SageMakerEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         endpoint = args.endpoint
-        # The role SageMaker runs the model containers as: pull their images, write their logs and metrics.
-        role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=service_trust("sagemaker.amazonaws.com"), opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-execution-policy", role=role.name,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
-                {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                 "Resource": "*"},
-                {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                 "Resource": "arn:aws:logs:*:*:log-group:/aws/sagemaker/*"},
-                {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
-                 "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}},
-            ]}),
-            opts=child,
-        )
-        models = {
-            variant.name: aws.sagemaker.Model(
-                f"{name}-{variant.name}",
-                execution_role_arn=role.arn,
-                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                    image=variant.image,
-                    environment={"MLOPS_ENDPOINT": endpoint.name, "MLOPS_VARIANT": variant.name},
-                ),
-                # The model's container may not call out: it serves what its image holds.
-                enable_network_isolation=True,
-                opts=child,
-            )
-            for variant in endpoint.variants
-        }
+        role = self._execution_role(name)
+        models = {variant.name: self._model(name, endpoint.name, variant, role) for variant in endpoint.variants}
         configuration = aws.sagemaker.EndpointConfiguration(
             f"{name}-configuration",
-            production_variants=[
-                aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-                    variant_name=variant.name,
-                    model_name=models[variant.name].name,
-                    instance_type=variant.instance_type,
-                    initial_instance_count=variant.size.replicas,
-                    initial_variant_weight=float(variant.weight),
-                    container_startup_health_check_timeout_in_seconds=600,
-                )
-                for variant in endpoint.variants
-            ],
+            production_variants=[_production_variant(variant, models[variant.name]) for variant in endpoint.variants],
             opts=child,
         )
         sagemaker_endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint", name=args.endpoint_name, endpoint_config_name=configuration.name, opts=child,
         )
         for variant in endpoint.variants:
-            if variant.max_replicas <= variant.size.replicas:
-                continue
-            resource_id = pulumi.Output.concat("endpoint/", sagemaker_endpoint.name, "/variant/", variant.name)
-            target = aws.appautoscaling.Target(
-                f"{name}-{variant.name}-scaling",
-                service_namespace="sagemaker", scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                resource_id=resource_id, min_capacity=variant.size.replicas, max_capacity=variant.max_replicas,
-                opts=child,
-            )
-            aws.appautoscaling.Policy(
-                f"{name}-{variant.name}-invocations",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension, resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=float(INVOCATIONS_PER_INSTANCE),
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerVariantInvocationsPerInstance",
-                    ),
-                    scale_in_cooldown=300, scale_out_cooldown=60,
-                ),
-                opts=child,
-            )
+            if variant.max_replicas > variant.size.replicas:
+                self._autoscale(name, sagemaker_endpoint, variant)
         self.name = sagemaker_endpoint.name
         self.arn = sagemaker_endpoint.arn
         self.url = invocation_url(args.region, sagemaker_endpoint.name)
@@ -122,3 +98,41 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         # One URL for all: a variant is addressed with the TargetVariant parameter (X-Amzn-SageMaker-Target-Variant).
         self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
         self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
+
+    def _execution_role(self, name: str) -> aws.iam.Role:
+        """The role SageMaker runs the model containers as."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=service_trust("sagemaker.amazonaws.com"), opts=child)
+        aws.iam.RolePolicy(f"{name}-execution-policy", role=role.name, policy=json.dumps(EXECUTION_POLICY), opts=child)
+        return role
+
+    def _model(self, name: str, endpoint_name: str, variant: ServingVariant, role: aws.iam.Role) -> aws.sagemaker.Model:
+        return aws.sagemaker.Model(
+            f"{name}-{variant.name}",
+            execution_role_arn=role.arn,
+            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                image=variant.image,
+                environment={"MLOPS_ENDPOINT": endpoint_name, "MLOPS_VARIANT": variant.name},
+            ),
+            # The model's container may not call out: it serves what its image holds.
+            enable_network_isolation=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _autoscale(self, name: str, sagemaker_endpoint: aws.sagemaker.Endpoint, variant: ServingVariant) -> None:
+        """The variant's instance count between its replicas and max_replicas, on invocations per instance."""
+        child = pulumi.ResourceOptions(parent=self)
+        resource_id = pulumi.Output.concat("endpoint/", sagemaker_endpoint.name, "/variant/", variant.name)
+        target = aws.appautoscaling.Target(
+            f"{name}-{variant.name}-scaling",
+            service_namespace="sagemaker", scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=resource_id, min_capacity=variant.size.replicas, max_capacity=variant.max_replicas,
+            opts=child,
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-{variant.name}-invocations",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension, resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration=_invocations_target(),
+            opts=child,
+        )

@@ -75,6 +75,24 @@ def kubeconfig(name: str, credentials: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(credentials).apply(build)
 
 
+def _system_pool(args: AksClusterArgs) -> azure.containerservice.ManagedClusterAgentPoolProfileArgs:
+    return azure.containerservice.ManagedClusterAgentPoolProfileArgs(
+        name=SYSTEM_POOL, mode="System", vm_size=args.system_vm_size, count=args.system_nodes,
+        os_type="Linux", os_sku="AzureLinux", type="VirtualMachineScaleSets",
+        vnet_subnet_id=args.subnet_id, availability_zones=list(args.zones) or None,
+        # Only cluster add-ons run here; the platform runs on the user pool.
+        node_taints=["CriticalAddonsOnly=true:NoSchedule"],
+    )
+
+
+def _network_profile() -> azure.containerservice.ContainerServiceNetworkProfileArgs:
+    # Cilium enforces the platform's NetworkPolicies.
+    return azure.containerservice.ContainerServiceNetworkProfileArgs(
+        network_plugin="azure", network_plugin_mode="overlay", network_dataplane="cilium", network_policy="cilium",
+        pod_cidr=POD_CIDR, service_cidr=SERVICE_CIDR, dns_service_ip=DNS_SERVICE_IP, outbound_type="loadBalancer",
+    )
+
+
 class AksCluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]  # https://..., the issuer of service account tokens
@@ -84,99 +102,98 @@ class AksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AksClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:AksCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        tags = dict(args.tags)
-        zones = list(args.zones) or None
+        access: list[pulumi.Resource] = []
         if args.existing:
             found = azure.containerservice.get_managed_cluster_output(
-                resource_group_name=args.resource_group, resource_name=args.cluster_name, opts=invoke,
+                resource_group_name=args.resource_group, resource_name=args.cluster_name, opts=pulumi.InvokeOptions(parent=self),
             )
             self.name = found.name
             self.oidc_issuer = found.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
             self.nodes = ()
-            access = []
         else:
-            control_plane = azure.managedidentity.UserAssignedIdentity(
-                f"{name}-control-plane-identity", resource_group_name=args.resource_group, location=args.location, tags=tags, opts=child,
-            )
-            network_access = azure.authorization.RoleAssignment(
-                f"{name}-network-access",
-                role_assignment_name=role_assignment_name(args.cluster_name, "control-plane", args.vnet_id, NETWORK_CONTRIBUTOR),
-                principal_id=control_plane.principal_id, principal_type="ServicePrincipal",
-                role_definition_id=role_definition(args.subscription_id, NETWORK_CONTRIBUTOR),
-                scope=args.vnet_id, opts=child,
-            )
-            cluster = azure.containerservice.ManagedCluster(
-                f"{name}-cluster",
-                resource_name_=args.cluster_name,
-                resource_group_name=args.resource_group,
-                location=args.location,
-                tags=tags,
-                dns_prefix=args.cluster_name,
-                kubernetes_version=args.version,
-                sku=azure.containerservice.ManagedClusterSKUArgs(name="Base", tier="Standard" if args.paid_tier else "Free"),
-                identity=azure.containerservice.ManagedClusterIdentityArgs(
-                    type="UserAssigned", user_assigned_identities=[control_plane.id],
-                ),
-                # Entra ID sign-in only, and Kubernetes permissions from Azure role assignments.
-                aad_profile=azure.containerservice.ManagedClusterAADProfileArgs(managed=True, enable_azure_rbac=True),
-                disable_local_accounts=True,
-                enable_rbac=True,
-                oidc_issuer_profile=azure.containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
-                security_profile=azure.containerservice.ManagedClusterSecurityProfileArgs(
-                    workload_identity=azure.containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
-                ),
-                api_server_access_profile=azure.containerservice.ManagedClusterAPIServerAccessProfileArgs(
-                    enable_private_cluster=not args.public_endpoint,
-                    authorized_ip_ranges=list(args.authorized_ip_ranges) or None,
-                ),
-                # Cilium enforces the platform's NetworkPolicies.
-                network_profile=azure.containerservice.ContainerServiceNetworkProfileArgs(
-                    network_plugin="azure", network_plugin_mode="overlay", network_dataplane="cilium", network_policy="cilium",
-                    pod_cidr=POD_CIDR, service_cidr=SERVICE_CIDR, dns_service_ip=DNS_SERVICE_IP, outbound_type="loadBalancer",
-                ),
-                auto_upgrade_profile=azure.containerservice.ManagedClusterAutoUpgradeProfileArgs(
-                    upgrade_channel="patch", node_os_upgrade_channel="NodeImage",
-                ),
-                agent_pool_profiles=[azure.containerservice.ManagedClusterAgentPoolProfileArgs(
-                    name=SYSTEM_POOL, mode="System", vm_size=args.system_vm_size, count=args.system_nodes,
-                    os_type="Linux", os_sku="AzureLinux", type="VirtualMachineScaleSets",
-                    vnet_subnet_id=args.subnet_id, availability_zones=zones,
-                    # Only cluster add-ons run here; the platform runs on the user pool.
-                    node_taints=["CriticalAddonsOnly=true:NoSchedule"],
-                )],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[network_access]),
-            )
-            workloads = azure.containerservice.AgentPool(
-                f"{name}-nodes",
-                agent_pool_name=USER_POOL,
-                resource_group_name=args.resource_group,
-                resource_name_=cluster.name,
-                mode="User", vm_size=args.vm_size, os_type="Linux", os_sku="AzureLinux", type="VirtualMachineScaleSets",
-                enable_auto_scaling=True, min_count=args.min_nodes, max_count=args.max_nodes, count=args.min_nodes,
-                vnet_subnet_id=args.subnet_id, availability_zones=zones, orchestrator_version=args.version,
-                tags=tags,
-                # The autoscaler owns the node count.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
-            )
-            access: list[pulumi.Resource] = []
-            if args.deployer_object_id:
-                # Whoever runs `pulumi up` administers the cluster (Azure RBAC), so the Kubernetes provider can.
-                access.append(azure.authorization.RoleAssignment(
-                    f"{name}-deployer-admin",
-                    role_assignment_name=role_assignment_name(args.cluster_name, "deployer", cluster.id, RBAC_CLUSTER_ADMIN),
-                    principal_id=args.deployer_object_id,
-                    role_definition_id=role_definition(args.subscription_id, RBAC_CLUSTER_ADMIN),
-                    scope=cluster.id, opts=child,
-                ))
+            cluster = self._cluster(name, args)
             self.name = cluster.name
             self.oidc_issuer = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
-            self.nodes = (workloads,)
+            self.nodes = (self._user_pool(name, args, cluster),)
+            if args.deployer_object_id:
+                access.append(self._deployer_admin(name, args, cluster))
+        self.kubeconfig = self._granted_kubeconfig(args, access)
+        self.register_outputs({"name": self.name, "oidcIssuer": self.oidc_issuer})
+
+    def _cluster(self, name: str, args: AksClusterArgs) -> azure.containerservice.ManagedCluster:
+        """The cluster with its system pool, and the control plane's identity with its access to the VNet."""
+        child = pulumi.ResourceOptions(parent=self)
+        control_plane = azure.managedidentity.UserAssignedIdentity(
+            f"{name}-control-plane-identity", resource_group_name=args.resource_group, location=args.location, tags=dict(args.tags), opts=child,
+        )
+        network_access = azure.authorization.RoleAssignment(
+            f"{name}-network-access",
+            role_assignment_name=role_assignment_name(args.cluster_name, "control-plane", args.vnet_id, NETWORK_CONTRIBUTOR),
+            principal_id=control_plane.principal_id, principal_type="ServicePrincipal",
+            role_definition_id=role_definition(args.subscription_id, NETWORK_CONTRIBUTOR),
+            scope=args.vnet_id, opts=child,
+        )
+        return azure.containerservice.ManagedCluster(
+            f"{name}-cluster",
+            resource_name_=args.cluster_name,
+            resource_group_name=args.resource_group,
+            location=args.location,
+            tags=dict(args.tags),
+            dns_prefix=args.cluster_name,
+            kubernetes_version=args.version,
+            sku=azure.containerservice.ManagedClusterSKUArgs(name="Base", tier="Standard" if args.paid_tier else "Free"),
+            identity=azure.containerservice.ManagedClusterIdentityArgs(
+                type="UserAssigned", user_assigned_identities=[control_plane.id],
+            ),
+            # Entra ID sign-in only, and Kubernetes permissions from Azure role assignments.
+            aad_profile=azure.containerservice.ManagedClusterAADProfileArgs(managed=True, enable_azure_rbac=True),
+            disable_local_accounts=True,
+            enable_rbac=True,
+            oidc_issuer_profile=azure.containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=azure.containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=azure.containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
+            ),
+            api_server_access_profile=azure.containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                enable_private_cluster=not args.public_endpoint,
+                authorized_ip_ranges=list(args.authorized_ip_ranges) or None,
+            ),
+            network_profile=_network_profile(),
+            auto_upgrade_profile=azure.containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel="patch", node_os_upgrade_channel="NodeImage",
+            ),
+            agent_pool_profiles=[_system_pool(args)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[network_access]),
+        )
+
+    def _user_pool(self, name: str, args: AksClusterArgs, cluster: azure.containerservice.ManagedCluster) -> azure.containerservice.AgentPool:
+        """The autoscaled pool the workloads run on."""
+        return azure.containerservice.AgentPool(
+            f"{name}-nodes",
+            agent_pool_name=USER_POOL,
+            resource_group_name=args.resource_group,
+            resource_name_=cluster.name,
+            mode="User", vm_size=args.vm_size, os_type="Linux", os_sku="AzureLinux", type="VirtualMachineScaleSets",
+            enable_auto_scaling=True, min_count=args.min_nodes, max_count=args.max_nodes, count=args.min_nodes,
+            vnet_subnet_id=args.subnet_id, availability_zones=list(args.zones) or None, orchestrator_version=args.version,
+            tags=dict(args.tags),
+            # The autoscaler owns the node count.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+        )
+
+    def _deployer_admin(self, name: str, args: AksClusterArgs, cluster: azure.containerservice.ManagedCluster) -> pulumi.Resource:
+        # Whoever runs `pulumi up` administers the cluster (Azure RBAC), so the Kubernetes provider can.
+        return azure.authorization.RoleAssignment(
+            f"{name}-deployer-admin",
+            role_assignment_name=role_assignment_name(args.cluster_name, "deployer", cluster.id, RBAC_CLUSTER_ADMIN),
+            principal_id=args.deployer_object_id,
+            role_definition_id=role_definition(args.subscription_id, RBAC_CLUSTER_ADMIN),
+            scope=cluster.id, opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _granted_kubeconfig(self, args: AksClusterArgs, access: list[pulumi.Resource]) -> pulumi.Output[str]:
         credentials = azure.containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=args.resource_group, resource_name=self.name, opts=invoke,
+            resource_group_name=args.resource_group, resource_name=self.name, opts=pulumi.InvokeOptions(parent=self),
         )
         # The provider may call the API only once the deployer's role is assigned.
         granted = pulumi.Output.all(credentials.kubeconfigs[0].value, *(r.id for r in access)).apply(lambda v: v[0])
-        self.kubeconfig = pulumi.Output.secret(kubeconfig(args.cluster_name, granted))
-        self.register_outputs({"name": self.name, "oidcIssuer": self.oidc_issuer})
+        return pulumi.Output.secret(kubeconfig(args.cluster_name, granted))

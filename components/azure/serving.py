@@ -21,7 +21,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import role_assignment_name, role_definition
-from infra.config import ServingEndpoint
+from infra.config import ServingEndpoint, ServingVariant
 
 ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 ENDPOINT_API_VERSION = "2025-12-01"  # the provider's own API version for online endpoints
@@ -60,6 +60,40 @@ def _probe(initial_delay: str) -> azure.machinelearningservices.ProbeSettingsArg
     )
 
 
+def _in_workspace(args: OnlineEndpointArgs) -> dict[str, pulumi.Input[str]]:
+    return dict(resource_group_name=args.resource_group, workspace_name=args.workspace_name)
+
+
+def _environment_properties(endpoint: ServingEndpoint, variant: ServingVariant) -> azure.machinelearningservices.EnvironmentVersionPropertiesArgs:
+    """The variant's image, with the model server's routes as the inference routes."""
+    ml = azure.machinelearningservices
+    return ml.EnvironmentVersionPropertiesArgs(
+        image=variant.image, os_type="Linux", description=f"{endpoint.name} variant {variant.name}",
+        inference_config=ml.InferenceContainerPropertiesArgs(
+            liveness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
+            readiness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
+            scoring_route=ml.RouteArgs(path="/invocations", port=SERVER_PORT),
+        ),
+    )
+
+
+def _deployment_properties(endpoint: ServingEndpoint, variant: ServingVariant, environment_id: pulumi.Input[str],
+                           ) -> azure.machinelearningservices.ManagedOnlineDeploymentArgs:
+    ml = azure.machinelearningservices
+    return ml.ManagedOnlineDeploymentArgs(
+        endpoint_compute_type="Managed",
+        instance_type=variant.instance_type,
+        environment_id=environment_id,
+        environment_variables={"MLOPS_ENDPOINT": endpoint.name, "MLOPS_VARIANT": variant.name,
+                               "MLOPS_SERVING_PORT": str(SERVER_PORT)},
+        description=f"{endpoint.name} variant {variant.name}: {variant.image}",
+        liveness_probe=_probe("PT30S"),
+        readiness_probe=_probe("PT10S"),
+        scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
+        app_insights_enabled=True,
+    )
+
+
 class OnlineEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
     name: pulumi.Output[str]
@@ -69,89 +103,18 @@ class OnlineEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: OnlineEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:OnlineEndpoint", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        ml = azure.machinelearningservices
         endpoint = args.endpoint
-        in_workspace = dict(resource_group_name=args.resource_group, workspace_name=args.workspace_name)
-        tags = dict(args.tags)
-        online_endpoint = ml.OnlineEndpoint(
+        online_endpoint = azure.machinelearningservices.OnlineEndpoint(
             f"{name}-endpoint",
-            endpoint_name=args.endpoint_name, **in_workspace, location=args.location, tags=tags,
-            identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
-            properties=ml.OnlineEndpointPropertiesArgs(auth_mode="AADToken", public_network_access="Enabled"),
+            endpoint_name=args.endpoint_name, **_in_workspace(args), location=args.location, tags=dict(args.tags),
+            identity=azure.machinelearningservices.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            properties=azure.machinelearningservices.OnlineEndpointPropertiesArgs(auth_mode="AADToken", public_network_access="Enabled"),
             # The traffic is written by the ARM deployment below, once the deployments exist.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties.traffic"]),
         )
-        principal_id = online_endpoint.identity.apply(lambda identity: identity.principal_id if identity else "")
-        pulls: list[pulumi.Resource] = []
-        if args.registry_id:
-            pulls.append(azure.authorization.RoleAssignment(
-                f"{name}-acr-pull",
-                role_assignment_name=role_assignment_name(args.endpoint_name, args.registry_id, ACR_PULL),
-                principal_id=principal_id, principal_type="ServicePrincipal",
-                role_definition_id=role_definition(args.subscription_id, ACR_PULL), scope=args.registry_id, opts=child,
-            ))
-
-        deployments: dict[str, ml.OnlineDeployment] = {}
-        for variant in endpoint.variants:
-            deployment = deployment_name(endpoint.name, variant.name)
-            environment = ml.EnvironmentVersion(
-                f"{name}-{variant.name}-environment",
-                name=deployment, version=environment_version(variant.image), **in_workspace,
-                properties=ml.EnvironmentVersionPropertiesArgs(
-                    image=variant.image, os_type="Linux", description=f"{endpoint.name} variant {variant.name}",
-                    inference_config=ml.InferenceContainerPropertiesArgs(
-                        liveness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
-                        readiness_route=ml.RouteArgs(path="/ping", port=SERVER_PORT),
-                        scoring_route=ml.RouteArgs(path="/invocations", port=SERVER_PORT),
-                    ),
-                ),
-                # A version is an immutable record that a rollback may point at again: kept when superseded.
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-            )
-            autoscaled = variant.max_replicas > variant.size.replicas
-            deployments[variant.name] = ml.OnlineDeployment(
-                f"{name}-{variant.name}",
-                deployment_name=deployment, endpoint_name=online_endpoint.name, **in_workspace, location=args.location, tags=tags,
-                sku=ml.SkuArgs(name="Default", capacity=variant.size.replicas),
-                properties=ml.ManagedOnlineDeploymentArgs(
-                    endpoint_compute_type="Managed",
-                    instance_type=variant.instance_type,
-                    environment_id=environment.id,
-                    environment_variables={"MLOPS_ENDPOINT": endpoint.name, "MLOPS_VARIANT": variant.name,
-                                           "MLOPS_SERVING_PORT": str(SERVER_PORT)},
-                    description=f"{endpoint.name} variant {variant.name}: {variant.image}",
-                    liveness_probe=_probe("PT30S"),
-                    readiness_probe=_probe("PT10S"),
-                    scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
-                    app_insights_enabled=True,
-                ),
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=pulls,
-                    # The autoscale setting owns the instance count once it exists.
-                    ignore_changes=["sku.capacity"] if autoscaled else None,
-                    # Deleting the endpoint deletes its deployments, traffic or not; a lone deployment is
-                    # deleted only after the traffic has left it.
-                    deleted_with=online_endpoint,
-                ),
-            )
-            if autoscaled:
-                self._autoscale(name, variant.name, deployments[variant.name], variant.size.replicas, variant.max_replicas, args)
-
-        traffic = {deployment_name(endpoint.name, v.name): v.weight for v in endpoint.variants}
-        azure.resources.Deployment(
-            f"{name}-traffic",
-            resource_group_name=args.resource_group,
-            properties=azure.resources.DeploymentPropertiesArgs(
-                mode="Incremental",
-                template=_endpoint_template(tags, args.location, traffic),
-                parameters={
-                    "workspace": azure.resources.DeploymentParameterArgs(value=args.workspace_name),
-                    "endpoint": azure.resources.DeploymentParameterArgs(value=online_endpoint.name),
-                },
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(deployments.values())),
-        )
+        pulls = self._registry_pull(name, args, online_endpoint)
+        deployments = [self._deployment(name, args, variant, online_endpoint, pulls) for variant in endpoint.variants]
+        self._traffic(name, args, online_endpoint, deployments)
         self.name = online_endpoint.name
         self.endpoint_id = online_endpoint.id
         self.url = online_endpoint.properties.apply(lambda p: p.scoring_uri or "")
@@ -159,6 +122,72 @@ class OnlineEndpoint(pulumi.ComponentResource):
         # One URL for all: a deployment is addressed with the azureml-model-deployment header.
         self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
         self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
+
+    def _registry_pull(self, name: str, args: OnlineEndpointArgs,
+                       online_endpoint: azure.machinelearningservices.OnlineEndpoint) -> list[pulumi.Resource]:
+        """The endpoint's identity may pull from the registry: what the deployments wait for."""
+        if not args.registry_id:
+            return []
+        principal_id = online_endpoint.identity.apply(lambda identity: identity.principal_id if identity else "")
+        return [azure.authorization.RoleAssignment(
+            f"{name}-acr-pull",
+            role_assignment_name=role_assignment_name(args.endpoint_name, args.registry_id, ACR_PULL),
+            principal_id=principal_id, principal_type="ServicePrincipal",
+            role_definition_id=role_definition(args.subscription_id, ACR_PULL), scope=args.registry_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )]
+
+    def _deployment(self, name: str, args: OnlineEndpointArgs, variant: ServingVariant,
+                    online_endpoint: azure.machinelearningservices.OnlineEndpoint,
+                    pulls: list[pulumi.Resource]) -> azure.machinelearningservices.OnlineDeployment:
+        """A variant's environment, its online deployment, and the deployment's autoscale setting."""
+        ml = azure.machinelearningservices
+        endpoint = args.endpoint
+        deployment = deployment_name(endpoint.name, variant.name)
+        environment = ml.EnvironmentVersion(
+            f"{name}-{variant.name}-environment",
+            name=deployment, version=environment_version(variant.image), **_in_workspace(args),
+            properties=_environment_properties(endpoint, variant),
+            # A version is an immutable record that a rollback may point at again: kept when superseded.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        autoscaled = variant.max_replicas > variant.size.replicas
+        online_deployment = ml.OnlineDeployment(
+            f"{name}-{variant.name}",
+            deployment_name=deployment, endpoint_name=online_endpoint.name, **_in_workspace(args),
+            location=args.location, tags=dict(args.tags),
+            sku=ml.SkuArgs(name="Default", capacity=variant.size.replicas),
+            properties=_deployment_properties(endpoint, variant, environment.id),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=pulls,
+                # The autoscale setting owns the instance count once it exists.
+                ignore_changes=["sku.capacity"] if autoscaled else None,
+                # Deleting the endpoint deletes its deployments, traffic or not; a lone deployment is
+                # deleted only after the traffic has left it.
+                deleted_with=online_endpoint,
+            ),
+        )
+        if autoscaled:
+            self._autoscale(name, variant.name, online_deployment, variant.size.replicas, variant.max_replicas, args)
+        return online_deployment
+
+    def _traffic(self, name: str, args: OnlineEndpointArgs, online_endpoint: azure.machinelearningservices.OnlineEndpoint,
+                 deployments: list[azure.machinelearningservices.OnlineDeployment]) -> None:
+        """The ARM deployment that writes the endpoint's traffic map once every deployment exists."""
+        traffic = {deployment_name(args.endpoint.name, v.name): v.weight for v in args.endpoint.variants}
+        azure.resources.Deployment(
+            f"{name}-traffic",
+            resource_group_name=args.resource_group,
+            properties=azure.resources.DeploymentPropertiesArgs(
+                mode="Incremental",
+                template=_endpoint_template(args.tags, args.location, traffic),
+                parameters={
+                    "workspace": azure.resources.DeploymentParameterArgs(value=args.workspace_name),
+                    "endpoint": azure.resources.DeploymentParameterArgs(value=online_endpoint.name),
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=deployments),
+        )
 
     def _autoscale(self, name: str, variant: str, deployment: pulumi.Resource, minimum: int, maximum: int,
                    args: OnlineEndpointArgs) -> None:
