@@ -23,6 +23,7 @@ from components.kubernetes.serving import PORT as SERVING_PORT
 from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, ServingGateway, ServingGatewayArgs
 from infra import pipeline_config
 from infra.config import ServiceMode, StackConfig
+from stacks import specs
 from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
@@ -151,7 +152,7 @@ def _mlflow(apps: _Apps) -> tuple[Mlflow, dict[str, pulumi.Input[str]]]:
             database=apps.endpoints.database,
             artifacts_destination=apps.public_store.apply(pipeline_config.mlflow_artifacts),
             workers=cfg.mlflow.workers,
-            ingress=cfg.mlflow.ingress,
+            ingress=specs.ingress(cfg.mlflow.ingress),
         ),
         opts=apps.opts,
     )
@@ -166,7 +167,7 @@ def _feast(apps: _Apps) -> tuple[Feast, dict[str, pulumi.Input[str]]]:
             **apps.common("feast"),
             image=cfg.feast.image,
             size=cfg.feast.size,
-            repository=cfg.feast.repository,
+            repository=specs.checkout(cfg.feast.repository),
             materialize_schedule=cfg.feast.materialize_schedule,
             git_sync_image=cfg.git_sync_image,
         ),
@@ -184,7 +185,7 @@ def _evidently(apps: _Apps) -> tuple[Evidently, dict[str, pulumi.Input[str]]]:
             image=cfg.evidently.image,
             size=cfg.evidently.size,
             workspace=apps.public_store.apply(lambda store: pipeline_config.bucket_url(store, store.buckets.monitoring, "evidently")),
-            monitoring=cfg.evidently.monitoring,
+            monitoring=specs.monitoring(cfg.evidently.monitoring),
         ),
         opts=apps.opts,
     )
@@ -202,12 +203,12 @@ def _airflow(apps: _Apps) -> tuple[Airflow, dict[str, pulumi.Input[str]]]:
             sizes=cfg.airflow.sizes,
             database=apps.endpoints.database,
             pipelines_namespace=apps.endpoints.kubernetes.pipelines_namespace,
-            dags=cfg.airflow.dags,
+            dags=specs.checkout(cfg.airflow.dags),
             parallelism=cfg.airflow.parallelism,
             api_workers=cfg.airflow.api_workers,
             git_sync_image=cfg.git_sync_image,
             remote_logging=apps.public_store.apply(pipeline_config.airflow_remote_logging),
-            ingress=cfg.airflow.ingress,
+            ingress=specs.ingress(cfg.airflow.ingress),
         ),
         opts=apps.opts,
     )
@@ -236,7 +237,7 @@ def _model_endpoints(apps: _Apps, checksum: pulumi.Output[str],
         model_endpoint = ModelEndpoint(
             f"serving-{endpoint.name}",
             ModelEndpointArgs(
-                namespace=namespace, endpoint=endpoint, gateway_name=cfg.serving.gateway_name, gateway_url=gateway.url,
+                namespace=namespace, endpoint=specs.endpoint(endpoint), gateway_name=cfg.serving.gateway_name, gateway_url=gateway.url,
                 gateway=gateway.gateway, labels=cfg.labels, pipeline_config=pipeline_config.NAME, config_checksum=checksum,
                 # A variant that loads an MLflow model needs the tracking server up.
                 depends_on=(*apps.nodes, *([mlflow] if mlflow else [])),

@@ -21,7 +21,8 @@ import yaml
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import IMAGE_DAGS, GitSource, IngressConfig, Size
+from components.specs import GitCheckout, Ingress
+from infra.config import Size
 from infra.contract import Database
 from mlops_jobs import pipeline_names
 
@@ -46,20 +47,20 @@ class AirflowArgs(AppArgs):
     # Where task pods run; it holds its own copy of the pipeline config.
     pipelines_namespace: pulumi.Input[str] = ""
     sizes: dict[str, Size] = field(default_factory=dict)  # apiServer, scheduler, dagProcessor, triggerer, worker
-    dags: GitSource = field(default_factory=GitSource)
+    dags: GitCheckout = GitCheckout(path="")
     parallelism: int = 4
     api_workers: int = 1
     git_sync_image: str = ""
     # AIRFLOW__LOGGING__REMOTE_* settings: task logs outlive their pods in the artifacts bucket.
     remote_logging: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
-    ingress: IngressConfig = field(default_factory=IngressConfig)
+    ingress: Ingress = Ingress()
 
 
-def dags_folder(dags: GitSource) -> str:
-    """The checkout's folder with git; otherwise the path in the image (config resolves a default)."""
+def dags_folder(dags: GitCheckout) -> str:
+    """The checkout's folder with git; otherwise the path in the image."""
     if dags.git:
         return posixpath.normpath(f"{SOURCE_ROOT}/current/{dags.path}")
-    return dags.path or IMAGE_DAGS
+    return dags.path
 
 
 def api_server_url(namespace: str) -> str:

@@ -7,7 +7,7 @@ view of the workspace is always current; reading needs no token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import MonitoringConfig
+from components.specs import Monitoring
 
 APP = "evidently"
 PORT = 8000
@@ -25,7 +25,7 @@ SECRET_NAME = "evidently-token"
 @dataclass(frozen=True)
 class EvidentlyArgs(AppArgs):
     workspace: pulumi.Input[str] = ""  # s3://<monitoring bucket>/evidently
-    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    monitoring: Optional[Monitoring] = None  # no scheduled report
 
 
 def ui_command() -> list[str]:
@@ -33,7 +33,7 @@ def ui_command() -> list[str]:
     return ["sh", "-c", f'exec evidently ui --host 0.0.0.0 --port {PORT} --workspace "$EVIDENTLY_WORKSPACE"']
 
 
-def monitor_command(monitoring: MonitoringConfig) -> list[str]:
+def monitor_command(monitoring: Monitoring) -> list[str]:
     return ["python", "-m", "mlops_jobs.monitor", "--project", monitoring.project,
             "--reference", monitoring.reference, "--current", monitoring.current]
 
@@ -80,7 +80,7 @@ class Evidently(pulumi.ComponentResource):
         workload.deployment(self, name, APP, args, service_account=account.metadata.name, containers=[ui], volumes=volumes, replicas=1, recreate=True)
         workload.cluster_service(self, name, APP, args, PORT)
 
-        if args.monitoring.enabled:
+        if args.monitoring is not None and args.monitoring.enabled:
             monitor_labels = workload.labels(APP, args.labels, "monitor")
             monitor = k8s.core.v1.ContainerArgs(
                 name="monitor",

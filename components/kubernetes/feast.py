@@ -7,10 +7,11 @@ secrets (`${VAR}`) from the pipeline config's Secret: the same file every pipeli
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
@@ -18,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import IMAGE_FEATURE_REPO, GitSource
+from components.specs import GitCheckout
 from mlops_jobs import pipeline_names
 
 APP = "feast"
@@ -30,19 +31,19 @@ SOURCE_ROOT = "/src"
 
 @dataclass(frozen=True)
 class FeastArgs(AppArgs):
-    repository: GitSource = field(default_factory=GitSource)
+    repository: GitCheckout = GitCheckout(path="")
     materialize_schedule: str = "0 * * * *"
     git_sync_image: str = ""
 
 
-def repository_dir(repository: GitSource) -> str:
+def repository_dir(repository: GitCheckout) -> str:
     """Where the feature repository is inside the container: the git-sync checkout, or the image."""
     if repository.git:
         return posixpath.normpath(f"{SOURCE_ROOT}/current/{repository.path}")
-    return repository.path or IMAGE_FEATURE_REPO
+    return repository.path
 
 
-def apply_command(repository: GitSource) -> list[str]:
+def apply_command(repository: GitCheckout) -> list[str]:
     return ["feast", "--chdir", repository_dir(repository), "--feature-store-yaml", FEATURE_STORE_YAML, "apply"]
 
 
@@ -103,7 +104,7 @@ class Feast(pulumi.ComponentResource):
             init.append(workload.git_sync_container(args.git_sync_image, args.repository, root=SOURCE_ROOT, one_time=True))
         source_mounts = [k8s.core.v1.VolumeMountArgs(name="source", mount_path=SOURCE_ROOT, read_only=True)] if args.repository.git else []
         apply_labels = workload.labels(APP, args.labels, "apply")
-        repository_hash = hashlib.sha256(json.dumps(args.repository.model_dump(), sort_keys=True).encode()).hexdigest()
+        repository_hash = hashlib.sha256(json.dumps(dataclasses.asdict(args.repository), sort_keys=True).encode()).hexdigest()
         apply = feast_container("apply", args, apply_command(args.repository), [config_mount, *scratch_mounts, *source_mounts])
         workload.run_once_job(
             self, f"{name}-apply", f"{APP}-apply", args.namespace, apply_labels,

@@ -6,7 +6,7 @@ to the artifacts bucket (`--artifacts-destination`), so clients need only the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import IngressConfig
+from components.specs import Ingress
 from infra.contract import Database
 
 APP = "mlflow"
@@ -27,7 +27,7 @@ class MlflowArgs(AppArgs):
     database: Optional[Database] = None  # its login under the consumer key "mlflow"
     artifacts_destination: pulumi.Input[str] = ""  # s3://<artifacts bucket>/mlflow
     workers: int = 1
-    ingress: IngressConfig = field(default_factory=IngressConfig)
+    ingress: Ingress = Ingress()
 
 
 def allowed_hosts(namespace: str, ingress_host: Optional[str]) -> str:

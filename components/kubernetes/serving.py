@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
-from infra.config import ServingEndpoint, ServingVariant
+from components.specs import EndpointSpec, VariantSpec
 from mlops_jobs import pipeline_names
 
 PORT = 8080
@@ -31,7 +31,7 @@ ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 ENVOY_OWNER_LABELS = ("gateway.envoyproxy.io/owning-gateway-name", "gateway.envoyproxy.io/owning-gateway-namespace")
 
 
-def server_command(variant: ServingVariant) -> Optional[list[str]]:
+def server_command(variant: VariantSpec) -> Optional[list[str]]:
     """`mlflow models serve` for an MLflow model; the image's own entrypoint otherwise."""
     if variant.model is None:
         return None
@@ -104,7 +104,7 @@ class ServingGateway(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class ModelEndpointArgs:
     namespace: pulumi.Input[str]
-    endpoint: ServingEndpoint
+    endpoint: EndpointSpec
     gateway_name: str
     gateway_url: pulumi.Input[str]
     gateway: Optional[pulumi.Resource] = None  # the route waits for it (and the CRDs behind it)
@@ -116,7 +116,7 @@ class ModelEndpointArgs:
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
-def model_container(endpoint: ServingEndpoint, variant: ServingVariant, pipeline_config: str,
+def model_container(endpoint: EndpointSpec, variant: VariantSpec, pipeline_config: str,
                     mounts: list[k8s.core.v1.VolumeMountArgs]) -> k8s.core.v1.ContainerArgs:
     """A variant's model server: ready once its model is loaded."""
     ready = workload.http_probe("/ping", PORT)

@@ -13,7 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.workload.meta import labels
-from infra.config import GitSource, Size
+from components.specs import GitCheckout
+from infra.config import Size
 from mlops_jobs import pipeline_names
 
 # The platform image (images/platform) runs as this non-root user.
@@ -147,7 +148,7 @@ def git_sync_resources() -> dict[str, dict[str, str]]:
     return {"limits": {"cpu": "200m", "memory": "256Mi"}, "requests": {"cpu": "10m", "memory": "32Mi"}}
 
 
-def git_sync_env(source: GitSource, *, root: str, one_time: bool, period_seconds: int = 60) -> list[dict[str, str]]:
+def git_sync_env(source: GitCheckout, *, root: str, one_time: bool, period_seconds: int = 60) -> list[dict[str, str]]:
     """git-sync v4's settings: checks `source.git` at `source.ref` out into `root`, linked as `<root>/current`."""
     return [
         {"name": "GITSYNC_REPO", "value": source.git},
@@ -161,7 +162,7 @@ def git_sync_env(source: GitSource, *, root: str, one_time: bool, period_seconds
 
 
 def git_sync_container(
-    image: str, source: GitSource, *, root: str, one_time: bool, period_seconds: int = 60,
+    image: str, source: GitCheckout, *, root: str, one_time: bool, period_seconds: int = 60,
     restart_policy: Optional[str] = None,
 ) -> k8s.core.v1.ContainerArgs:
     """git-sync into the `source` volume at `root`. `restart_policy="Always"` makes it a native sidecar
@@ -181,7 +182,7 @@ def git_sync_container(
     )
 
 
-def git_sync_spec(image: str, source: GitSource, *, root: str, one_time: bool) -> dict:
+def git_sync_spec(image: str, source: GitCheckout, *, root: str, one_time: bool) -> dict:
     """git_sync_container as plain data, for a pod written to a file."""
     spec: dict = {"name": "git-sync", "env": git_sync_env(source, root=root, one_time=one_time)}
     if source.credentials_secret:
