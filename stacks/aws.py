@@ -30,7 +30,7 @@ from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Aws, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
-from stacks import managed_cluster
+from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
 
 # The annotation that binds a Kubernetes service account to an IAM role (IRSA).
@@ -177,7 +177,8 @@ def _model_endpoints(ctx: _Aws, pipelines_access: list) -> dict[str, SageMakerEn
     model_endpoints = {
         endpoint.name: SageMakerEndpoint(
             f"serving-{endpoint.name}",
-            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name), endpoint=endpoint, region=ctx.settings.region),
+            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name), endpoint=specs.endpoint(endpoint),
+                                  region=ctx.settings.region),
             opts=ctx.opts,
         )
         for endpoint in ctx.cfg.serving.endpoints

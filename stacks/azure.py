@@ -36,7 +36,7 @@ from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import DATABASE_CONSUMERS, Azure, Environment, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
-from stacks import managed_cluster
+from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
 
 # The private endpoint sub-resource of each Redis service.
@@ -99,7 +99,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             f"serving-{endpoint.name}",
             OnlineEndpointArgs(
                 endpoint_name=ctx.suffix.apply(lambda s, e=endpoint.name: online_endpoint_name(e, cfg.stack, s)),
-                endpoint=endpoint, workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
+                endpoint=specs.endpoint(endpoint), workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
                 subscription_id=ctx.subscription_id, registry_id=settings.container_registry_id, **ctx.place,
             ),
             opts=ctx.opts,

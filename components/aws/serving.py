@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.iam import service_trust
-from infra.config import ServingEndpoint, ServingVariant
+from components.specs import EndpointSpec, VariantSpec
 
 # Invocations per instance per minute at which another instance is added.
 INVOCATIONS_PER_INSTANCE = 1000
@@ -25,7 +25,7 @@ INVOCATIONS_PER_INSTANCE = 1000
 @dataclass(frozen=True)
 class SageMakerEndpointArgs:
     endpoint_name: str
-    endpoint: ServingEndpoint
+    endpoint: EndpointSpec
     region: str
 
 
@@ -46,7 +46,7 @@ EXECUTION_POLICY = {"Version": "2012-10-17", "Statement": [
 ]}
 
 
-def _production_variant(variant: ServingVariant, model: aws.sagemaker.Model) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+def _production_variant(variant: VariantSpec, model: aws.sagemaker.Model) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
     return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
         variant_name=variant.name,
         model_name=model.name,
@@ -106,7 +106,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         aws.iam.RolePolicy(f"{name}-execution-policy", role=role.name, policy=json.dumps(EXECUTION_POLICY), opts=child)
         return role
 
-    def _model(self, name: str, endpoint_name: str, variant: ServingVariant, role: aws.iam.Role) -> aws.sagemaker.Model:
+    def _model(self, name: str, endpoint_name: str, variant: VariantSpec, role: aws.iam.Role) -> aws.sagemaker.Model:
         return aws.sagemaker.Model(
             f"{name}-{variant.name}",
             execution_role_arn=role.arn,
@@ -119,7 +119,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _autoscale(self, name: str, sagemaker_endpoint: aws.sagemaker.Endpoint, variant: ServingVariant) -> None:
+    def _autoscale(self, name: str, sagemaker_endpoint: aws.sagemaker.Endpoint, variant: VariantSpec) -> None:
         """The variant's instance count between its replicas and max_replicas, on invocations per instance."""
         child = pulumi.ResourceOptions(parent=self)
         resource_id = pulumi.Output.concat("endpoint/", sagemaker_endpoint.name, "/variant/", variant.name)

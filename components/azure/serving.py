@@ -21,7 +21,7 @@ import pulumi
 import pulumi_azure_native as azure
 
 from components.azure.identity import role_assignment_name, role_definition
-from infra.config import ServingEndpoint, ServingVariant
+from components.specs import EndpointSpec, VariantSpec
 
 ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 ENDPOINT_API_VERSION = "2025-12-01"  # the provider's own API version for online endpoints
@@ -34,7 +34,7 @@ CPU_SCALE_OUT_PERCENT = 70
 @dataclass(frozen=True)
 class OnlineEndpointArgs:
     endpoint_name: pulumi.Input[str]  # global within the region: it is the scoring URI's host name
-    endpoint: ServingEndpoint
+    endpoint: EndpointSpec
     workspace_name: pulumi.Input[str]
     workspace_id: pulumi.Input[str]
     resource_group: pulumi.Input[str]
@@ -64,7 +64,7 @@ def _in_workspace(args: OnlineEndpointArgs) -> dict[str, pulumi.Input[str]]:
     return dict(resource_group_name=args.resource_group, workspace_name=args.workspace_name)
 
 
-def _environment_properties(endpoint: ServingEndpoint, variant: ServingVariant) -> azure.machinelearningservices.EnvironmentVersionPropertiesArgs:
+def _environment_properties(endpoint: EndpointSpec, variant: VariantSpec) -> azure.machinelearningservices.EnvironmentVersionPropertiesArgs:
     """The variant's image, with the model server's routes as the inference routes."""
     ml = azure.machinelearningservices
     return ml.EnvironmentVersionPropertiesArgs(
@@ -77,7 +77,7 @@ def _environment_properties(endpoint: ServingEndpoint, variant: ServingVariant) 
     )
 
 
-def _deployment_properties(endpoint: ServingEndpoint, variant: ServingVariant, environment_id: pulumi.Input[str],
+def _deployment_properties(endpoint: EndpointSpec, variant: VariantSpec, environment_id: pulumi.Input[str],
                            ) -> azure.machinelearningservices.ManagedOnlineDeploymentArgs:
     ml = azure.machinelearningservices
     return ml.ManagedOnlineDeploymentArgs(
@@ -137,7 +137,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )]
 
-    def _deployment(self, name: str, args: OnlineEndpointArgs, variant: ServingVariant,
+    def _deployment(self, name: str, args: OnlineEndpointArgs, variant: VariantSpec,
                     online_endpoint: azure.machinelearningservices.OnlineEndpoint,
                     pulls: list[pulumi.Resource]) -> azure.machinelearningservices.OnlineDeployment:
         """A variant's environment, its online deployment, and the deployment's autoscale setting."""
