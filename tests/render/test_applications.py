@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from infra import config
+from tests import fixtures
 from mlops_stack import offline
 from mlops_stack.offline import Recording
 from tests.conftest import recording_of, resolved
@@ -206,7 +207,18 @@ def test_schedules_come_from_config():
     assert cronjobs["feast-materialize"]["spec"]["concurrencyPolicy"] == "Forbid"
 
 
-@pytest.mark.parametrize("changes", [{"services": {"mlflow": {"mode": "managed"}}}])
-def test_a_managed_application_is_left_to_the_backend(changes):
+def test_a_managed_application_is_left_to_the_backend():
+    # On AWS, managed MLflow is SageMaker's tracking server: nothing of MLflow runs in the cluster, and
+    # pipelines are pointed at the tracking server, with the plugin its client needs.
+    # (No model: variants: they load from the in-cluster tracking server, so config refuses them here.)
+    recording = offline.run("staging", {**fixtures.stack_config("staging"), "mlops:services": {"mlflow": {"mode": "managed"}}, "mlops:serving": {}})
+    assert recording.by_type("mlops:kubernetes:Mlflow") == [] and "mlflow" not in objects(recording, DEPLOYMENT)
+    server = recording.one("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer", "mlflow-tracking-server")
+    env = recording.one("kubernetes:core/v1:ConfigMap", "pipeline-config-configmap").inputs["data"]
+    assert env["MLFLOW_TRACKING_URI"].startswith("arn:aws:sagemaker:") and env["MLOPS_MLFLOW_PLUGIN"] == "sagemaker-mlflow"
+    assert server.inputs["trackingServerName"] in env["MLFLOW_TRACKING_URI"]
+    # In the cluster, with the same key, the Deployment is there; the ensemble has no managed MLflow at all.
+    in_cluster = recording_of("staging")
+    assert in_cluster.by_type("mlops:kubernetes:Mlflow") and "mlflow" in objects(in_cluster, DEPLOYMENT)
     with pytest.raises(config.ConfigError, match="mlops:services.mlflow.mode: 'managed' is not allowed; allowed: in-cluster"):
-        config.load("local", changes)
+        config.load("local", {"services": {"mlflow": {"mode": "managed"}}})

@@ -80,9 +80,25 @@ def test_aws_style_store_without_endpoint_or_keys_uses_the_workload_identity():
 
 
 def test_same_keys_whatever_the_values():
+    # Every value differs (hosts, ports, TLS, buckets, region, passwords, URLs); only the kind of store stays.
+    other_secrets = {key: value[::-1] + "x" for key, value in SECRETS.items()}
     a = pipeline_config.render(endpoints())
-    b = pipeline_config.render(endpoints(environment="production"))
+    b = pipeline_config.render(endpoints(
+        secrets=other_secrets, environment="production",
+        object_store=ObjectStore(
+            kind="s3", endpoint="https://s3.internal:9443", region="eu-west-1",
+            buckets=Buckets(lake="acme-lake", artifacts="acme-artifacts", feature_store="acme-features", monitoring="acme-monitoring"),
+            auth="access-key", access_key_id="acme", secret_access_key=other_secrets["s3"],
+        ),
+        database=Database(host="db.internal", port=6432, sslmode="verify-full", logins={
+            c: DatabaseLogin(database=f"acme_{c}", user=f"acme_{c}", password=other_secrets[f"pg-{c}"]) for c in ("mlflow", "airflow", "feast")}),
+        cache=Cache(host="cache.internal", port=6380, tls=True, password=other_secrets["redis"]),
+        services=ServiceUrls(mlflow="https://mlflow.internal", evidently="https://evidently.internal", evidently_token=other_secrets["evidently"]),
+    ))
     assert (set(a.env), set(a.files), set(a.secret_env)) == (set(b.env), set(b.files), set(b.secret_env))
+    # The values did change, so equal key sets are not an accident of equal inputs.
+    assert {k for k in a.env if a.env[k] != b.env[k]} >= {"MLOPS_ENVIRONMENT", "MLOPS_POSTGRES_HOST", "MLOPS_REDIS_TLS", "MLOPS_BUCKET_LAKE"}
+    assert all(a.secret_env[k] != b.secret_env[k] for k in a.secret_env)
 
 
 def test_airflow_connections_are_uris_with_the_real_credentials():

@@ -94,14 +94,24 @@ def test_setup_jobs_wait_for_their_servers_and_are_replaced_by_deletion():
         assert job.delete_before_replace
 
 
-def test_changed_consumer_script_changes_the_job_template():
-    from components.kubernetes import postgres
+def test_changed_consumer_script_changes_the_job_template(monkeypatch):
+    """A new consumer changes the setup script, so the Job's pod template changes and Pulumi runs it again."""
+    import hashlib
 
-    a = postgres.setup_sql(("mlflow", "feast"))
-    b = postgres.setup_sql(("mlflow", "feast", "airflow"))
-    assert a != b and 'CREATE DATABASE %I OWNER %I\', \'airflow\'' in b
-    job = recording_of("local").one("kubernetes:batch/v1:Job", "postgres-setup").inputs
-    assert len(job["spec"]["template"]["metadata"]["annotations"]["mlops-stack/scripts-sha256"]) == 64
+    import stacks.ensemble
+
+    def setup(recording):
+        job = recording.one("kubernetes:batch/v1:Job", "postgres-setup").inputs
+        scripts = recording.one("kubernetes:core/v1:ConfigMap", "postgres-setup-scripts").inputs["data"]
+        return job["spec"]["template"]["metadata"]["annotations"]["mlops-stack/scripts-sha256"], scripts
+
+    config = fixtures.stack_config("local")
+    checksum, scripts = setup(offline.run("local", config))
+    assert checksum == hashlib.sha256(json.dumps(scripts, sort_keys=True).encode()).hexdigest()
+    monkeypatch.setattr(stacks.ensemble, "DATABASE_CONSUMERS", (*stacks.ensemble.DATABASE_CONSUMERS, "reports"))
+    more_checksum, more_scripts = setup(offline.run("local", config))
+    assert "'reports'" in more_scripts["consumers.sql"] and "'reports'" not in scripts["consumers.sql"]
+    assert more_checksum != checksum and more_scripts["setup.sh"] == scripts["setup.sh"]
 
 
 def test_containers_are_pinned_hardened_and_sized():
