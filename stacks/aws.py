@@ -23,7 +23,7 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.rds import RdsPostgres, RdsPostgresArgs
 from components.aws.s3 import BucketArgs, PrivateBucket
 from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
-from components.aws.serving import SageMakerEndpoint, SageMakerEndpointArgs
+from components.aws.serving import NAME_PREFIX_LENGTH, SageMakerEndpoint, SageMakerEndpointArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
@@ -177,7 +177,8 @@ def _model_endpoints(ctx: _Aws, pipelines_access: list) -> dict[str, SageMakerEn
     model_endpoints = {
         endpoint.name: SageMakerEndpoint(
             f"serving-{endpoint.name}",
-            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name), endpoint=specs.endpoint(endpoint),
+            SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name, max_length=NAME_PREFIX_LENGTH),
+                                  endpoint=specs.endpoint(endpoint),
                                   region=ctx.settings.region),
             opts=ctx.opts,
         )

@@ -1,6 +1,9 @@
 """A model endpoint on SageMaker: a Model per variant, one EndpointConfiguration whose production
 variants carry the weights (`initial_variant_weight`), and the Endpoint. A new weight or image makes a
 new configuration, and SageMaker moves the Endpoint onto it in place, blue/green, without downtime.
+A new instance type for an autoscaled variant cannot be applied in place (SageMaker refuses while
+Application Auto Scaling holds the variant): the endpoint's name carries those instance types, so such a
+change makes a new endpoint, created and scaled before the old one is deleted, and its URL changes.
 
 Each variant's instance count scales between its replicas and max_replicas on invocations per instance,
 like the HorizontalPodAutoscaler of an in-cluster variant.
@@ -8,6 +11,7 @@ like the HorizontalPodAutoscaler of an in-cluster variant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Optional
@@ -24,9 +28,19 @@ INVOCATIONS_PER_INSTANCE = 1000
 
 @dataclass(frozen=True)
 class SageMakerEndpointArgs:
-    endpoint_name: str
+    endpoint_name: str  # at most NAME_PREFIX_LENGTH characters; the generation is appended
     endpoint: EndpointSpec
     region: str
+
+
+# SageMaker's limit is 63 characters: the prefix, '-' and six of the generation.
+NAME_PREFIX_LENGTH = 56
+
+
+def generation(endpoint: EndpointSpec) -> str:
+    """What an in-place update may not change: the instance type of each autoscaled variant."""
+    scaled = sorted(f"{v.name}={v.instance_type}" for v in endpoint.variants if v.max_replicas > v.size.replicas)
+    return hashlib.sha256(",".join(scaled).encode()).hexdigest()[:6]
 
 
 def invocation_url(region: str, endpoint_name: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -86,7 +100,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             opts=child,
         )
         sagemaker_endpoint = aws.sagemaker.Endpoint(
-            f"{name}-endpoint", name=args.endpoint_name, endpoint_config_name=configuration.name, opts=child,
+            f"{name}-endpoint", name=f"{args.endpoint_name[:NAME_PREFIX_LENGTH]}-{generation(endpoint)}",
+            endpoint_config_name=configuration.name, opts=child,
         )
         for variant in endpoint.variants:
             if variant.max_replicas > variant.size.replicas:

@@ -194,11 +194,11 @@ def test_a_managed_endpoint_on_aws_is_a_sagemaker_model_per_variant_and_one_weig
     assert (variants["a"]["instanceType"], variants["a"]["initialInstanceCount"]) == ("ml.m5.xlarge", 2)  # production defaults
     assert (variants["b"]["instanceType"], variants["b"]["initialInstanceCount"]) == ("ml.c5.xlarge", 2)
     (endpoint,) = recording.by_type(SAGEMAKER)
-    assert endpoint.inputs["name"] == "mlops-production-churn"
+    assert endpoint.inputs["name"].startswith("mlops-production-churn-") and len(endpoint.inputs["name"]) <= 63
     assert recording.by_type(CONFIGURATION)[0].urn in endpoint.dependencies
     # Instances scale between replicas and maxReplicas on invocations, like the in-cluster autoscaler.
     scaling = {t.name: t.inputs for t in recording.by_type("aws:appautoscaling/target:Target")}
-    assert scaling["serving-churn-b-scaling"]["resourceId"] == "endpoint/mlops-production-churn/variant/b"
+    assert scaling["serving-churn-b-scaling"]["resourceId"] == f"endpoint/{endpoint.inputs['name']}/variant/b"
     assert (scaling["serving-churn-b-scaling"]["minCapacity"], scaling["serving-churn-b-scaling"]["maxCapacity"]) == (2, 4)
     # No Deployment, route or gateway in the cluster for it.
     assert not [d for d in named(recording, DEPLOYMENT) if d.startswith("churn")] and not recording.by_type(ROUTE)
@@ -208,7 +208,9 @@ def test_a_managed_endpoint_on_aws_is_a_sagemaker_model_per_variant_and_one_weig
 def test_a_managed_endpoints_url_and_weights_reach_the_pipeline_config_and_pipelines_may_invoke_it():
     recording = managed(MANAGED_A, MANAGED_B)
     env = resolved(recording.result.public).env
-    url = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/mlops-production-churn"
+    (endpoint,) = recording.by_type(SAGEMAKER)
+    url = f"https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/{endpoint.inputs['name']}"
+    assert env["MLOPS_SERVING_CHURN_KIND"] == "sagemaker" and env["MLOPS_SERVING_CHURN_NAME"] == endpoint.inputs["name"]
     assert env["MLOPS_SERVING_CHURN_URL"] == url and env["MLOPS_SERVING_CHURN_WEIGHTS"] == "a=90,b=10"
     assert env["MLOPS_SERVING_CHURN_A_URL"] == env["MLOPS_SERVING_CHURN_B_URL"] == url  # a variant: TargetVariant
     statements = json.loads(recording.one("aws:iam/rolePolicy:RolePolicy", "airflow-identity-policy").inputs["policy"])["Statement"]
@@ -242,6 +244,31 @@ def test_changing_weights_replaces_only_the_configuration_and_retiring_a_variant
     assert gone == {(MODEL, "serving-churn-b"), ("aws:appautoscaling/target:Target", "serving-churn-b-scaling"),
                     ("aws:appautoscaling/policy:Policy", "serving-churn-b-invocations")}
     assert set(production_variants(retired)) == {"a"}
+
+
+def test_a_new_instance_type_of_an_autoscaled_variant_moves_to_a_new_endpoint_instead_of_updating_it():
+    # SageMaker refuses UpdateEndpoint when it changes the instance type of a variant that Application
+    # Auto Scaling holds. So the endpoint's name carries its autoscaled variants' instance types: a new
+    # one makes a new endpoint, with its own scaling targets, created before the old one is deleted.
+    def endpoint_name(recording):
+        (endpoint,) = recording.by_type(SAGEMAKER)
+        return endpoint.inputs["name"]
+
+    def scaled(recording):
+        return {t.inputs["resourceId"] for t in recording.by_type("aws:appautoscaling/target:Target")}
+
+    both = managed(MANAGED_A, MANAGED_B)
+    resized = managed(MANAGED_A, {**MANAGED_B, "instanceType": "ml.c5.2xlarge"})
+    shifted = managed({**MANAGED_A, "weight": 0}, {**MANAGED_B, "weight": 100})
+    assert endpoint_name(resized) != endpoint_name(both) and endpoint_name(resized).startswith("mlops-production-churn-")
+    assert scaled(resized) == {f"endpoint/{endpoint_name(resized)}/variant/{v}" for v in ("a", "b")}
+    # Weights and images still move the same endpoint onto a new configuration, in place.
+    assert endpoint_name(shifted) == endpoint_name(both)
+    # A variant that does not autoscale may change its instance type in place (nothing holds it).
+    fixed = {**MANAGED_B, "maxReplicas": 2}
+    assert endpoint_name(managed(MANAGED_A, fixed)) == endpoint_name(managed(MANAGED_A, {**fixed, "instanceType": "ml.c5.2xlarge"}))
+    (endpoint,) = resized.by_type(SAGEMAKER)
+    assert not endpoint.delete_before_replace  # the new endpoint serves before the old one goes
 
 
 MANAGED_BAD = [

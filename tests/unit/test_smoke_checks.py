@@ -74,14 +74,17 @@ def test_a_sagemaker_variant_is_invoked_through_sagemaker_runtime_with_its_targe
         monkeypatch.setattr(boto3, "client", recording_client)
         checks = dict((name, check) for name, check in (names_and_checks(monkeypatch, env, requests={"churn": {"inputs": [[0.5]]}})))
         assert set(k for k in checks if k.startswith("serving:")) == {"serving:churn/a", "serving:churn/b"}
-        assert checks["serving:churn/a"]() == 'mlops-production-churn/a predicted: {"predictions": [1]}'
-        assert checks["serving:churn/b"]() == 'mlops-production-churn/b predicted: {"predictions": [0]}'
+        # The endpoint's name and kind come from the pipeline config, not from its URL.
+        name = env["MLOPS_SERVING_CHURN_NAME"]
+        assert env["MLOPS_SERVING_CHURN_KIND"] == "sagemaker" and name.startswith("mlops-production-churn-")
+        assert checks["serving:churn/a"]() == f'{name}/a predicted: {{"predictions": [1]}}'
+        assert checks["serving:churn/b"]() == f'{name}/b predicted: {{"predictions": [0]}}'
     assert [(p["EndpointName"], p["TargetVariant"], p["ContentType"]) for p in sent] == [
-        ("mlops-production-churn", "a", "application/json"), ("mlops-production-churn", "b", "application/json")]
+        (name, "a", "application/json"), (name, "b", "application/json")]
     assert sent[0]["Body"] == b'{"inputs": [[0.5]]}'
     # Without a smokeRequest, Pulumi's wait for InService is the check.
     without = dict(names_and_checks(monkeypatch, env))
-    assert without["serving:churn/a"]() == "mlops-production-churn/a is a SageMaker variant (no smokeRequest for a prediction)"
+    assert without["serving:churn/a"]() == f"{name}/a is a SageMaker variant (no smokeRequest for a prediction)"
 
 
 def names_and_checks(monkeypatch, env: dict[str, str], **kwargs):
