@@ -107,15 +107,15 @@ def build(
     data_services: Mapping[str, pulumi.Resource],
     identities: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
     nodes: Sequence[pulumi.Resource] = (),
-    urls: Mapping[str, pulumi.Input[str]] | None = None,
+    managed: ServiceUrls = ServiceUrls(),
 ) -> PlatformEndpoints:
     """Add the in-cluster applications; returns the endpoints with their URLs filled in.
 
     `data_services` holds, by role (postgres, redis, objectStore), what must be done before an
     application uses the service: the in-cluster components, or the setup Job of a managed database.
     `identities` holds each application's service account annotations (its cloud identity), `nodes`
-    what the pods need to be scheduled (a new cluster's node group), and `urls` the services that run
-    managed (e.g. SageMaker MLflow, MWAA).
+    what the pods need to be scheduled (a new cluster's node group), and `managed` the URLs of the
+    services that run managed (e.g. SageMaker MLflow, MWAA).
     """
     endpoints = dataclasses.replace(endpoints, feature_store=FeatureStoreSettings(offline_store=cfg.feast.offline_store.value))
     # Client settings derived from the (public) endpoints: the same functions build the pipeline config.
@@ -125,23 +125,22 @@ def build(
         public_store=public["objectStore"], checksums={app: data_checksum(public, roles) for app, roles in NEEDS.items()},
         data_services=data_services, identities=identities or {}, nodes=tuple(nodes),
     )
-    urls = dict(urls or {})
+    services = managed
     started: list[pulumi.Resource] = []
     for app, mode, add in (("mlflow", cfg.mlflow.mode, _mlflow), ("feast", cfg.feast.mode, _feast),
                            ("evidently", cfg.evidently.mode, _evidently), ("airflow", cfg.airflow.mode, _airflow)):
         if mode is ServiceMode.IN_CLUSTER:
-            component, app_urls = add(apps)
+            component, services = add(apps, services)
             started.append(component)
-            urls.update(app_urls)
     mlflow = next((c for c in started if isinstance(c, Mlflow)), None)
     serving, serving_components = _model_endpoints(apps, data_checksum(public), mlflow)
     return dataclasses.replace(
-        endpoints, services=ServiceUrls(**urls), serving=serving,
+        endpoints, services=services, serving=serving,
         ready=(*endpoints.ready, *data_services.values(), *nodes, *started, *serving_components),
     )
 
 
-def _mlflow(apps: _Apps) -> tuple[Mlflow, dict[str, pulumi.Input[str]]]:
+def _mlflow(apps: _Apps, services: ServiceUrls) -> tuple[Mlflow, ServiceUrls]:
     cfg = apps.cfg
     mlflow = Mlflow(
         "mlflow",
@@ -156,10 +155,10 @@ def _mlflow(apps: _Apps) -> tuple[Mlflow, dict[str, pulumi.Input[str]]]:
         ),
         opts=apps.opts,
     )
-    return mlflow, {"mlflow": mlflow.url}
+    return mlflow, dataclasses.replace(services, mlflow=mlflow.url)
 
 
-def _feast(apps: _Apps) -> tuple[Feast, dict[str, pulumi.Input[str]]]:
+def _feast(apps: _Apps, services: ServiceUrls) -> tuple[Feast, ServiceUrls]:
     cfg = apps.cfg
     feast = Feast(
         "feast",
@@ -173,10 +172,10 @@ def _feast(apps: _Apps) -> tuple[Feast, dict[str, pulumi.Input[str]]]:
         ),
         opts=apps.opts,
     )
-    return feast, {"feast": feast.url}
+    return feast, dataclasses.replace(services, feast=feast.url)
 
 
-def _evidently(apps: _Apps) -> tuple[Evidently, dict[str, pulumi.Input[str]]]:
+def _evidently(apps: _Apps, services: ServiceUrls) -> tuple[Evidently, ServiceUrls]:
     cfg = apps.cfg
     evidently = Evidently(
         "evidently",
@@ -189,10 +188,10 @@ def _evidently(apps: _Apps) -> tuple[Evidently, dict[str, pulumi.Input[str]]]:
         ),
         opts=apps.opts,
     )
-    return evidently, {"evidently": evidently.url, "evidently_token": evidently.token}
+    return evidently, dataclasses.replace(services, evidently=evidently.url, evidently_token=evidently.token)
 
 
-def _airflow(apps: _Apps) -> tuple[Airflow, dict[str, pulumi.Input[str]]]:
+def _airflow(apps: _Apps, services: ServiceUrls) -> tuple[Airflow, ServiceUrls]:
     cfg = apps.cfg
     airflow = Airflow(
         "airflow",
@@ -212,7 +211,8 @@ def _airflow(apps: _Apps) -> tuple[Airflow, dict[str, pulumi.Input[str]]]:
         ),
         opts=apps.opts,
     )
-    return airflow, {"airflow": airflow.url, "airflow_user": airflow.pipelines_user, "airflow_password": airflow.pipelines_password}
+    return airflow, dataclasses.replace(services, airflow=airflow.url, airflow_user=airflow.pipelines_user,
+                                        airflow_password=airflow.pipelines_password)
 
 
 def _model_endpoints(apps: _Apps, checksum: pulumi.Output[str],

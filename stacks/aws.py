@@ -28,7 +28,7 @@ from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import DATABASE_CONSUMERS, Aws, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo, resolve
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
@@ -86,11 +86,10 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     postgres, cache = _data_services(ctx, network, clients)
     roles, pipeline_role = _roles(ctx, cluster, arn, pipelines_access)
 
-    managed_urls: dict[str, pulumi.Input[str]] = {}
-    if sagemaker:
-        managed_urls.update(mlflow=sagemaker.arn, mlflow_plugin=SAGEMAKER_MLFLOW_PLUGIN)
-    if mwaa:
-        managed_urls["airflow"] = mwaa.url
+    managed = ServiceUrls(
+        mlflow=sagemaker.arn if sagemaker else "", mlflow_plugin=SAGEMAKER_MLFLOW_PLUGIN if sagemaker else "",
+        airflow=mwaa.url if mwaa else "",
+    )
     endpoints = managed_cluster.build(cfg, ManagedCluster(
         kubeconfig=cluster.kubeconfig,
         nodes=cluster.nodes,
@@ -103,7 +102,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
-        urls=managed_urls,
+        managed=managed,
         serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),

@@ -34,7 +34,7 @@ from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import DATABASE_CONSUMERS, Azure, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServingEndpointInfo
+from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
@@ -107,9 +107,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         for endpoint in managed_endpoints
         if workspace
     }
-    managed_urls: dict[str, pulumi.Input[str]] = {}
-    if workspace and mlflow_managed:
-        managed_urls.update(mlflow=workspace.tracking_uri, mlflow_plugin=MLFLOW_PLUGIN)
+    managed_mlflow = workspace is not None and mlflow_managed
+    managed = ServiceUrls(mlflow=workspace.tracking_uri if managed_mlflow else "", mlflow_plugin=MLFLOW_PLUGIN if managed_mlflow else "")
     endpoints = managed_cluster.build(cfg, ManagedCluster(
         kubeconfig=cluster.kubeconfig,
         nodes=cluster.nodes,
@@ -122,7 +121,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
         pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
-        urls=managed_urls,
+        managed=managed,
         serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),

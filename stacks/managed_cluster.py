@@ -12,7 +12,7 @@ import pulumi
 
 from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
 from infra.config import StackConfig
-from infra.contract import Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServingEndpointInfo
+from infra.contract import ServiceUrls, Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServingEndpointInfo
 from stacks import applications
 from stacks.cluster import base as cluster_base
 from stacks.cluster import network_policies
@@ -41,7 +41,7 @@ class ManagedCluster:
     # Service account annotations that give each application (and pipeline pods) its cloud identity.
     identities: Mapping[str, Mapping[str, pulumi.Input[str]]]
     pipeline_identity: Mapping[str, pulumi.Input[str]]
-    urls: Mapping[str, pulumi.Input[str]]  # services that run managed (SageMaker, MWAA, Azure ML)
+    managed: ServiceUrls  # the services that run managed (SageMaker, MWAA, Azure ML)
     serving: Mapping[str, ServingEndpointInfo] = field(default_factory=dict)  # managed model endpoints
     # What must be up before the platform is usable, besides the cluster's workloads (managed endpoints).
     managed_components: Sequence[pulumi.Resource] = ()
@@ -76,7 +76,7 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
         data_services={"postgres": database_setup},
         identities=cluster.identities,
         nodes=tuple(cluster.nodes),
-        urls=cluster.urls,
+        managed=cluster.managed,
     )
     return dataclasses.replace(
         endpoints, serving={**endpoints.serving, **cluster.serving}, ready=(*endpoints.ready, *cluster.managed_components),
