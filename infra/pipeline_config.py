@@ -173,6 +173,14 @@ def _object_store_client_env(store: ObjectStore) -> dict[str, str]:
     return env
 
 
+def serving_summary(e: PlatformEndpoints) -> dict[str, Any]:
+    """Each model endpoint's URL, live weights and variant URLs: in pipeline.yaml and the `serving` output."""
+    return {
+        name: {"url": endpoint.url, "weights": dict(endpoint.weights), "variants": dict(endpoint.variant_urls)}
+        for name, endpoint in sorted(e.serving.items())
+    }
+
+
 def _feature_store_yaml(e: PlatformEndpoints) -> str:
     db, cache = e.database, e.cache
     feast = db.logins["feast"]
@@ -290,10 +298,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "evidently": e.services.evidently,
             "mlflowPlugin": e.services.mlflow_plugin,
         },
-        "serving": {
-            name: {"url": endpoint.url, "weights": dict(endpoint.weights), "variants": dict(endpoint.variant_urls)}
-            for name, endpoint in sorted(e.serving.items())
-        },
+        "serving": serving_summary(e),
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,
     }

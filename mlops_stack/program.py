@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import yaml
 
 from components.kubernetes.pipeline_config import PipelineConfig as PublishedPipelineConfig
 from components.kubernetes.pipeline_config import PipelineConfigArgs
@@ -77,7 +76,7 @@ def build(cfg: StackConfig) -> ProgramResult:
     pulumi.export("pipelineSecretEnv", complete.apply(lambda c: c.secret_env))
     pulumi.export("pipelineDotenv", complete.apply(lambda c: c.dotenv))
     # The live traffic split of every model endpoint, next to its URL.
-    pulumi.export("serving", public.apply(lambda c: yaml.safe_load(c.files[pipeline_config.PIPELINE_YAML])["serving"]))
+    pulumi.export("serving", resolve(endpoints, with_secrets=False).apply(pipeline_config.serving_summary))
     pulumi.export("services", public.apply(lambda c: {
         "mlflow": c.env["MLFLOW_TRACKING_URI"],
         "feast": c.env["MLOPS_FEAST_URL"],
