@@ -145,7 +145,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         secret_env[names.EVIDENTLY_TOKEN] = e.services.evidently_token
     if e.services.airflow_password:
         secret_env[names.AIRFLOW_PASSWORD] = e.services.airflow_password
-    secret_env.update(_airflow_connections(e))
+    secret_env.update({f"AIRFLOW_CONN_{conn_id.upper()}": uri for conn_id, uri in airflow_connections(e).items()})
 
     files = {
         FEATURE_STORE_YAML: _feature_store_yaml(e),
@@ -238,21 +238,22 @@ def _dvc_config(e: PlatformEndpoints) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
+def airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
+    """Airflow connection URIs by connection ID: AIRFLOW_CONN_<ID> in the Secret, and MWAA's Secrets Manager entries."""
     db, store = e.database, e.object_store
     feast = db.logins["feast"]
     postgres = (
         f"postgres://{quote(str(feast.user), safe='')}:{quote(str(feast.password), safe='')}"
         f"@{db.host}:{int(db.port)}/{quote(str(feast.database), safe='')}?{urlencode({'sslmode': db.sslmode})}"
     )
-    connections = {"AIRFLOW_CONN_MLOPS_POSTGRES": postgres}
+    connections = {"mlops_postgres": postgres}
     if store.kind == "azure-blob":
         # Login: the account; no key, SAS or tenant: the Azure provider's hooks use DefaultAzureCredential.
         host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
-        connections["AIRFLOW_CONN_MLOPS_WASB"] = f"wasb://{quote(str(store.account), safe='')}@{host}"
+        connections["mlops_wasb"] = f"wasb://{quote(str(store.account), safe='')}@{host}"
         # ADLS Gen2 (directories, ACLs) through the dfs endpoint; Gen1's `azure_data_lake` type is retired.
         dfs = f"https://{store.account}.dfs.{_azure_suffix(store)}"
-        connections["AIRFLOW_CONN_MLOPS_ADLS"] = f"adls://{quote(str(store.account), safe='')}/?{urlencode({'account_url': dfs})}"
+        connections["mlops_adls"] = f"adls://{quote(str(store.account), safe='')}/?{urlencode({'account_url': dfs})}"
         return _with_mlflow(connections, e)
     extra = {"region_name": store.region}
     if store.endpoint:
@@ -261,13 +262,13 @@ def _airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         credentials = f"{quote(str(store.access_key_id), safe='')}:{quote(str(store.secret_access_key), safe='')}@"
     else:
         credentials = ""  # the pod's workload identity supplies credentials
-    connections["AIRFLOW_CONN_MLOPS_S3"] = f"aws://{credentials}/?{urlencode(extra)}"
+    connections["mlops_s3"] = f"aws://{credentials}/?{urlencode(extra)}"
     return _with_mlflow(connections, e)
 
 
 def _with_mlflow(connections: dict[str, str], e: PlatformEndpoints) -> dict[str, str]:
     if e.services.mlflow.startswith("http"):  # an http URL is itself an Airflow connection URI (conn_type http)
-        connections["AIRFLOW_CONN_MLOPS_MLFLOW"] = e.services.mlflow
+        connections["mlops_mlflow"] = e.services.mlflow
     return connections
 
 

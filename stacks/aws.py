@@ -8,7 +8,7 @@ the cluster, so RDS, ElastiCache and S3 are created while EKS is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -271,13 +271,13 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
 
 
 def _mwaa_connections(ctx: _Aws, endpoints: PlatformEndpoints) -> AirflowConnections:
-    """MWAA reads its Airflow connections from Secrets Manager: the pipeline config's, rendered once more."""
-    complete = resolve(endpoints, with_secrets=True).apply(pipeline_config.render)
+    """MWAA reads its Airflow connections from Secrets Manager: the same URIs as the pipeline config's."""
+    connections = resolve(endpoints, with_secrets=True).apply(pipeline_config.airflow_connections)
     return AirflowConnections(
         "airflow-connections",
         AirflowConnectionsArgs(
             prefix=connections_prefix(ctx.cfg),
-            connections={conn_id: complete.apply(lambda c, k=key: c.secret_env[k]) for conn_id, key in mwaa_connections(ctx.cfg).items()},
+            connections={conn_id: connections.apply(lambda c, k=conn_id: c[k]) for conn_id in mwaa_connections(ctx.cfg)},
             recovery_days=ctx.settings.secret_recovery_days,
         ),
         opts=ctx.opts,
@@ -288,9 +288,6 @@ def connections_prefix(cfg: StackConfig) -> str:
     return f"mlops/{cfg.stack}/airflow/connections"
 
 
-def mwaa_connections(cfg: StackConfig) -> Mapping[str, str]:
-    """Airflow connection IDs MWAA reads from Secrets Manager, and their pipeline config keys."""
-    ids = {"mlops_postgres": "AIRFLOW_CONN_MLOPS_POSTGRES", "mlops_s3": "AIRFLOW_CONN_MLOPS_S3"}
-    if cfg.mlflow.mode is ServiceMode.IN_CLUSTER:
-        ids["mlops_mlflow"] = "AIRFLOW_CONN_MLOPS_MLFLOW"
-    return ids
+def mwaa_connections(cfg: StackConfig) -> tuple[str, ...]:
+    """The Airflow connection IDs MWAA reads from Secrets Manager: known before deployment, one secret each."""
+    return ("mlops_postgres", "mlops_s3", *(("mlops_mlflow",) if cfg.mlflow.mode is ServiceMode.IN_CLUSTER else ()))
