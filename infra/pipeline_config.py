@@ -16,8 +16,9 @@ from urllib.parse import quote, urlencode
 import yaml
 
 from infra.contract import ObjectStore, PlatformEndpoints
+from infra.object_stores import flavour
 from mlops_jobs import pipeline_names as names
-from mlops_jobs.pipeline_names import BUCKET_ROLES, CONFIG_MOUNT, DOTENV, DVC_CONFIG, FEATURE_STORE_YAML, OBJECT_STORE_KINDS, PIPELINE_YAML
+from mlops_jobs.pipeline_names import BUCKET_ROLES, CONFIG_MOUNT, DOTENV, DVC_CONFIG, FEATURE_STORE_YAML, PIPELINE_YAML
 
 NAME = names.CONFIG_NAME
 FEAST_PROJECT = "mlops"
@@ -49,54 +50,30 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-# The Airflow connection of the object store, by kind: DAGs find its ID in MLOPS_OBJECT_STORE_CONN_ID.
-OBJECT_STORE_CONNECTIONS = {"s3": "mlops_s3", "azure-blob": "mlops_wasb"}
-
-
 def bucket_url(store: ObjectStore, bucket: str, path: str = "") -> str:
-    """A bucket (or container) as an fsspec / pyarrow URL: s3://bucket, or abfss://container@account.dfs…
-    (the account in the URL: pyarrow, adlfs and Feast need nothing else)."""
-    if store.kind == "azure-blob":
-        base = f"abfss://{bucket}@{store.account}.dfs.{_azure_suffix(store)}"
-    else:
-        base = f"s3://{bucket}"
+    """A bucket (or container) as an fsspec / pyarrow URL: s3://bucket, or abfss://container@account.dfs…"""
+    base = flavour(store).bucket_url(store, bucket)
     return f"{base}/{path}" if path else base
 
 
 def mlflow_artifacts(store: ObjectStore) -> str:
     """Where the MLflow server keeps artifacts (--artifacts-destination); its client needs only the tracking URI."""
-    if store.kind == "azure-blob":
-        # wasbs: MLflow's Azure Blob repository, which mlflow[azure] installs; it works on ADLS Gen2 accounts too.
-        return f"wasbs://{store.buckets.artifacts}@{store.account}.blob.{_azure_suffix(store)}/mlflow"
-    return f"s3://{store.buckets.artifacts}/mlflow"
+    return flavour(store).mlflow_artifacts(store)
 
 
 def airflow_remote_logging(store: ObjectStore) -> dict[str, str]:
     """Airflow settings that keep task logs in the artifacts bucket, through the object store's connection."""
-    settings = {
+    return {
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": OBJECT_STORE_CONNECTIONS[store.kind],
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": flavour(store).connection_id,
+        **flavour(store).remote_log_settings(store),
     }
-    if store.kind == "azure-blob":
-        # After wasb:// comes a prefix of blob names; the container is a setting of its own.
-        settings["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] = "wasb://airflow/logs"
-        settings["AIRFLOW__AZURE_REMOTE_LOGGING__REMOTE_WASB_LOG_CONTAINER"] = str(store.buckets.artifacts)
-    else:
-        settings["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] = f"s3://{store.buckets.artifacts}/airflow/logs"
-    return settings
-
-
-def _azure_suffix(store: ObjectStore) -> str:
-    # https://<account>.blob.core.windows.net -> core.windows.net (other clouds have other suffixes)
-    host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
-    return host.split(".blob.", 1)[1] if ".blob." in host else "core.windows.net"
 
 
 def render(e: PlatformEndpoints) -> PipelineConfig:
     """Build the pipeline config from endpoints whose Outputs are resolved (see contract.resolve)."""
     store, db, cache = e.object_store, e.database, e.cache
-    if store.kind not in OBJECT_STORE_KINDS:
-        raise ValueError(f"object store kind {store.kind!r} is not supported; supported: {', '.join(OBJECT_STORE_KINDS)}")
+    store_flavour = flavour(store)  # refuses a kind it does not know
     buckets = {names.bucket_output(role): getattr(store.buckets, role) for role in BUCKET_ROLES}
     env: dict[str, str] = {
         names.ENVIRONMENT: e.environment,
@@ -111,7 +88,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         "MLFLOW_TRACKING_URI": e.services.mlflow,
         names.MLFLOW_PLUGIN: e.services.mlflow_plugin,
         "MLFLOW_ARTIFACTS_DESTINATION": mlflow_artifacts(store),
-        names.OBJECT_STORE_CONN_ID: OBJECT_STORE_CONNECTIONS[store.kind],
+        names.OBJECT_STORE_CONN_ID: store_flavour.connection_id,
         names.FEAST_URL: e.services.feast,
         names.AIRFLOW_URL: e.services.airflow,
         names.AIRFLOW_USER: e.services.airflow_user,
@@ -133,7 +110,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     for consumer, login in sorted(db.logins.items()):
         env[names.postgres_key(consumer, "DATABASE")] = login.database
         env[names.postgres_key(consumer, "USER")] = login.user
-    env.update(_object_store_client_env(store))
+    env.update(store_flavour.client_env(store))
 
     secret_env: dict[str, str] = {names.REDIS_PASSWORD: cache.password}
     for consumer, login in sorted(db.logins.items()):
@@ -153,24 +130,6 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
     }
     return PipelineConfig(env=env, files=files, secret_env=secret_env)
-
-
-def _object_store_client_env(store: ObjectStore) -> dict[str, str]:
-    """What the object store's own clients read. The keys differ by kind; every MLOPS_* key does not."""
-    if store.kind == "azure-blob":
-        # adlfs (pandas, Evidently, Feast) signs in with DefaultAzureCredential, which finds the pod's
-        # workload identity; without AZURE_STORAGE_ANON=false older adlfs goes anonymous instead.
-        return {
-            "AZURE_STORAGE_ACCOUNT_NAME": store.account,
-            "AZURE_STORAGE_ANON": "false",
-            "AZURE_STORAGE_BLOB_ENDPOINT": store.endpoint,
-        }
-    env = {"AWS_DEFAULT_REGION": store.region, "AWS_REGION": store.region}
-    if store.endpoint:
-        # boto3, the AWS CLI, s3fs and DuckDB read AWS_ENDPOINT_URL_S3; MLflow reads its own variable.
-        env["AWS_ENDPOINT_URL_S3"] = store.endpoint
-        env["MLFLOW_S3_ENDPOINT_URL"] = store.endpoint
-    return env
 
 
 def serving_summary(e: PlatformEndpoints) -> dict[str, Any]:
@@ -225,16 +184,7 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
 
 def _dvc_config(e: PlatformEndpoints) -> str:
     store = e.object_store
-    lines = ["[core]", "    remote = mlops", "['remote \"mlops\"']"]
-    if store.kind == "azure-blob":
-        # No key in the config: DVC then signs in with DefaultAzureCredential (workload identity, az login).
-        lines.append(f"    url = azure://{store.buckets.lake}/dvc")
-        lines.append(f"    account_name = {store.account}")
-        return "\n".join(lines) + "\n"
-    lines.append(f"    url = s3://{store.buckets.lake}/dvc")
-    if store.endpoint:
-        lines.append(f"    endpointurl = {store.endpoint}")
-    lines.append(f"    region = {store.region}")
+    lines = ["[core]", "    remote = mlops", "['remote \"mlops\"']", *flavour(store).dvc_remote(store)]
     return "\n".join(lines) + "\n"
 
 
@@ -246,27 +196,7 @@ def airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         f"postgres://{quote(str(feast.user), safe='')}:{quote(str(feast.password), safe='')}"
         f"@{db.host}:{int(db.port)}/{quote(str(feast.database), safe='')}?{urlencode({'sslmode': db.sslmode})}"
     )
-    connections = {"mlops_postgres": postgres}
-    if store.kind == "azure-blob":
-        # Login: the account; no key, SAS or tenant: the Azure provider's hooks use DefaultAzureCredential.
-        host = str(store.endpoint).split("://", 1)[-1].rstrip("/")
-        connections["mlops_wasb"] = f"wasb://{quote(str(store.account), safe='')}@{host}"
-        # ADLS Gen2 (directories, ACLs) through the dfs endpoint; Gen1's `azure_data_lake` type is retired.
-        dfs = f"https://{store.account}.dfs.{_azure_suffix(store)}"
-        connections["mlops_adls"] = f"adls://{quote(str(store.account), safe='')}/?{urlencode({'account_url': dfs})}"
-        return _with_mlflow(connections, e)
-    extra = {"region_name": store.region}
-    if store.endpoint:
-        extra["endpoint_url"] = store.endpoint
-    if store.auth == "access-key":
-        credentials = f"{quote(str(store.access_key_id), safe='')}:{quote(str(store.secret_access_key), safe='')}@"
-    else:
-        credentials = ""  # the pod's workload identity supplies credentials
-    connections["mlops_s3"] = f"aws://{credentials}/?{urlencode(extra)}"
-    return _with_mlflow(connections, e)
-
-
-def _with_mlflow(connections: dict[str, str], e: PlatformEndpoints) -> dict[str, str]:
+    connections = {"mlops_postgres": postgres, **flavour(store).airflow_connections(store)}
     if e.services.mlflow.startswith("http"):  # an http URL is itself an Airflow connection URI (conn_type http)
         connections["mlops_mlflow"] = e.services.mlflow
     return connections
@@ -283,7 +213,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "auth": store.auth,
             "buckets": buckets,
             "bucketUrls": {role: bucket_url(store, bucket) for role, bucket in buckets.items()},
-            **({"account": store.account} if store.kind == "azure-blob" else {}),
+            **flavour(store).described(store),
         },
         "database": {
             "host": db.host,

@@ -3,12 +3,12 @@ working paths (S3 on moto, Azure Blob on Azurite) are proven in tests/integratio
 
 import pytest
 
-from infra.pipeline_config import OBJECT_STORE_KINDS
+from infra.object_stores import FLAVOURS
 from mlops_jobs import buckets
 
 
 def test_the_image_knows_every_object_store_kind_the_pipeline_config_can_name():
-    assert buckets.KINDS == OBJECT_STORE_KINDS
+    assert buckets.KINDS == tuple(FLAVOURS)
 
 
 def test_an_unknown_role_names_the_known_ones():
