@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests import fixtures
+from infra.config import stack_values
 from mlops_stack import cli
 from mlops_stack.lifecycle import ConfigEntry, Lifecycle, LifecycleError, PreviewSummary
 from mlops_stack.offline import REPO_ROOT
@@ -96,7 +97,7 @@ def test_up_copies_the_staging_config_marks_the_stack_ephemeral_tags_it_then_dep
 
     assert backend.names() == ["create_or_select", "set_all_config", "set_tag", "set_tag", "set_tag", "set_tag", "up"]
     config = backend.calls[1][2]
-    staging = yaml.safe_load((fixtures.STACKS_DIR / "Pulumi.staging.yaml").read_text())["config"]
+    staging = stack_values("staging", fixtures.STACKS_DIR)
     # Every plain key of Pulumi.staging.yaml arrives, as a --path key.
     assert config["mlops:backend"] == ConfigEntry(staging["mlops:backend"])
     assert config["mlops:owner"] == ConfigEntry(staging["mlops:owner"])
