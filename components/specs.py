@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from infra.config import Size
+from infra.contract import Size
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,18 @@ class FeatureStoreSettings:
 
 
 @dataclass(frozen=True)
+class Size:
+    """A workload's replicas, requests, limits and volume: the config's defaults give it, components take it."""
+
+    replicas: int
+    cpu: str
+    memory: str
+    cpu_limit: str
+    memory_limit: str
+    storage: str = ""  # per pod; only the data services keep a volume
+
+
+@dataclass(frozen=True)
 class ServingEndpointInfo:
     """A model endpoint: where clients send requests, and how its traffic is split."""
 

@@ -22,7 +22,7 @@ import yaml
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
 from components.specs import GitCheckout, Ingress
-from infra.config import Size
+from infra.contract import Size
 from infra.contract import Database
 from mlops_jobs import pipeline_names
 

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
-from infra.config import Size
+from infra.contract import Size
 from mlops_jobs import pipeline_names
 
 APP = "mlops-smoke"

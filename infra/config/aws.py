@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import Field
 
-from .choices import Environment
+from .choices import Environment, by_environment
 from .errors import Problems
 from .types import Cidr, InputModel, Pattern
 
@@ -58,9 +58,8 @@ SECRET_RECOVERY_DAYS = {"ephemeral": 0, "kept": 30}
 CACHE_ENGINE_VERSIONS = {"valkey": "8.0", "redis": "7.1"}
 
 
-def _by_environment(pick, unit: str = "") -> str:
-    """'a in local, b in staging, c in production', from the size table: descriptions never drift from it."""
-    return ", ".join(f"{pick(AWS_SIZES[e])}{unit} in {e.value}" for e in Environment)
+def _by_environment(pick) -> str:
+    return by_environment(AWS_SIZES, pick)
 
 
 class AwsNetworkConfig(InputModel):

@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import Field
 
-from .choices import Environment
+from .choices import Environment, by_environment
 from .errors import Problems
 from .types import Cidr, InputModel, Pattern
 
@@ -64,8 +64,7 @@ AZURE_SIZES: dict[Environment, AzureSizes] = {
 
 
 def _by_environment(pick) -> str:
-    """'a in local, b in staging, c in production', from the size table: descriptions never drift from it."""
-    return ", ".join(f"{pick(AZURE_SIZES[e])} in {e.value}" for e in Environment)
+    return by_environment(AZURE_SIZES, pick)
 
 
 PG_TIERS = {"B": "Burstable", "D": "GeneralPurpose", "E": "MemoryOptimized"}

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from pydantic import Field
 
-from .choices import Backend, Environment, ServiceMode
+from .choices import Backend, Environment, ServiceMode, by_environment
 from .errors import Problems
 from .size import ResourcesConfig, Size, sized
 from .types import DnsLabel, InputModel, Pattern, PinnedImage
@@ -56,10 +56,6 @@ DEFAULT_MANAGED_INSTANCE = {
 _MANAGED_INSTANCE_PATTERNS = {Backend.AWS: SAGEMAKER_INSTANCE, Backend.AZURE: AZURE_ML_INSTANCE}
 
 
-def _by_environment(table: dict[Environment, Any]) -> str:
-    return ", ".join(f"{table[e]} in {e.value}" for e in Environment)
-
-
 class ServingVariantConfig(InputModel):
     """One release of a model: an image cut from a git tag, or an MLflow model version."""
 
@@ -69,17 +65,17 @@ class ServingVariantConfig(InputModel):
     weight: int = Field(..., ge=0, le=100, description="Percent of the endpoint's requests; 0 keeps it running without traffic")
     replicas: Optional[int] = Field(
         None, ge=1, le=100, description="Fewest pods (instances when managed); default "
-        + _by_environment({e: s.replicas for e, s in DEFAULT_SERVING_SIZES.items()}),
+        + by_environment({e: s.replicas for e, s in DEFAULT_SERVING_SIZES.items()}),
     )
     max_replicas: Optional[int] = Field(
         None, ge=1, le=100, description="Most pods (instances) the autoscaler may run; default "
-        + _by_environment(DEFAULT_SERVING_MAX_REPLICAS),
+        + by_environment(DEFAULT_SERVING_MAX_REPLICAS),
     )
     resources: Optional[ResourcesConfig] = None
     instance_type: Optional[ManagedInstance] = Field(
         None,
-        description=f"mode managed: the SageMaker instance type (default {_by_environment(DEFAULT_MANAGED_INSTANCE[Backend.AWS])}) "
-                    f"or the Azure ML VM size (default {_by_environment(DEFAULT_MANAGED_INSTANCE[Backend.AZURE])})",
+        description=f"mode managed: the SageMaker instance type (default {by_environment(DEFAULT_MANAGED_INSTANCE[Backend.AWS])}) "
+                    f"or the Azure ML VM size (default {by_environment(DEFAULT_MANAGED_INSTANCE[Backend.AZURE])})",
     )
 
 

@@ -1,11 +1,12 @@
-"""Size: a workload's replicas, requests, limits and volume, and how a stack's request overrides the default."""
+"""How a stack's requested resources override an environment's default Size (infra.contract)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import Field
+
+from infra.contract import Size
 
 from .types import InputModel, Quantity
 
@@ -17,16 +18,6 @@ class ResourcesConfig(InputModel):
     memory: Optional[Quantity] = Field(None, description="Memory request, e.g. 512Mi")
     cpu_limit: Optional[Quantity] = Field(None, description="CPU limit, e.g. 2")
     memory_limit: Optional[Quantity] = Field(None, description="Memory limit, e.g. 2Gi")
-
-
-@dataclass(frozen=True)
-class Size:
-    replicas: int
-    cpu: str
-    memory: str
-    cpu_limit: str
-    memory_limit: str
-    storage: str = ""  # per pod; only the data services keep a volume
 
 
 def sized(default: Size, replicas: Optional[int], requested: Optional[ResourcesConfig], storage: Optional[str] = None) -> Size:

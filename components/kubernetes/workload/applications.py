@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.workload.meta import labels, selector, service_dns
 from components.kubernetes.workload.pods import PLATFORM_GID, PLATFORM_UID, disruption_budget, pod_security
-from infra.config import Size
+from infra.contract import Size
 from mlops_jobs import pipeline_names
 
 # Pulumi marks the object created without waiting for its pods to be ready.

@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.workload.meta import labels
 from components.specs import GitCheckout
-from infra.config import Size
+from infra.contract import Size
 from mlops_jobs import pipeline_names
 
 # The platform image (images/platform) runs as this non-root user.

@@ -14,7 +14,7 @@ import pulumi_random as random
 
 from components.kubernetes.workload.meta import Placement, labels, selector
 from components.kubernetes.workload.pods import disruption_budget
-from infra.config import Size
+from infra.contract import Size
 from infra.contract import Database
 
 
