@@ -20,7 +20,7 @@ from .azure import AZURE_SIZES, PG_TIERS, Azure, AzureExistingNetwork, AzureSize
 from .choices import NAMESPACE, Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import ConfigError, describe
 from .images import (
-    DEFAULT_IMAGES, HA_OBJECT_STORE_REPLICAS, IMAGE_DAGS, IMAGE_FEATURE_REPO, MINIO_IMAGE, PLATFORM_IMAGE,
+    DEFAULT_IMAGES, HA_OBJECT_STORE_REPLICAS, IMAGE_DAGS, IMAGE_FEATURE_REPO, MINIO_IMAGE, NOTEBOOK_IMAGE, PLATFORM_IMAGE,
     PLATFORM_IMAGE_REPOSITORY, PLATFORM_IMAGE_VERSION,
 )
 from .schema import json_schema
@@ -32,6 +32,7 @@ from .services import (
     AppService, BackupConfig, DataService, Evidently, Feast, GitSource, IngressConfig, Mlflow, MonitoringConfig,
     OfflineStore,
 )
+from .notebooks import NotebookAuth, NotebookProfile, Notebooks
 from .size import Size
 from mlops_jobs.pipeline_names import DATABASE_CONSUMERS
 from .stack import (
@@ -104,8 +105,8 @@ __all__ = [
     "DATABASE_CONSUMERS", "DATA_SERVICES", "DEFAULT_IMAGES", "DEFAULT_MANAGED_INSTANCE", "DEFAULT_SIZES", "DEFAULT_TTL_HOURS",
     "DataService", "ENDPOINT_NAME", "ENVIRONMENT_LABEL", "EPHEMERAL_STACK", "EXPIRES_LABEL", "Environment", "Evidently", "Feast",
     "GitSource", "HA_OBJECT_STORE_REPLICAS", "IMAGE_DAGS", "IMAGE_FEATURE_REPO", "IngressConfig", "MANAGED_SERVICES",
-    "MANAGED_SERVING", "MINIO_IMAGE", "Mlflow", "MonitoringConfig", "NAMESPACE", "OWNER_LABEL", "ObjectStoreServer",
-    "OfflineStore", "PG_TIERS", "PLATFORM_IMAGE", "PLATFORM_IMAGE_REPOSITORY", "PLATFORM_IMAGE_VERSION", "Serving",
+    "MANAGED_SERVING", "MINIO_IMAGE", "Mlflow", "MonitoringConfig", "NAMESPACE", "NotebookAuth", "NotebookProfile", "Notebooks", "OWNER_LABEL", "ObjectStoreServer",
+    "NOTEBOOK_IMAGE", "OfflineStore", "PG_TIERS", "PLATFORM_IMAGE", "PLATFORM_IMAGE_REPOSITORY", "PLATFORM_IMAGE_VERSION", "Serving",
     "ServingEndpoint", "ServingVariant", "ServiceMode", "Size", "StackConfig", "StackConfigInput", "VARIANT_NAME",
     "environment_from_stack", "from_pulumi", "json_schema", "load", "stack_file", "stack_names", "stack_values",
 ]

@@ -12,9 +12,12 @@ from pydantic import Field
 
 from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import Problems
+from .ingress import IngressConfig, check_ingress
+from .notebooks import Notebooks, NotebooksConfig
+from . import notebooks as notebooks_section
 from .images import DEFAULT_IMAGES, HA_OBJECT_STORE_REPLICAS, IMAGE_DAGS, IMAGE_FEATURE_REPO, MINIO_IMAGE, PLATFORM_IMAGE
 from .size import ResourcesConfig, Size, sized
-from .types import Cron, DnsLabel, GitUrl, Hostname, InputModel, PinnedImage, Quantity
+from .types import Cron, DnsLabel, GitUrl, InputModel, PinnedImage, Quantity
 
 DATA_SERVICES = ("postgres", "redis", "objectStore")
 APP_SERVICES = ("mlflow", "feast", "airflow", "evidently")
@@ -110,15 +113,6 @@ class ObjectStoreConfig(DataServiceConfig):
     client_image: PinnedImage = Field(None, description="MinIO client image that creates buckets and users (server minio)")
 
 
-class IngressConfig(InputModel):
-    """An Ingress in front of a UI; off by default (reach it with `kubectl port-forward`)."""
-
-    enabled: bool = Field(False, description="Create an Ingress")
-    host: Optional[Hostname] = Field(None, description="Host name the Ingress serves, e.g. mlflow.example.com")
-    class_name: Optional[str] = Field(None, description="IngressClass; the cluster default if unset")
-    tls_secret: Optional[DnsLabel] = Field(None, description="Secret with the TLS certificate for host")
-
-
 class AppServiceConfig(InputModel):
     """An application in the cluster (MLflow, Feast, Evidently), or its managed equivalent."""
 
@@ -193,6 +187,7 @@ class ServicesConfig(InputModel):
     feast: FeastConfig = FeastConfig()
     airflow: AirflowConfig = AirflowConfig()
     evidently: EvidentlyConfig = EvidentlyConfig()
+    notebooks: NotebooksConfig = NotebooksConfig()
 
 
 @dataclass(frozen=True)
@@ -253,6 +248,7 @@ class Services:
     feast: Feast
     evidently: Evidently
     airflow: Airflow
+    notebooks: Notebooks
 
     @property
     def jobs_image(self) -> str:
@@ -305,12 +301,6 @@ def _source(key: str, given: GitSource, image_path: str, problems: Problems) -> 
     return given.model_copy(update={"path": path})
 
 
-def _ingress(key: str, given: IngressConfig, problems: Problems) -> IngressConfig:
-    if given.enabled and not given.host:
-        problems.missing(f"{key}.host", "the host name the Ingress serves, when enabled is true")
-    return given
-
-
 def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, problems: Problems) -> Services:
     def size_of(key: str, replicas: Optional[int], requested: Optional[ResourcesConfig]) -> Size:
         return sized(DEFAULT_SIZES[environment][key], replicas, requested)
@@ -331,7 +321,7 @@ def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, pro
             image=raw.mlflow.image or DEFAULT_IMAGES["mlflow"],
             size=size_of("mlflow", raw.mlflow.replicas, raw.mlflow.resources),
             workers=raw.mlflow.workers or DEFAULT_MLFLOW_WORKERS[environment],
-            ingress=_ingress("services.mlflow.ingress", raw.mlflow.ingress, problems),
+            ingress=check_ingress("services.mlflow.ingress", raw.mlflow.ingress, problems),
         ),
         feast=Feast(
             mode=mode_of("feast", raw.feast.mode),
@@ -353,7 +343,16 @@ def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, pro
             sizes={c: size_of(f"airflow{c[0].upper()}{c[1:]}", None, None) for c in AIRFLOW_COMPONENTS},
             dags=_source("services.airflow.dags", raw.airflow.dags, IMAGE_DAGS, problems),
             parallelism=raw.airflow.parallelism or DEFAULT_AIRFLOW_PARALLELISM[environment],
-            ingress=_ingress("services.airflow.ingress", raw.airflow.ingress, problems),
+            ingress=check_ingress("services.airflow.ingress", raw.airflow.ingress, problems),
             api_workers=DEFAULT_AIRFLOW_API_WORKERS[environment],
         ),
+        notebooks=_notebooks(raw, environment, backend, problems),
     )
+
+
+def _notebooks(raw: ServicesConfig, environment: Environment, backend: Backend, problems: Problems) -> Notebooks:
+    notebooks = notebooks_section.resolve(raw.notebooks, environment, backend, problems)
+    if notebooks.managed and backend is not Backend.ENSEMBLE and (raw.mlflow.mode or ServiceMode.IN_CLUSTER) is ServiceMode.IN_CLUSTER:
+        problems.not_allowed("services.notebooks.mode", "managed", "in-cluster while MLflow runs in the cluster (a workbench "
+                             "outside the cluster reaches a managed tracking server only: set services.mlflow.mode: managed)")
+    return notebooks

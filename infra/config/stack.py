@@ -18,7 +18,10 @@ from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import Problems
 from .images import DEFAULT_IMAGES
 from .serving import Serving, ServingConfig
+from .notebooks import Notebooks
 from .services import Airflow, BackupConfig, DataService, Evidently, Feast, Mlflow, Services, ServicesConfig
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER
+
 from .types import LABEL_KEY, LABEL_VALUE, DnsLabel, InputModel, Owner, PinnedImage
 
 # The one rule for an ephemeral stack's name: staging-pr-<N>, N a pull request number (no 0, no
@@ -101,6 +104,7 @@ class StackConfig:
     feast: Feast
     evidently: Evidently
     airflow: Airflow
+    notebooks: Notebooks
     git_sync_image: str
     jobs_image: str  # the platform image of the platform's own jobs: an in-cluster application's
     owner: str  # "" on the ensemble when not set
@@ -108,6 +112,11 @@ class StackConfig:
     azure: Optional[Azure]  # set with backend azure
     serving: Serving
     smoke: SmokeConfig
+
+    @property
+    def database_consumers(self) -> tuple[str, ...]:
+        """Who gets a database and login of their own in the platform's PostgreSQL."""
+        return (*DATABASE_CONSUMERS, *((HUB_DATABASE_CONSUMER,) if self.notebooks.in_cluster else ()))
 
     @property
     def cloud_tags(self) -> dict[str, str]:
@@ -159,7 +168,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         object_store_server=raw.services.object_store.server,
         object_store_client_image=raw.services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
         postgres_backup=raw.services.postgres.backup,
-        mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow,
+        mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"], jobs_image=services.jobs_image,
         owner=owner, aws=aws, azure=azure, serving=serving, smoke=raw.smoke,
     )

@@ -34,6 +34,9 @@ BAD_VALUES = {
     ("services", "airflow", "parallelism"): st.integers(max_value=0) | st.integers(min_value=1025, max_value=99_999),
     ("services", "airflow", "dags"): st.just({"git": "https://github.com/o/r.git", "path": "../up"}),
     ("services", "airflow", "mode"): st.sampled_from(["managed", "serverless", "IN-CLUSTER"]),
+    ("services", "notebooks", "cullIdleMinutes"): st.integers(max_value=9) | st.integers(min_value=10081) | st.just("hourly"),
+    ("services", "notebooks", "users"): st.lists(st.sampled_from(["Alice", "a", "bob smith", "9lives"]), min_size=1, max_size=3),
+    ("services", "notebooks", "gpu"): st.just({"count": 0}) | st.just({"resource": "a b"}),
     ("labels",): st.dictionaries(st.sampled_from(["team", "cost center", "a/b/c"]), st.sampled_from(["x y", "ok", "-bad-"]), min_size=1).filter(
         lambda d: any(" " in k or k.count("/") > 1 or " " in v or v.startswith("-") for k, v in d.items())),
     ("cluster", "create"): st.just(True),
