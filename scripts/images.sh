@@ -3,9 +3,11 @@
 #   1. a stand-in for python:3.11-slim-bookworm (no registry is reachable here): Debian bookworm from
 #      debootstrap, with this machine's CPython 3.11 copied into /usr/local and the host's CA bundle;
 #   2. images/platform/Dockerfile on that base, unchanged but for its BASE_IMAGE build argument;
-#   3. serving/churn/Dockerfile on the platform image, unchanged.
-# The base is built once per key (suite, packages, Python); the engine's layer cache keeps the
-# platform image's pip layer until its pins change. Prints each image's size.
+#   3. images/notebook/Dockerfile on the platform image, unchanged but for its PLATFORM_IMAGE build argument;
+#   4. serving/churn/Dockerfile on the platform image, unchanged.
+# The base is built once per key (suite, packages, Python, and build_base's own text, so an edit to
+# the other steps keeps it); the engine's layer cache keeps the images' install layers until their
+# pins change. Prints each image's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,20 +19,14 @@ suite=bookworm
 packages=ca-certificates,netbase,tzdata,libssl3,libsqlite3-0,libffi8,libbz2-1.0,liblzma5,zlib1g,libreadline8,libncursesw6,libuuid1,libexpat1,libnsl2,libtirpc3
 version="$(cat images/platform/VERSION)"
 platform_tag="ghcr.io/mlops-stack/platform:${version}"
+notebook_tag="ghcr.io/mlops-stack/notebook:${version}"
 churn_tag="mlops-stack.local/churn:test"
 # Debian's client: the daemon's built-in BuildKit (COPY --chmod) needs no buildx plugin with it.
 docker_cli="$(command -v /usr/bin/docker || command -v docker)"
 export DOCKER_BUILDKIT=1
 
-prefix="$("$python" -c 'import sys; print(sys.base_prefix)')"
-python_version="$("$python" -c 'import platform; print(platform.python_version())')"
-key="$(printf '%s\n' "$suite" "$packages" "$python_version" "$(sha256sum "$0" | cut -c1-16)" | sha256sum | cut -c1-12)"
-base_tag="mlops-stack.local/python:${python_version}-slim-${suite}-${key}"
-
-seconds() { date +%s; }
-started=$(seconds)
-
-if ! "$docker_cli" image inspect "$base_tag" >/dev/null 2>&1; then
+# The base's recipe: its text is part of the base's key below.
+build_base() {
   rootfs="$build_dir/rootfs-$key"
   rm -rf "$rootfs"
   mkdir -p "$rootfs"
@@ -57,6 +53,18 @@ if ! "$docker_cli" image inspect "$base_tag" >/dev/null 2>&1; then
     --change "ENV PYTHON_VERSION=${python_version}" \
     --change 'CMD ["python3"]' - "$base_tag" >/dev/null
   rm -rf "$rootfs"
+}
+
+prefix="$("$python" -c 'import sys; print(sys.base_prefix)')"
+python_version="$("$python" -c 'import platform; print(platform.python_version())')"
+key="$(printf '%s\n' "$suite" "$packages" "$python_version" "$(declare -f build_base | sha256sum | cut -c1-16)" | sha256sum | cut -c1-12)"
+base_tag="mlops-stack.local/python:${python_version}-slim-${suite}-${key}"
+
+seconds() { date +%s; }
+started=$(seconds)
+
+if ! "$docker_cli" image inspect "$base_tag" >/dev/null 2>&1; then
+  build_base
 fi
 echo "image ${base_tag}: built or cached in $(( $(seconds) - started )) s"
 
@@ -66,12 +74,17 @@ step=$(seconds)
 echo "image ${platform_tag}: built in $(( $(seconds) - step )) s"
 
 step=$(seconds)
+"$docker_cli" build --quiet --network host --build-arg "PLATFORM_IMAGE=${platform_tag}" \
+  -f images/notebook/Dockerfile -t "$notebook_tag" . >/dev/null
+echo "image ${notebook_tag}: built in $(( $(seconds) - step )) s"
+
+step=$(seconds)
 "$docker_cli" build --quiet --network host --build-arg MODEL_URI=models:/churn/1 -t "$churn_tag" serving/churn >/dev/null
 echo "image ${churn_tag}: built in $(( $(seconds) - step )) s"
 
-for tag in "$base_tag" "$platform_tag" "$churn_tag"; do
+for tag in "$base_tag" "$platform_tag" "$notebook_tag" "$churn_tag"; do
   size=$("$docker_cli" image inspect -f '{{.Size}}' "$tag")
   echo "image size: ${tag} $(( size / 1000000 )) MB"
 done
 # The tests find the images by these names.
-printf 'MLOPS_PLATFORM_IMAGE=%s\nMLOPS_CHURN_IMAGE=%s\n' "$platform_tag" "$churn_tag" >"$build_dir/images.env"
+printf 'MLOPS_PLATFORM_IMAGE=%s\nMLOPS_NOTEBOOK_IMAGE=%s\nMLOPS_CHURN_IMAGE=%s\n' "$platform_tag" "$notebook_tag" "$churn_tag" >"$build_dir/images.env"

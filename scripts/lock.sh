@@ -3,9 +3,11 @@
 #   uv.lock                            the project and its extras, from pyproject.toml (`uv sync --locked`)
 #   scan/requirements.lock             checkov's venv, .venv-scan, from scan/requirements.txt
 #   images/platform/requirements.lock  the platform image, from images/platform/requirements.txt
+#   images/notebook/requirements.lock  what the notebook image adds, from images/notebook/requirements.txt,
+#                                      constrained by the platform lock: no platform pin moves
 # A lock keeps the versions it has unless its input rules them out; `scripts/lock.sh --upgrade` moves
 # everything to the newest versions the inputs allow (`--upgrade-package NAME` one package).
-# The two requirements locks pin every package with its hashes, for CPython 3.11 on Linux (the
+# The requirements locks pin every package with its hashes, for CPython 3.11 on Linux (the
 # image's Python and CI's). setuptools stays out of the image's lock: the base image has it, and pip
 # kept the base image's before the lock too.
 set -euo pipefail
@@ -17,3 +19,6 @@ compile() {
 }
 compile scan/requirements.txt --output-file scan/requirements.lock "$@"
 compile images/platform/requirements.txt --output-file images/platform/requirements.lock --no-emit-package setuptools "$@"
+# After the platform lock, so it constrains the notebook's as written (with --upgrade too).
+compile images/notebook/requirements.txt --constraint images/platform/requirements.lock \
+  --output-file images/notebook/requirements.lock --no-emit-package setuptools "$@"

@@ -49,6 +49,11 @@ def platform_image() -> str:
     return f"ghcr.io/mlops-stack/platform:{PLATFORM_IMAGE_FILE.read_text().strip()}"
 
 
+def notebook_image() -> str:
+    """images/notebook/Dockerfile on the platform image, built by scripts/images.sh; its tag follows the platform's."""
+    return f"ghcr.io/mlops-stack/notebook:{PLATFORM_IMAGE_FILE.read_text().strip()}"
+
+
 def docker_ready(*images: str) -> None:
     """The engine answers and the images are built (scripts/images.sh); in CI their absence fails."""
     problem = None
@@ -243,6 +248,7 @@ def _numbered(probe: Optional[dict], container: dict) -> Optional[dict]:
 IRSA_ROLE = "eks.amazonaws.com/role-arn"
 IRSA_TOKEN = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 class ContainerCluster(LocalCluster):
@@ -288,7 +294,8 @@ class ContainerCluster(LocalCluster):
         options += self._mounts(pod, chosen, namespace, name, pod_security.get("fsGroup"))
         options += self._trust_mount(chosen["image"])
 
-        env = {**self.cloud_env, **self._identity(pod, namespace, name, options), **self.environment(chosen, namespace)}
+        env = {**self.cloud_env, **self._identity(pod, namespace, name, options), **self._api_access(pod, namespace, name, options),
+               **self.environment(chosen, namespace)}
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
         command = chosen.get("command") or []
         argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], ports)
@@ -319,6 +326,26 @@ class ContainerCluster(LocalCluster):
         os.chmod(token, 0o644)
         options += ["--mount", f"type=bind,source={token},target={IRSA_TOKEN},readonly"]
         return {"AWS_ROLE_ARN": role, "AWS_WEB_IDENTITY_TOKEN_FILE": IRSA_TOKEN, "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
+
+    def _api_access(self, pod: dict, namespace: str, pod_name: str, options: list[str]) -> dict[str, str]:
+        """A pod that mounts its service account token gets what the kubelet gives it: the token, the
+        cluster's CA and namespace, and the API's address. No API server answers there: a client loads
+        its in-cluster config, and a call to the API fails as it would against an unreachable one."""
+        if not pod.get("automountServiceAccountToken"):
+            return {}
+        folder = self.workdir / pod_name / "serviceaccount"
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / "ca.crt").exists():
+            from tests.integration.conftest import make_certificate
+
+            certificate, _ = make_certificate(folder)
+            certificate.rename(folder / "ca.crt")
+            (folder / "token").write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl")
+            (folder / "namespace").write_text(namespace)
+            for item in folder.iterdir():
+                os.chmod(item, 0o644)
+        options += ["--mount", f"type=bind,source={folder},target={SERVICE_ACCOUNT_DIR},readonly"]
+        return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(free_port())}
 
     def _trust_mount(self, image: str) -> list[str]:
         if not self.trusted:
