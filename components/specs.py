@@ -3,7 +3,7 @@ them from the validated config; no component reads config or holds a config mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from infra.contract import Size
@@ -55,3 +55,16 @@ class EndpointSpec:
     variants: tuple[VariantSpec, ...]
     await_ready: bool
     smoke_request: Optional[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """A notebook server size offered in the spawn form; with GPUs, where the GPU nodes are."""
+
+    name: str
+    description: str
+    size: Size
+    gpus: int = 0
+    gpu_resource: str = ""
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, str], ...] = ()

@@ -132,6 +132,15 @@ class ServingEndpointInfo:
 
 
 @dataclass(frozen=True)
+class NotebooksInfo:
+    """Where data scientists open notebooks, the same on every backend: the stack's `notebooks` output."""
+
+    kind: str  # jupyterhub, sagemaker-studio or azure-ml
+    url: pulumi.Input[str]
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PlatformEndpoints:
     environment: str
     kubernetes: KubernetesTarget = field(metadata={"resolve": False})
@@ -141,6 +150,8 @@ class PlatformEndpoints:
     services: ServiceUrls = ServiceUrls()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
     serving: dict[str, ServingEndpointInfo] = field(default_factory=dict)
+    # Not part of the pipeline config (the managed workbenches are built from it).
+    notebooks: Optional[NotebooksInfo] = field(default=None, metadata={"resolve": False})
     # What must be up before the platform is usable: every service's components (the smoke check waits for them).
     ready: tuple[pulumi.Resource, ...] = field(default=(), metadata={"resolve": False})
 

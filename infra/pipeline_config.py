@@ -107,13 +107,13 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         env[names.serving_key(name, "NAME")] = endpoint.cloud_name
         for variant, url in endpoint.variant_urls.items():
             env[names.serving_key(name, "URL", variant)] = url
-    for consumer, login in sorted(db.logins.items()):
+    for consumer, login in _published_logins(db):
         env[names.postgres_key(consumer, "DATABASE")] = login.database
         env[names.postgres_key(consumer, "USER")] = login.user
     env.update(store_flavour.client_env(store))
 
     secret_env: dict[str, str] = {names.REDIS_PASSWORD: cache.password}
-    for consumer, login in sorted(db.logins.items()):
+    for consumer, login in _published_logins(db):
         secret_env[names.postgres_key(consumer, "PASSWORD")] = login.password
     if store.auth == "access-key":
         secret_env["AWS_ACCESS_KEY_ID"] = store.access_key_id or ""
@@ -130,6 +130,11 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
     }
     return PipelineConfig(env=env, files=files, secret_env=secret_env)
+
+
+def _published_logins(db: Any) -> list[tuple[str, Any]]:
+    """The pipelines' database logins; the notebooks hub's stays out (pipeline_names.HUB_DATABASE_CONSUMER)."""
+    return [(c, login) for c, login in sorted(db.logins.items()) if c in names.DATABASE_CONSUMERS]
 
 
 def serving_summary(e: PlatformEndpoints) -> dict[str, Any]:
@@ -219,7 +224,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "host": db.host,
             "port": int(db.port),
             "sslmode": db.sslmode,
-            "databases": {c: {"database": l.database, "user": l.user} for c, l in sorted(db.logins.items())},
+            "databases": {c: {"database": l.database, "user": l.user} for c, l in _published_logins(db)},
         },
         "cache": {"host": cache.host, "port": int(cache.port), "tls": cache.tls},
         "services": {

@@ -34,6 +34,7 @@ TOOLS = {
 # The images a stack may take from `--image`: every application and the platform's jobs run it.
 IMAGE_KEYS = tuple(f"{config.NAMESPACE}:services.{service}.image" for service in ("mlflow", "feast", "evidently", "airflow"))
 DOCKERFILE = Path("images") / "platform" / "Dockerfile"
+NOTEBOOK_DOCKERFILE = Path("images") / "notebook" / "Dockerfile"
 
 
 class LocalPlatformError(Exception):
@@ -46,13 +47,15 @@ class Ui:
     service: str
     port: int
     path: str = "/"
+    service_port: Optional[int] = None  # the Service's port, when it is not `port` (a privileged one)
 
 
-def uis() -> list[Ui]:
+def uis(notebooks: bool = False) -> list[Ui]:
     """What a user opens, by the Services the components create."""
-    from components.kubernetes import airflow, evidently, feast, mlflow, seaweedfs
+    from components.kubernetes import airflow, evidently, feast, jupyterhub, mlflow, seaweedfs
 
-    return [
+    hub = [Ui("Notebooks (JupyterHub)", f"{jupyterhub.APP}-proxy", jupyterhub.PROXY_PORT, "/", jupyterhub.SERVICE_PORT)]
+    return (hub if notebooks else []) + [
         Ui("MLflow", mlflow.APP, mlflow.PORT),
         Ui("Airflow", f"{airflow.APP}-api-server", airflow.API_PORT),
         Ui("Evidently", evidently.APP, evidently.PORT),
@@ -127,6 +130,16 @@ class LocalPlatform:
         self.step(["kind", "load", "docker-image", image, "--name", name])
         return image
 
+    def load_notebook_image(self, name: str, platform_image: str) -> None:
+        """The notebook image, on the platform image in use, when the stack runs the hub."""
+        if not offline.validated_config(self.stack, self.project).notebooks.in_cluster:
+            return
+        image = config.NOTEBOOK_IMAGE
+        self.say(f"building {image} from {NOTEBOOK_DOCKERFILE}")
+        self.step(["docker", "build", "-f", str(self.project / NOTEBOOK_DOCKERFILE), "--build-arg", f"PLATFORM_IMAGE={platform_image}",
+                   "-t", image, str(self.project)])
+        self.step(["kind", "load", "docker-image", image, "--name", name])
+
     def ensure_backend(self) -> None:
         if self.environ.get("PULUMI_BACKEND_URL"):
             return
@@ -160,9 +173,9 @@ class LocalPlatform:
         cfg = offline.validated_config(self.stack, self.project)
         namespace = cfg.namespaces.platform
         self.say(f"\nThe platform is up on {cfg.cluster.context}. Reach each UI with a port-forward:")
-        for ui in uis():
+        for ui in uis(cfg.notebooks.in_cluster):
             self.say(f"  {ui.name}: kubectl --context {cfg.cluster.context} -n {namespace} port-forward svc/{ui.service} "
-                     f"{ui.port}:{ui.port}  ->  http://localhost:{ui.port}{ui.path}")
+                     f"{ui.port}:{ui.service_port or ui.port}  ->  http://localhost:{ui.port}{ui.path}")
         self.say("Logins are in the stack's Secrets; `pulumi stack output --show-secrets` prints the pipeline config.")
 
     # --- the commands ------------------------------------------------------------------------------
@@ -173,6 +186,7 @@ class LocalPlatform:
         self.check_passphrase()
         self.ensure_cluster(name)
         tag = self.load_image(name, image)
+        self.load_notebook_image(name, tag)
         self.ensure_backend()
         self.select_stack()
         self.use_image(tag)

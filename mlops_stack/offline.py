@@ -92,6 +92,7 @@ MOCK_INVOKES: dict[str, Callable[[dict], dict]] = {
         "names": [f"{a.get('region') or MOCK_REGION}{z}" for z in "abcdef"], "id": a.get("region") or MOCK_REGION,
     },
     "aws:eks/getCluster:getCluster": lambda a: {**_eks_cluster(a["name"]), "id": a["name"]},
+    "aws:ec2/getVpc:getVpc": lambda a: {"id": a["id"], "cidrBlock": "10.50.0.0/16"},
     "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": lambda a: {
         "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{a['url'].removeprefix('https://')}", "url": a["url"], "id": a["url"],
     },
@@ -124,6 +125,11 @@ def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
             arn=f"arn:aws:sagemaker:{MOCK_REGION}:{MOCK_ACCOUNT}:mlflow-tracking-server/{server}",
             trackingServerUrl=f"https://t-0mock.{MOCK_REGION}.experiments.sagemaker.aws",
         )
+    elif type_ == "aws:sagemaker/domain:Domain":
+        outputs["url"] = f"https://d-0mock.studio.{MOCK_REGION}.sagemaker.aws"
+    elif type_ == "aws:secretsmanager/secret:Secret":
+        secret = inputs.get("name") or f"{inputs.get('namePrefix', name)}0mock"
+        outputs["arn"] = f"arn:aws:secretsmanager:{MOCK_REGION}:{MOCK_ACCOUNT}:secret:{secret}"
     return outputs
 
 
@@ -212,13 +218,13 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     if "SystemAssigned" in identity_type:
         digest = hashlib.sha256(resource_id.encode()).hexdigest()
         outputs["identity"] = {**inputs["identity"], "principalId": f"{digest[:8]}-0000-4000-8000-{digest[8:20]}", "tenantId": MOCK_TENANT}
+    identity = dict(inputs.get("identity") or {})
+    if isinstance(identity.get("userAssignedIdentities"), list):  # a list of IDs in, a map by ID out
+        identity["userAssignedIdentities"] = {i: {} for i in identity["userAssignedIdentities"]}
+        outputs["identity"] = identity
     if kind == "ManagedCluster":
         outputs["oidcIssuerProfile"] = {"enabled": True, "issuerURL": MOCK_AKS_ISSUER}
         outputs["fqdn"] = f"{resource_name}-dns-0mock.hcp.westeurope.azmk8s.io"
-        identity = dict(inputs.get("identity") or {})
-        if isinstance(identity.get("userAssignedIdentities"), list):  # a list of IDs in, a map by ID out
-            identity["userAssignedIdentities"] = {i: {} for i in identity["userAssignedIdentities"]}
-            outputs["identity"] = identity
     elif kind == "UserAssignedIdentity":
         digest = hashlib.sha256(resource_name.encode()).hexdigest()
         outputs.update(clientId=f"{digest[:8]}-0000-4000-8000-{digest[8:20]}", principalId=f"{digest[20:28]}-0000-4000-8000-{digest[28:40]}",

@@ -77,6 +77,8 @@ def build(cfg: StackConfig) -> ProgramResult:
     pulumi.export("pipelineDotenv", complete.apply(lambda c: c.dotenv))
     # The live traffic split of every model endpoint, next to its URL.
     pulumi.export("serving", resolve(endpoints, with_secrets=False).apply(pipeline_config.serving_summary))
+    notebooks = endpoints.notebooks
+    pulumi.export("notebooks", {"kind": notebooks.kind, "url": notebooks.url, "users": list(notebooks.users)} if notebooks else None)
     pulumi.export("services", public.apply(lambda c: {
         "mlflow": c.env["MLFLOW_TRACKING_URI"],
         "feast": c.env["MLOPS_FEAST_URL"],

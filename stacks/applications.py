@@ -1,4 +1,4 @@
-"""The applications in the cluster: MLflow, Feast, Evidently and Airflow, pointed at the data services.
+"""The applications in the cluster: MLflow, Feast, Evidently, Airflow and the notebooks hub, pointed at the data services.
 
 Shared by every backend: the ensemble runs them next to its own data services; on EKS and AKS they
 run against the managed ones. A service whose mode is `managed` is left to the backend.
@@ -17,6 +17,8 @@ import pulumi
 from components.kubernetes.airflow import Airflow, AirflowArgs
 from components.kubernetes.evidently import Evidently, EvidentlyArgs
 from components.kubernetes.feast import Feast, FeastArgs
+from components.kubernetes.jupyterhub import JupyterHub, JupyterHubArgs
+from components.kubernetes import jupyterhub
 from components.kubernetes.mlflow import Mlflow, MlflowArgs
 from components.kubernetes.network_policies import Admission
 from components.kubernetes.serving import PORT as SERVING_PORT
@@ -24,7 +26,7 @@ from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, Serv
 from infra import pipeline_config
 from infra.config import ServiceMode, StackConfig
 from stacks import specs
-from infra.contract import FeatureStoreSettings, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
+from infra.contract import FeatureStoreSettings, NotebooksInfo, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 
 
 DATA_ROLES = ("postgres", "redis", "objectStore")
@@ -53,6 +55,7 @@ NEEDS = {
     "feast": ("postgres", "redis", "objectStore"),
     "evidently": ("objectStore",),
     "airflow": ("postgres", "objectStore"),
+    "jupyterhub": ("postgres",),
 }
 
 
@@ -73,7 +76,22 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
         Admission("evidently", (8000,), from_apps=("evidently", "airflow"), from_pipelines=True),
         # Task pods report to the Execution API of the api-server.
         Admission("airflow", (8080,), component="api-server", from_pipelines=True, from_anywhere=airflow_ingress),
+    ) + _notebook_admissions(cfg)
+
+
+def _notebook_admissions(cfg: StackConfig) -> tuple[Admission, ...]:
+    """The hub: its proxy, and the user servers' API calls; the proxy's API: the hub. People reach the
+    proxy through port-forward, or the Ingress when enabled. (The user servers' own rule is the hub's.)"""
+    if not cfg.notebooks.in_cluster:
+        return ()
+    hub = jupyterhub.APP
+    admissions = (
+        Admission(hub, (jupyterhub.HUB_PORT,), component="hub", from_apps=(hub,), from_pipelines=True),
+        Admission(hub, (jupyterhub.PROXY_API_PORT,), component="proxy", from_apps=(hub,), role="api"),
     )
+    if cfg.notebooks.ingress.enabled:
+        admissions += (Admission(hub, (jupyterhub.PROXY_PORT,), component="proxy", from_anywhere=True),)
+    return admissions
 
 
 @dataclass(frozen=True)
@@ -132,10 +150,15 @@ def build(
         if mode is ServiceMode.IN_CLUSTER:
             component, services = add(apps, services)
             started.append(component)
+    notebooks = endpoints.notebooks
+    if cfg.notebooks.in_cluster:
+        hub = _notebooks(apps)
+        started.append(hub)
+        notebooks = NotebooksInfo(kind="jupyterhub", url=hub.url, users=(*cfg.notebooks.admins, *cfg.notebooks.users))
     mlflow = next((c for c in started if isinstance(c, Mlflow)), None)
     serving, serving_components = _model_endpoints(apps, data_checksum(public), mlflow)
     return dataclasses.replace(
-        endpoints, services=services, serving=serving,
+        endpoints, services=services, serving=serving, notebooks=notebooks,
         ready=(*endpoints.ready, *data_services.values(), *nodes, *started, *serving_components),
     )
 
@@ -213,6 +236,29 @@ def _airflow(apps: _Apps, services: ServiceUrls) -> tuple[Airflow, ServiceUrls]:
     )
     return airflow, dataclasses.replace(services, airflow=airflow.url, airflow_user=airflow.pipelines_user,
                                         airflow_password=airflow.pipelines_password)
+
+
+def _notebooks(apps: _Apps) -> JupyterHub:
+    cfg, notebooks = apps.cfg, apps.cfg.notebooks
+    return JupyterHub(
+        "jupyterhub",
+        JupyterHubArgs(
+            **{**apps.common("jupyterhub"), "service_account_annotations": {}},
+            image=notebooks.image,
+            size=notebooks.hub_size,
+            proxy_size=notebooks.proxy_size,
+            database=apps.endpoints.database,
+            pipelines_namespace=apps.endpoints.kubernetes.pipelines_namespace,
+            # User servers are pipelines: the same cloud identity as a task pod.
+            user_identity=apps.endpoints.kubernetes.pipeline_identity,
+            admins=notebooks.admins, users=notebooks.users, cull_idle_seconds=notebooks.cull_idle_seconds,
+            storage=notebooks.storage, storage_class=notebooks.storage_class,
+            profiles=specs.server_profiles(notebooks.profiles),
+            ingress=specs.ingress(notebooks.ingress),
+            protect=cfg.protect,
+        ),
+        opts=apps.opts,
+    )
 
 
 def _model_endpoints(apps: _Apps, checksum: pulumi.Output[str],

@@ -7,6 +7,7 @@ the cluster, so RDS, ElastiCache and S3 are created while EKS is.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -24,11 +25,13 @@ from components.aws.rds import RdsPostgres, RdsPostgresArgs
 from components.aws.s3 import BucketArgs, PrivateBucket
 from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
 from components.aws.serving import NAME_PREFIX_LENGTH, SageMakerEndpoint, SageMakerEndpointArgs
+from components.aws.studio import StudioDomain, StudioDomainArgs, StudioNetwork, StudioNetworkArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
+from components.kubernetes.jupyterhub import USER_SERVICE_ACCOUNT as NOTEBOOK_USER_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
-from infra.config import DATABASE_CONSUMERS, Aws, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
+from infra.config import Aws, Environment, ServiceMode, StackConfig
+from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
@@ -83,6 +86,9 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     mwaa = _managed_airflow(ctx, network, pipelines_access)
     if mwaa:
         clients["mwaa"] = mwaa.security_group_id
+    studio_network = _studio_network(ctx, network)
+    if studio_network:
+        clients["notebooks"] = studio_network.security_group_id
     postgres, cache = _data_services(ctx, network, clients)
     roles, pipeline_role = _roles(ctx, cluster, arn, pipelines_access)
 
@@ -109,6 +115,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     ))
     if mwaa:
         _mwaa_connections(ctx, endpoints)
+    if studio_network:
+        endpoints = _studio(ctx, network, studio_network, endpoints, pipelines_access)
     pulumi.export("aws", {
         "region": settings.region,
         "accountId": account_id,
@@ -213,7 +221,7 @@ def _data_services(ctx: _Aws, network: Network, clients: dict[str, pulumi.Input[
         "postgres",
         RdsPostgresArgs(
             identifier=ctx.base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, clients=clients,
-            consumers=DATABASE_CONSUMERS, instance_class=sizes.db_instance_class, allocated_storage=sizes.db_storage,
+            consumers=cfg.database_consumers, instance_class=sizes.db_instance_class, allocated_storage=sizes.db_storage,
             max_allocated_storage=sizes.db_max_storage, engine_version=settings.db_engine_version,
             backup_retention_days=sizes.db_backup_days, multi_az=settings.db_multi_az,
             deletion_protection=ctx.production, final_snapshot=not cfg.ephemeral, protect=cfg.protect,
@@ -246,16 +254,18 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
     }
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
-    # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share a role.
+    # Pipeline pods (Airflow's task pods, the post-deploy check that stands in for one, and the
+    # notebooks' user servers) share a role.
+    notebook_users = ((pipelines, NOTEBOOK_USER_ACCOUNT),) if cfg.notebooks.in_cluster else ()
     if cfg.airflow.mode is not ServiceMode.MANAGED:
         pipeline_role = "airflow"
         access["airflow"] = (
-            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)),
+            ((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT), *notebook_users),
             [*bucket_access(arn["artifacts"], "airflow/logs/", write=True), *pipelines_access],
         )
     else:
         pipeline_role = "pipelines"
-        access["pipelines"] = (((pipelines, SMOKE_ACCOUNT),), pipelines_access)
+        access["pipelines"] = (((pipelines, SMOKE_ACCOUNT), *notebook_users), pipelines_access)
     roles = {
         app: WorkloadRole(
             f"{app}-identity",
@@ -268,6 +278,37 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
         for app, (accounts, statements) in sorted(access.items())
     }
     return roles, pipeline_role
+
+
+def _studio_network(ctx: _Aws, network: Network) -> Optional[StudioNetwork]:
+    """The managed notebooks' security group, before the data services that admit it."""
+    if not ctx.cfg.notebooks.managed:
+        return None
+    settings = ctx.settings
+    cidr = (aws.ec2.get_vpc_output(id=settings.vpc_id, opts=pulumi.InvokeOptions(provider=ctx.opts.providers[0])).cidr_block
+            if settings.vpc_id else settings.cidr)
+    return StudioNetwork("notebooks", StudioNetworkArgs(vpc_id=network.vpc_id, vpc_cidr=cidr), opts=ctx.opts)
+
+
+def _studio(ctx: _Aws, network: Network, studio_network: StudioNetwork, endpoints: PlatformEndpoints,
+            pipelines_access: list) -> PlatformEndpoints:
+    """SageMaker Studio, its lifecycle configuration made from the same pipeline config as the cluster's."""
+    cfg = ctx.cfg
+    public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
+    complete = pulumi.Output.secret(resolve(endpoints, with_secrets=True).apply(pipeline_config.render))
+    studio = StudioDomain(
+        "notebooks",
+        StudioDomainArgs(
+            domain_name=ctx.base_name, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+            security_group_id=studio_network.security_group_id, users=cfg.notebooks.users,
+            instance_type=cfg.notebooks.managed_instance_type, statements=pipelines_access,
+            public_env=public.apply(lambda c: c.env), files=public.apply(lambda c: c.files),
+            secret_env=complete.apply(lambda c: c.secret_env), recovery_days=ctx.settings.secret_recovery_days,
+            retain_homes=not cfg.ephemeral, tags=cfg.cloud_tags,
+        ),
+        opts=ctx.opts,
+    )
+    return dataclasses.replace(endpoints, notebooks=NotebooksInfo(kind="sagemaker-studio", url=studio.url, users=cfg.notebooks.users))
 
 
 def _mwaa_connections(ctx: _Aws, endpoints: PlatformEndpoints) -> AirflowConnections:

@@ -9,6 +9,7 @@ the cluster, so PostgreSQL, Redis and storage are created while AKS is.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -17,6 +18,7 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 
 from components.azure.aks import AksCluster, AksClusterArgs
+from components.azure.compute_instances import ComputeInstances, ComputeInstancesArgs
 from components.azure.identity import (
     AZUREML_DATA_SCIENTIST, BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION,
     Grant, WorkloadIdentity, WorkloadIdentityArgs,
@@ -24,7 +26,7 @@ from components.azure.identity import (
 from components.azure.keyvault import SecretVault, SecretVaultArgs
 from components.azure.machine_learning import MLFLOW_PLUGIN, MachineLearningWorkspace, MachineLearningWorkspaceArgs
 from components.azure.naming import (
-    global_name, key_vault_name, online_endpoint_name, server_name, storage_account_name, unique_suffix,
+    compute_instance_name, global_name, key_vault_name, online_endpoint_name, server_name, storage_account_name, unique_suffix,
 )
 from components.azure.network import Network, NetworkArgs
 from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
@@ -32,9 +34,11 @@ from components.azure.redis import ManagedRedis, ManagedRedisArgs, RedisCache, R
 from components.azure.serving import OnlineEndpoint, OnlineEndpointArgs
 from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
+from components.kubernetes.jupyterhub import USER_SERVICE_ACCOUNT as NOTEBOOK_USER_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
-from infra.config import DATABASE_CONSUMERS, Azure, Environment, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo
+from infra.config import Azure, Environment, ServiceMode, StackConfig
+from infra import pipeline_config
+from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
@@ -81,7 +85,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     managed_endpoints = [e for e in cfg.serving.endpoints if e.mode is ServiceMode.MANAGED]
     workspace = None
     # One Azure ML workspace holds managed MLflow and the managed model endpoints alike.
-    if mlflow_managed or managed_endpoints:
+    if mlflow_managed or managed_endpoints or cfg.notebooks.managed:
         workspace = MachineLearningWorkspace(
             "mlflow",
             MachineLearningWorkspaceArgs(
@@ -126,6 +130,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
+    if cfg.notebooks.managed and workspace:
+        endpoints = _compute_instances(ctx, network, workspace, identities["airflow"], vault, endpoints)
     pulumi.export("azure", {
         "location": settings.location,
         "subscriptionId": ctx.subscription_id,
@@ -216,7 +222,7 @@ def _data_services(ctx: _Azure, network: Network) -> tuple[DataLake, FlexiblePos
         FlexiblePostgresArgs(
             server_name=ctx.suffix.apply(lambda s: server_name(stack, s, "postgres")),
             subnet_id=network.subnet_ids["postgres"], private_zone_id=network.zone_ids["postgres"],
-            consumers=DATABASE_CONSUMERS, version=settings.postgres_version, sku=sizes.postgres_sku, tier=settings.postgres_tier,
+            consumers=cfg.database_consumers, version=settings.postgres_version, sku=sizes.postgres_sku, tier=settings.postgres_tier,
             storage_gb=sizes.postgres_storage_gb, backup_retention_days=sizes.postgres_backup_days,
             high_availability=settings.postgres_high_availability, protect=cfg.protect, **ctx.place,
         ),
@@ -274,6 +280,31 @@ def _vault(ctx: _Azure, network: Network, postgres: FlexiblePostgres, cache: Red
     return vault_suffix, vault
 
 
+def _compute_instances(ctx: _Azure, network: Network, workspace: MachineLearningWorkspace, pipelines: WorkloadIdentity,
+                       vault: SecretVault, endpoints: PlatformEndpoints) -> PlatformEndpoints:
+    """One Azure ML compute instance per user, set up from the same pipeline config as the cluster's."""
+    cfg = ctx.cfg
+    public = resolve(endpoints, with_secrets=False).apply(pipeline_config.render)
+    complete = pulumi.Output.secret(resolve(endpoints, with_secrets=True).apply(pipeline_config.render))
+    instances = ComputeInstances(
+        "notebooks",
+        ComputeInstancesArgs(
+            workspace_name=workspace.workspace_name, resource_group=ctx.resource_group, location=ctx.settings.location,
+            subscription_id=ctx.subscription_id,
+            instance_names={u: ctx.suffix.apply(lambda s, u=u: compute_instance_name(u, cfg.stack, s)) for u in cfg.notebooks.users},
+            vm_size=cfg.notebooks.managed_instance_type,
+            # The private endpoints' subnet: the instances reach the databases, the cache and the vault there.
+            subnet_id=network.subnet_ids["endpoints"],
+            identity_id=pipelines.identity_id, identity_client_id=pipelines.client_id, identity_principal_id=pipelines.principal_id,
+            vault_name=vault.vault_name, vault_uri=vault.vault_uri, idle_shutdown_seconds=cfg.notebooks.cull_idle_seconds,
+            public_env=public.apply(lambda c: c.env), files=public.apply(lambda c: c.files),
+            secret_env=complete.apply(lambda c: c.secret_env), tags=cfg.cloud_tags,
+        ),
+        opts=ctx.opts,
+    )
+    return dataclasses.replace(endpoints, notebooks=NotebooksInfo(kind="azure-ml", url=instances.url, users=cfg.notebooks.users))
+
+
 def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Optional[MachineLearningWorkspace]) -> dict[str, WorkloadIdentity]:
     """One identity per service, each with roles on its own containers only; created side by side."""
     cfg = ctx.cfg
@@ -287,14 +318,17 @@ def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Opt
         return Grant(container[role], BLOB_DATA_CONTRIBUTOR, f"{CONTAINERS[role]}-contributor")
 
     pipeline_grants = [writes("lake"), writes("feature_store"), writes("artifacts")]
+    notebook_users = ((pipelines, NOTEBOOK_USER_ACCOUNT),) if cfg.notebooks.in_cluster else ()
     if workspace:
         # Pipelines log runs, register models and call the model endpoints in the workspace.
         pipeline_grants.append(Grant(workspace.workspace_id, AZUREML_DATA_SCIENTIST, "workspace-data-scientist"))
     access: dict[str, tuple[tuple[tuple[str, str], ...], list[Grant]]] = {
         "feast": (((platform, "feast"),), [reads("lake"), writes("feature_store")]),
         "evidently": (((platform, "evidently"),), [writes("monitoring"), reads("lake")]),
-        # Pipeline pods (Airflow's task pods, and the post-deploy check that stands in for one) share one.
-        "airflow": (((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT)), pipeline_grants),
+        # Pipeline pods (Airflow's task pods, the post-deploy check that stands in for one, and the
+        # notebooks' user servers) share one.
+        "airflow": (((platform, "airflow"), (pipelines, WORKER_SERVICE_ACCOUNT), (pipelines, SMOKE_ACCOUNT), *notebook_users),
+                    pipeline_grants),
     }
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), [writes("artifacts")])

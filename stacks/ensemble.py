@@ -12,7 +12,7 @@ from components.kubernetes.network_policies import Admission
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DATABASE_CONSUMERS, DataService, Environment, ObjectStoreServer, StackConfig
+from infra.config import DataService, Environment, ObjectStoreServer, StackConfig
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import applications
 from stacks import cluster
@@ -57,7 +57,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     object_store = object_store_server(cfg, service_args(cfg.object_store), cfg.jobs_image, target.opts)
     postgres = Postgres(
         "postgres",
-        PostgresArgs(**service_args(cfg.postgres), consumers=DATABASE_CONSUMERS, backup=backup_target(cfg, object_store)),
+        PostgresArgs(**service_args(cfg.postgres), consumers=cfg.database_consumers, backup=backup_target(cfg, object_store)),
         # No wait for the object store: the backup CronJob first runs hours later, and the server does not need it.
         opts=target.opts,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.specs import EndpointSpec, GitCheckout, Ingress, Monitoring, VariantSpec
-from infra.config import GitSource, IngressConfig, MonitoringConfig, ServingEndpoint
+from components.specs import EndpointSpec, GitCheckout, Ingress, Monitoring, ServerProfile, VariantSpec
+from infra.config import GitSource, IngressConfig, MonitoringConfig, NotebookProfile, ServingEndpoint
 
 
 def checkout(source: GitSource) -> GitCheckout:
@@ -33,4 +33,12 @@ def endpoint(given: ServingEndpoint) -> EndpointSpec:
         ),
         await_ready=given.await_ready,
         smoke_request=given.smoke_request,
+    )
+
+
+def server_profiles(given: tuple[NotebookProfile, ...]) -> tuple[ServerProfile, ...]:
+    return tuple(
+        ServerProfile(name=p.name, description=p.description, size=p.size, gpus=p.gpus, gpu_resource=p.gpu_resource,
+                      node_selector=dict(p.node_selector), tolerations=tuple(p.tolerations))
+        for p in given
     )

@@ -22,6 +22,15 @@ def recording_of(stack: str, config_from: str | None = None) -> Recording:
 resolved = offline.resolved
 
 
+@functools.lru_cache(maxsize=None)
+def config_of(stack: str):
+    """The validated StackConfig of a fixture stack."""
+    from infra import config
+
+    values = fixtures.stack_config(stack)
+    return config.load(stack, {k.removeprefix("mlops:"): v for k, v in values.items() if k.startswith("mlops:")})
+
+
 def is_secret(output: Any) -> bool:
     return _sync_await(output.is_secret())
 

@@ -83,4 +83,5 @@ class WorkloadIdentity(pulumi.ComponentResource):
             )
         self.client_id = identity.client_id
         self.principal_id = identity.principal_id
-        self.register_outputs({"clientId": self.client_id, "principalId": self.principal_id})
+        self.identity_id = identity.id  # what a VM or compute instance is assigned
+        self.register_outputs({"clientId": self.client_id, "principalId": self.principal_id, "identityId": self.identity_id})

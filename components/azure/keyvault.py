@@ -72,5 +72,6 @@ class SecretVault(pulumi.ComponentResource):
         if args.subnet_id is not None and args.private_zone_id is not None:
             private_endpoint(self, name, vault.id, "vault", args.resource_group, args.location, args.subnet_id, args.private_zone_id, args.tags)
         self.vault_id = vault.id
+        self.vault_name = vault.name
         self.vault_uri = vault.properties.apply(lambda p: p.vault_uri or "")
-        self.register_outputs({"vaultId": self.vault_id, "vaultUri": self.vault_uri})
+        self.register_outputs({"vaultId": self.vault_id, "vaultName": self.vault_name, "vaultUri": self.vault_uri})

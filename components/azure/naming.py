@@ -52,3 +52,9 @@ def server_name(stack: str, suffix: str, role: str) -> str:
 def online_endpoint_name(endpoint: str, stack: str, suffix: str) -> str:
     """3-32 letters, digits and hyphens, starting with a letter, unique within the region (it is the scoring URI's host)."""
     return global_name(endpoint[:23].rstrip("-"), stack, suffix, max_length=32)
+
+
+def compute_instance_name(user: str, stack: str, suffix: str) -> str:
+    """3-24 letters, digits and hyphens, unique within the region: the user, the stack, and a hash of
+    both with the stack's suffix (two users alike in their first letters still differ)."""
+    return global_name(user[:8].rstrip("-"), stack, unique_suffix(suffix, user), max_length=24)

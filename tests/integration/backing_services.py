@@ -102,7 +102,10 @@ def running(stack_name: str, recording: Recording, cluster: ContainerCluster, wo
     with contextlib.ExitStack() as stack:
         # PostgreSQL, with each consumer's database and login made by the rendered setup Job.
         server = stack.enter_context(running_postgres(tls=cloud))
-        passwords = {c: secrets[f"MLOPS_POSTGRES_{c.upper()}_PASSWORD"] for c in CONSUMERS}
+        # Every consumer's login, the notebooks hub's too (which the pipeline config leaves out).
+        credentials = secret_data(cluster.object("Secret", "postgres-admin-credentials" if cloud else "postgres-credentials", NAMESPACE))
+        passwords = {key.removesuffix("-password"): value for key, value in credentials.items() if key != "password"}
+        assert all(passwords[c] == secrets[f"MLOPS_POSTGRES_{c.upper()}_PASSWORD"] for c in CONSUMERS)
         if cloud:
             setup = set_up_like_rds(server, work, passwords, stack_name)
         else:

@@ -33,7 +33,7 @@ KINDS = {
     "ConfigMap": "kubernetes:core/v1:ConfigMap",
     "Secret": "kubernetes:core/v1:Secret",
 }
-PORT_FLAGS = ("--port", "-p")
+PORT_FLAGS = ("--port", "-p", "--api-port")  # --api-port: configurable-http-proxy's API
 
 
 def plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from mlops_stack import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port
 from tests.integration import backing_services
-from tests.integration.containers import CHURN_IMAGE, Container, ContainerCluster, docker_ready, platform_image
+from tests.integration.containers import CHURN_IMAGE, Container, ContainerCluster, docker_ready, notebook_image, platform_image
 
 pytestmark = pytest.mark.integration
 
@@ -301,6 +301,41 @@ def test_new_data_in_the_lake_becomes_an_asset_event_for_the_training_dag(platfo
     assert events["asset_events"][0]["uri"] == f"s3://{platform.bucket('lake')}/example/churn/customer_activity.parquet"
     keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket=platform.bucket("lake"), Prefix="processed/").get("Contents", [])]
     assert keys == ["processed/churn/batch-1.parquet"]
+
+
+def notebook_pod(platform: Platform) -> Container:
+    """A user server as the hub spawns it: the rendered pod template of the notebooks hub (the pipeline
+    config's env and files, the pipelines' service account and identity), from the notebook image."""
+    template = yaml.safe_load(platform.cluster.object("ConfigMap", "jupyterhub-config", NAMESPACE)["data"]["user-pod.yaml"])
+    return platform.cluster.pod_container(PIPELINES, "notebook", template["spec"], "notebook")
+
+
+def test_the_example_notebook_runs_in_a_user_server_and_leaves_a_versioned_run_and_a_model(platform):
+    """examples/notebooks/churn.ipynb, executed cell by cell by a real Jupyter kernel (nbclient) in the
+    user server's container: lake, Feast, DVC, MLflow, with nothing but the injected config."""
+    docker_ready(notebook_image())
+    execute = textwrap.dedent("""
+        import nbformat
+        from nbclient import NotebookClient
+        notebook = nbformat.read("/opt/mlops/examples/notebooks/churn.ipynb", as_version=4)
+        NotebookClient(notebook, timeout=900, kernel_name="python3").execute()
+        printed = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
+        print(printed.strip().splitlines()[-1])
+    """)
+    result = notebook_pod(platform).with_command(["python", "-c", execute]).run(timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+
+    run = get_json(platform.url("mlflow", f"/api/2.0/mlflow/runs/get?run_id={summary['run_id']}"))["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["data.dvc_md5"] == summary["dvc_md5"] and len(tags["data.dvc_rev"]) == 40 and tags["data.dvc_remote"] == "mlops"
+    assert next(m["value"] for m in run["data"]["metrics"] if m["key"] == "roc_auc") > 0.6
+    version = get_json(platform.url("mlflow", f"/api/2.0/mlflow/model-versions/get?name=churn&version={summary['model_version']}"))
+    assert version["model_version"]["run_id"] == summary["run_id"]
+    # The data the run names is in the DVC remote on the lake, under its md5.
+    md5 = summary["dvc_md5"]
+    keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket=platform.bucket("lake"), Prefix="dvc/").get("Contents", [])]
+    assert f"dvc/files/md5/{md5[:2]}/{md5[2:]}" in keys
 
 
 def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(platform):

@@ -10,7 +10,7 @@ import pytest
 from tests import fixtures
 from mlops_stack import offline, render
 from mlops_stack.offline import REPO_ROOT
-from tests.conftest import AWS_STACKS, recording_of, resolved
+from tests.conftest import AWS_STACKS, config_of, recording_of, resolved
 
 RDS = "aws:rds/instance:Instance"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -128,9 +128,11 @@ def test_each_service_assumes_its_own_role_through_its_own_service_account(aws_s
         "mlflow": ["system:serviceaccount:mlops:mlflow"],
         "feast": ["system:serviceaccount:mlops:feast"],
         "evidently": ["system:serviceaccount:mlops:evidently"],
-        # Task pods, and the post-deploy check that uses the platform as a pipeline would.
+        # Task pods, the post-deploy check that uses the platform as a pipeline would, and (where the
+        # stack runs the notebooks hub) the user servers.
         "airflow": ["system:serviceaccount:mlops:airflow", "system:serviceaccount:mlops-pipelines:airflow-worker",
-                    "system:serviceaccount:mlops-pipelines:mlops-smoke"],
+                    "system:serviceaccount:mlops-pipelines:mlops-smoke",
+                    *(["system:serviceaccount:mlops-pipelines:notebook-user"] if config_of(aws_stack.stack).notebooks.in_cluster else [])],
     }
     for app, role in roles.items():
         statement = trust(role)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from tests import fixtures
 from mlops_stack import offline
-from tests.conftest import recording_of
+from tests.conftest import config_of, recording_of
 from tests.render.test_applications import objects, objects_all, pod_specs
 
-API_USERS = {"airflow-scheduler", "airflow-api-server"}
+API_USERS = {"airflow-scheduler", "airflow-api-server", "jupyterhub-hub"}  # the executor, its API, KubeSpawner
 
 
 def test_every_pod_runs_as_its_service_account_and_only_the_executor_gets_an_api_token(shipped):
@@ -49,9 +49,13 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
     assert peers("allow-airflow-api-server") == (set(), True, False, [8080])
     for endpoint in endpoints:  # the gateway's proxies run in a namespace of their own
         assert peers(f"allow-{endpoint}") == (set(), True, True, [8080])
-    # Every server pod is selected by exactly one allow rule.
+    hub = config_of(shipped.stack).notebooks.in_cluster
+    if hub:  # the hub: its proxy and the user servers (their API calls); the proxy's API: the hub
+        assert peers("allow-jupyterhub-hub") == ({"jupyterhub"}, True, False, [8081])
+        assert peers("allow-jupyterhub-proxy-api") == ({"jupyterhub"}, False, False, [8001])
+    # Every server pod is selected by exactly one allow rule (with the hub: its proxy and user servers too).
     selected = {tuple(sorted(p["podSelector"].get("matchLabels", {}).items())) for (ns, n), p in policies.items() if n.startswith("allow-")}
-    assert len(selected) == 7 + len(endpoints)
+    assert len(selected) == 7 + (3 if hub else 0) + len(endpoints)
 
 
 def test_an_enabled_ingress_opens_its_ui_to_the_ingress_controller():

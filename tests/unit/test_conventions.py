@@ -50,7 +50,9 @@ def test_component_has_type_token_and_ends_with_one_register_outputs(path, cls):
     assert isinstance(last, ast.Expr) and last.value is registers[0], f"{cls.name}: register_outputs must come last"
     super_init = next(c for c in calls if c.func.attr == "__init__")
     token = super_init.args[0].value
-    module = path.parent.name
+    # The module is the backend's folder (kubernetes, aws, azure); a component in a package of its own
+    # (components/kubernetes/jupyterhub/) is still the backend's.
+    module = path.parent.parent.name if path.name == "__init__.py" else path.parent.name
     assert token == f"mlops:{module}:{cls.name}", token
 
 

@@ -72,6 +72,9 @@ def test_up_on_a_fresh_machine_creates_the_cluster_builds_and_loads_the_image_lo
         "kind create cluster --name mlops --config <project>/kind/cluster.yaml --wait 180s",
         f"docker build -f <project>/images/platform/Dockerfile -t {image} <project>",
         f"kind load docker-image {image} --name mlops",
+        # local runs the notebooks hub: its image, on the platform image just built
+        f"docker build -f <project>/images/notebook/Dockerfile --build-arg PLATFORM_IMAGE={image} -t {config.NOTEBOOK_IMAGE} <project>",
+        f"kind load docker-image {config.NOTEBOOK_IMAGE} --name mlops",
         "pulumi whoami",
         "pulumi login --local",
         "pulumi stack select local --create --cwd <project>",
@@ -80,18 +83,23 @@ def test_up_on_a_fresh_machine_creates_the_cluster_builds_and_loads_the_image_lo
     # How to reach each UI, by the Services the stack creates.
     assert "kubectl --context kind-mlops -n mlops port-forward svc/mlflow 5000:5000  ->  http://localhost:5000/" in done.stdout
     assert "svc/airflow-api-server 8080:8080" in done.stdout and "svc/seaweedfs 8333:8333" in done.stdout
+    assert "svc/jupyterhub-proxy 8000:80  ->  http://localhost:8000/" in done.stdout
 
 
 def test_up_again_with_a_given_image_keeps_the_cluster_and_the_login_and_points_the_stack_at_the_image(tmp_path, project):
     done, calls = mlops_stack(tmp_path, project, "up", "local", "--image", "my/platform:dev",
                               FAKE_KIND_CLUSTERS="other mlops", FAKE_PULUMI_LOGGED_IN="1", FAKE_DOCKER_HAS_IMAGE="1")
     assert done.returncode == 0, done.stderr
-    assert calls[:4] == ["kind get clusters", "docker image inspect my/platform:dev", "kind load docker-image my/platform:dev --name mlops",
-                         "pulumi whoami"]
-    assert calls[4] == "pulumi stack select local --create --cwd <project>"
-    assert calls[5:9] == [f"pulumi config set --path mlops:services.{s}.image my/platform:dev --stack local --cwd <project>"
-                          for s in ("mlflow", "feast", "evidently", "airflow")]
-    assert calls[9:] == ["pulumi up --stack local --cwd <project>"]  # Pulumi asks before it changes anything
+    assert calls[:6] == [
+        "kind get clusters", "docker image inspect my/platform:dev", "kind load docker-image my/platform:dev --name mlops",
+        # the notebook image is built on the given platform image, so the notebooks' clients match
+        f"docker build -f <project>/images/notebook/Dockerfile --build-arg PLATFORM_IMAGE=my/platform:dev -t {config.NOTEBOOK_IMAGE} <project>",
+        f"kind load docker-image {config.NOTEBOOK_IMAGE} --name mlops", "pulumi whoami",
+    ]
+    assert calls[6] == "pulumi stack select local --create --cwd <project>"
+    assert calls[7:11] == [f"pulumi config set --path mlops:services.{s}.image my/platform:dev --stack local --cwd <project>"
+                           for s in ("mlflow", "feast", "evidently", "airflow")]
+    assert calls[11:] == ["pulumi up --stack local --cwd <project>"]  # Pulumi asks before it changes anything
     assert "kind cluster mlops: exists" in done.stdout
 
 

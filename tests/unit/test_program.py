@@ -98,7 +98,7 @@ def test_changed_consumer_script_changes_the_job_template(monkeypatch):
     """A new consumer changes the setup script, so the Job's pod template changes and Pulumi runs it again."""
     import hashlib
 
-    import stacks.ensemble
+    import infra.config.stack
 
     def setup(recording):
         job = recording.one("kubernetes:batch/v1:Job", "postgres-setup").inputs
@@ -108,7 +108,7 @@ def test_changed_consumer_script_changes_the_job_template(monkeypatch):
     config = fixtures.stack_config("local")
     checksum, scripts = setup(offline.run("local", config))
     assert checksum == hashlib.sha256(json.dumps(scripts, sort_keys=True).encode()).hexdigest()
-    monkeypatch.setattr(stacks.ensemble, "DATABASE_CONSUMERS", (*stacks.ensemble.DATABASE_CONSUMERS, "reports"))
+    monkeypatch.setattr(infra.config.stack, "DATABASE_CONSUMERS", (*infra.config.stack.DATABASE_CONSUMERS, "reports"))
     more_checksum, more_scripts = setup(offline.run("local", config))
     assert "'reports'" in more_scripts["consumers.sql"] and "'reports'" not in scripts["consumers.sql"]
     assert more_checksum != checksum and more_scripts["setup.sh"] == scripts["setup.sh"]
