@@ -107,7 +107,7 @@ def running(stack_name: str, recording: Recording, cluster: ContainerCluster, wo
         passwords = {key.removesuffix("-password"): value for key, value in credentials.items() if key != "password"}
         assert all(passwords[c] == secrets[f"MLOPS_POSTGRES_{c.upper()}_PASSWORD"] for c in CONSUMERS)
         if cloud:
-            setup = set_up_like_rds(server, work, passwords, stack_name)
+            setup, _ = set_up_like_rds(server, work, stack_name, passwords)
         else:
             script, env_spec = rendered_postgres_setup(work)
             setup = run_setup(script, env_spec, server, passwords)

@@ -21,7 +21,7 @@ from tests.conftest import recording_of
 from tests.integration.conftest import POSTGRES_BIN_DIRS, need, running_postgres
 from tests.integration.containers import ContainerCluster, docker_ready, platform_image
 from tests.integration.kubelet import LocalCluster
-from tests.integration.test_data_services import rendered_postgres_setup, run_setup
+from tests.integration.test_data_services import consumer_passwords, rendered_postgres_setup, run_setup
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres
     cluster = LocalCluster(recording, work)
     containers = ContainerCluster(recording, work)  # the same pod folders: the upload sees the dump's files
     credentials = cluster.object("Secret", "postgres-credentials", "mlops")["stringData"]
-    passwords = {c: credentials[f"{c}-password"] for c in ("mlflow", "airflow", "feast")}
     script, env_spec = rendered_postgres_setup(work)
+    passwords = {c: credentials[f"{c}-password"] for c in consumer_passwords(env_spec)}
     assert run_setup(script, env_spec, postgres_server, passwords).returncode == 0
     # In the cluster the server is initialised with the admin password of the Secret; here too.
     with psycopg.connect(host="127.0.0.1", port=postgres_server["port"], dbname="postgres", user="postgres",
@@ -67,7 +67,8 @@ def test_a_backup_restores_into_a_fresh_postgres_and_old_backups_expire(postgres
     assert uploaded.returncode == 0, uploaded.stderr
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="backups", Prefix="postgres/")["Contents"])
     stamp = keys[0].split("/")[1]
-    assert keys == [f"postgres/{stamp}/{name}" for name in ("airflow.dump", "feast.dump", "globals.sql", "mlflow.dump")]
+    # One dump per consumer's database, and the roles.
+    assert keys == sorted(f"postgres/{stamp}/{name}" for name in ["globals.sql", *(f"{c}.dump" for c in passwords)])
     assert "deleted 1 expired files" in uploaded.stdout  # the 2020 backup is past the 7 days
 
     # Restore into a PostgreSQL that has never seen this data.

@@ -13,7 +13,7 @@ import redis
 from components.kubernetes import postgres as postgres_component
 from components.kubernetes import redis as redis_component
 from mlops_stack import offline
-from tests.conftest import recording_of
+from tests.conftest import config_of, recording_of
 from tests.integration.conftest import POSTGRES_BIN_DIRS, as_unprivileged, free_port, running_postgres, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -29,6 +29,13 @@ def rendered_postgres_setup(tmp_path: Path) -> tuple[Path, list[dict]]:
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["/bin/sh", "/setup/setup.sh"]
     return tmp_path / "setup.sh", container["env"]
+
+
+def consumer_passwords(env_spec: list[dict]) -> dict[str, str]:
+    """A password for every consumer the rendered Job asks for (its `<consumer>-password` keys)."""
+    consumers = [item["valueFrom"]["secretKeyRef"]["key"].removesuffix("-password") for item in env_spec
+                 if "valueFrom" in item and item["valueFrom"]["secretKeyRef"]["key"] != "password"]
+    return {consumer: f"{consumer.capitalize()}Pw{index}" for index, consumer in enumerate(consumers, 1)}
 
 
 def run_setup(script: Path, env_spec: list[dict], server: dict, passwords: dict[str, str]) -> subprocess.CompletedProcess:
@@ -50,10 +57,11 @@ def connect(server: dict, database: str, user: str, password: str) -> psycopg.Co
 
 def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, tmp_path):
     script, env_spec = rendered_postgres_setup(tmp_path)
-    passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
+    passwords = consumer_passwords(env_spec)
+    assert set(passwords) == set(config_of("local").database_consumers)
     result = run_setup(script, env_spec, postgres_server, passwords)
     assert result.returncode == 0, result.stderr
-    assert "MlflowPw1" not in result.stdout + result.stderr
+    assert not any(password in result.stdout + result.stderr for password in passwords.values())
 
     for consumer, password in passwords.items():
         with connect(postgres_server, consumer, consumer, password) as conn:
@@ -73,12 +81,13 @@ def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, 
     with connect(postgres_server, "mlflow", "mlflow", "MlflowRotated9") as conn:
         assert conn.execute("SELECT count(*) FROM probe").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        connect(postgres_server, "mlflow", "mlflow", "MlflowPw1")
+        connect(postgres_server, "mlflow", "mlflow", passwords["mlflow"])
 
 
-def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str], stack: str = "staging") -> subprocess.CompletedProcess:
+def set_up_like_rds(server: dict, tmp_path: Path, stack: str = "staging",
+                    passwords: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
     """An admin login like RDS's master user or Flexible Server's administrator (CREATEROLE, CREATEDB,
-    no superuser), then the cloud stack's rendered setup Job run with it."""
+    no superuser), then the cloud stack's rendered setup Job run with it; the result and the consumers' passwords."""
     recording = recording_of(stack)
     scripts = recording.one("kubernetes:core/v1:ConfigMap", "postgres-setup-scripts").inputs["data"]
     for name, content in scripts.items():
@@ -92,7 +101,9 @@ def set_up_like_rds(server: dict, tmp_path: Path, passwords: dict[str, str], sta
         capture_output=True, text=True,
     )
     assert created.returncode == 0, created.stderr
-    return run_setup(tmp_path / "setup.sh", env_spec, server, passwords)
+    passwords = passwords or consumer_passwords(env_spec)
+    assert set(passwords) == set(config_of(stack).database_consumers)
+    return run_setup(tmp_path / "setup.sh", env_spec, server, passwords), passwords
 
 
 @pytest.mark.parametrize("stack", ["staging", "production-azure"])
@@ -100,9 +111,8 @@ def test_on_the_clouds_the_setup_job_creates_the_databases_as_a_non_superuser_ad
     """RDS and Flexible Server give no superuser: their admin login may create roles and databases, and
     TLS is required (rds.force_ssl, require_secure_transport). Each cloud stack's rendered Job must work
     against exactly that."""
-    passwords = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
     with running_postgres(tls=True) as server:
-        result = set_up_like_rds(server, tmp_path, passwords, stack)
+        result, passwords = set_up_like_rds(server, tmp_path, stack)
         assert result.returncode == 0, result.stderr
         for consumer, password in passwords.items():
             with psycopg.connect(host=server["host"], port=server["port"], dbname=consumer, user=consumer, password=password,
@@ -110,13 +120,14 @@ def test_on_the_clouds_the_setup_job_creates_the_databases_as_a_non_superuser_ad
                 assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
                 assert conn.execute("SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()").fetchone() == (consumer,)
         with pytest.raises(psycopg.OperationalError, match="no encryption|rejects connection"):
-            psycopg.connect(host=server["host"], port=server["port"], dbname="feast", user="feast", password="FeastPw3", sslmode="disable")
+            psycopg.connect(host=server["host"], port=server["port"], dbname="feast", user="feast", password=passwords["feast"], sslmode="disable")
 
 
 def test_setup_fails_loudly_when_a_password_is_missing(postgres_server, tmp_path):
     script, env_spec = rendered_postgres_setup(tmp_path)
     env_spec = [e for e in env_spec if e["name"] != postgres_component.consumer_password_env("feast")]
-    result = run_setup(script, env_spec, postgres_server, {"mlflow": "a1", "airflow": "b2"})
+    passwords = {consumer: password for consumer, password in consumer_passwords(env_spec).items() if consumer != "feast"}
+    result = run_setup(script, env_spec, postgres_server, passwords)
     assert result.returncode != 0
     assert "MLOPS_FEAST_PASSWORD is not set" in result.stderr
 

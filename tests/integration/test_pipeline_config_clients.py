@@ -13,11 +13,10 @@ import pytest
 from infra import pipeline_config
 from tests.conftest import recording_of, resolved
 from tests.integration.conftest import free_port, running_postgres, wait_for_port
-from tests.integration.test_data_services import rendered_postgres_setup, run_setup, set_up_like_rds
+from tests.integration.test_data_services import consumer_passwords, rendered_postgres_setup, run_setup, set_up_like_rds
 
 pytestmark = pytest.mark.integration
 
-PASSWORDS = {"mlflow": "MlflowPw1", "airflow": "AirflowPw2", "feast": "FeastPw3"}
 REDIS_PASSWORD = "RedisPw4"
 
 
@@ -46,13 +45,14 @@ def redis_server(redis_binary, tmp_path):
 
 def test_feast_registry_and_online_store_work_from_the_generated_feature_store_yaml(postgres_server, redis_server, tmp_path, monkeypatch):
     script, env_spec = rendered_postgres_setup(tmp_path)
-    assert run_setup(script, env_spec, postgres_server, PASSWORDS).returncode == 0
+    passwords = consumer_passwords(env_spec)
+    assert run_setup(script, env_spec, postgres_server, passwords).returncode == 0
     public = resolved(recording_of("local").result.public)
     # In-cluster DNS names stand for the servers that run here on loopback.
     feast_round_trip(public, {
         "postgres.mlops.svc.cluster.local:5432": f"127.0.0.1:{postgres_server['port']}",
         "redis.mlops.svc.cluster.local:6379": f"127.0.0.1:{redis_server}",
-    }, tmp_path, monkeypatch)
+    }, passwords["feast"], tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -75,14 +75,15 @@ def test_feast_works_from_a_cloud_pipeline_config_over_tls_to_the_managed_databa
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))  # the managed caches' certificates chain to public CAs
     public = resolved(recording_of(stack).result.public)
     with running_postgres(tls=True) as server:
-        assert set_up_like_rds(server, tmp_path, PASSWORDS, stack).returncode == 0
+        result, passwords = set_up_like_rds(server, tmp_path, stack)
+        assert result.returncode == 0, result.stderr
         feast_round_trip(public, {
             f"{public.env['MLOPS_POSTGRES_HOST']}:5432": f"127.0.0.1:{server['port']}",
             f"{public.env['MLOPS_REDIS_HOST']}:{public.env['MLOPS_REDIS_PORT']}": f"127.0.0.1:{tls_redis_server}",
-        }, tmp_path, monkeypatch)
+        }, passwords["feast"], tmp_path, monkeypatch)
 
 
-def feast_round_trip(public, addresses: dict[str, str], tmp_path, monkeypatch) -> None:
+def feast_round_trip(public, addresses: dict[str, str], feast_password: str, tmp_path, monkeypatch) -> None:
     """Feast's real client on the rendered feature_store.yaml: apply to the SQL registry, write to the
     online store, and read back from a second client."""
     text = public.files[pipeline_config.FEATURE_STORE_YAML]
@@ -94,7 +95,7 @@ def feast_round_trip(public, addresses: dict[str, str], tmp_path, monkeypatch) -
     (repo / "feature_store.yaml").write_text(text)
     # What the Secret gives every pipeline pod, and the ConfigMap's user name.
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", public.env["MLOPS_POSTGRES_FEAST_USER"])
-    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", PASSWORDS["feast"])
+    monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", feast_password)
     monkeypatch.setenv("MLOPS_REDIS_PASSWORD", REDIS_PASSWORD)
 
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
