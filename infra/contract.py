@@ -132,6 +132,17 @@ class ServingEndpointInfo:
 
 
 @dataclass(frozen=True)
+class LakeEvents:
+    """Where messages about new objects under `prefix` of the lake arrive, the same keys on every backend."""
+
+    kind: str = "polling"  # pipeline_names.EVENT_KINDS
+    queue: pulumi.Input[str] = ""  # a Redis channel, an SQS queue URL, a Service Bus queue name
+    prefix: str = "incoming/"
+    region: pulumi.Input[str] = ""  # sqs: the queue's region
+    namespace: pulumi.Input[str] = ""  # service-bus: <namespace>.servicebus.windows.net
+
+
+@dataclass(frozen=True)
 class NotebooksInfo:
     """Where data scientists open notebooks, the same on every backend: the stack's `notebooks` output."""
 
@@ -150,6 +161,7 @@ class PlatformEndpoints:
     services: ServiceUrls = ServiceUrls()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
     serving: dict[str, ServingEndpointInfo] = field(default_factory=dict)
+    events: LakeEvents = LakeEvents()
     # Not part of the pipeline config (the managed workbenches are built from it).
     notebooks: Optional[NotebooksInfo] = field(default=None, metadata={"resolve": False})
     # What must be up before the platform is usable: every service's components (the smoke check waits for them).

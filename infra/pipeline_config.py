@@ -107,6 +107,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         env[names.serving_key(name, "NAME")] = endpoint.cloud_name
         for variant, url in endpoint.variant_urls.items():
             env[names.serving_key(name, "URL", variant)] = url
+    env.update(_events_env(e))
     for consumer, login in _published_logins(db):
         env[names.postgres_key(consumer, "DATABASE")] = login.database
         env[names.postgres_key(consumer, "USER")] = login.user
@@ -130,6 +131,31 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
     }
     return PipelineConfig(env=env, files=files, secret_env=secret_env)
+
+
+def _events_env(e: PlatformEndpoints) -> dict[str, str]:
+    events = e.events
+    watched = events.kind != "polling"
+    return {
+        names.EVENTS_KIND: events.kind,
+        names.EVENTS_QUEUE: events.queue if watched else "",
+        names.EVENTS_PREFIX: events.prefix,
+        names.EVENTS_CONN_ID: names.EVENTS_CONNECTION if watched else "",
+        names.EVENTS_REGION: events.region,
+    }
+
+
+def events_connection(e: PlatformEndpoints) -> str:
+    """The Airflow connection URI of the lake's event queue ("" with polling): what the triggerer signs in with."""
+    events, cache = e.events, e.cache
+    if events.kind == "redis":
+        extras = {"db": "0", **({"ssl": "true", "ssl_cert_reqs": "required"} if cache.tls else {})}
+        return f"redis://:{quote(str(cache.password), safe='')}@{cache.host}:{int(cache.port)}/?{urlencode(extras)}"
+    if events.kind == "sqs":  # the pod's IAM role: no keys
+        return f"aws:///?{urlencode({'region_name': events.region})}"
+    if events.kind == "service-bus":  # the pod's workload identity (DefaultAzureCredential): no key
+        return f"azure-service-bus:///?{urlencode({'fully_qualified_namespace': events.namespace})}"
+    return ""
 
 
 def _published_logins(db: Any) -> list[tuple[str, Any]]:
@@ -204,6 +230,8 @@ def airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
     connections = {"mlops_postgres": postgres, **flavour(store).airflow_connections(store)}
     if e.services.mlflow.startswith("http"):  # an http URL is itself an Airflow connection URI (conn_type http)
         connections["mlops_mlflow"] = e.services.mlflow
+    if e.events.kind != "polling":
+        connections[names.EVENTS_CONNECTION] = events_connection(e)
     return connections
 
 
@@ -235,6 +263,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "mlflowPlugin": e.services.mlflow_plugin,
         },
         "serving": serving_summary(e),
+        "events": {"kind": e.events.kind, "queue": _events_env(e)[names.EVENTS_QUEUE], "prefix": e.events.prefix},
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,
     }

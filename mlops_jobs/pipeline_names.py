@@ -31,6 +31,10 @@ BUCKET_ROLES = ("lake", "artifacts", "feature_store", "monitoring")
 OBJECT_STORE_KINDS = ("s3", "azure-blob")
 # Where a model endpoint is served: in the cluster behind the gateway, on SageMaker, on Azure ML.
 SERVING_KINDS = ("in-cluster", "sagemaker", "azure-ml")
+# How new objects in the lake reach Airflow: a queue its triggerer watches, or none (lake_watch polls).
+EVENT_KINDS = ("redis", "sqs", "service-bus", "polling")
+# The Airflow connection of the queue, on every backend (AIRFLOW_CONN_MLOPS_EVENTS).
+EVENTS_CONNECTION = "mlops_events"
 
 
 def bucket_output(role: str) -> str:
@@ -84,6 +88,11 @@ AIRFLOW_PASSWORD = "MLOPS_AIRFLOW_PASSWORD"
 EVIDENTLY_URL = "MLOPS_EVIDENTLY_URL"
 EVIDENTLY_TOKEN = "MLOPS_EVIDENTLY_TOKEN"
 SERVING_ENDPOINTS = "MLOPS_SERVING_ENDPOINTS"
+EVENTS_KIND = "MLOPS_EVENTS_KIND"
+EVENTS_QUEUE = "MLOPS_EVENTS_QUEUE"
+EVENTS_PREFIX = "MLOPS_EVENTS_PREFIX"
+EVENTS_CONN_ID = "MLOPS_EVENTS_CONN_ID"
+EVENTS_REGION = "MLOPS_EVENTS_REGION"
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,12 @@ KEYS = (
     Key(serving_key("<endpoint>", "KIND"), False, f"where the endpoint is served: {', '.join(SERVING_KINDS)}"),
     Key(serving_key("<endpoint>", "NAME"), False, "the endpoint's own name on SageMaker or Azure ML (empty in the cluster)"),
     Key(serving_key("<endpoint>", "URL", "<variant>"), False, "one variant directly (checks, shadow traffic)"),
-    Key("AIRFLOW_CONN_<ID>", True, "Airflow connections: mlops_postgres, mlops_redis, mlops_s3 or mlops_wasb, mlops_mlflow"),
+    Key(EVENTS_KIND, False, f"how new objects in the lake reach Airflow: {', '.join(EVENT_KINDS)}"),
+    Key(EVENTS_QUEUE, False, "the queue: a Redis channel, an SQS queue URL or a Service Bus queue name (empty with polling)"),
+    Key(EVENTS_PREFIX, False, "the lake prefix whose new objects send messages, e.g. incoming/"),
+    Key(EVENTS_CONN_ID, False, f"the Airflow connection of the queue ({EVENTS_CONNECTION}; empty with polling)"),
+    Key(EVENTS_REGION, False, "the SQS queue's region (empty elsewhere)"),
+    Key("AIRFLOW_CONN_<ID>", True, f"Airflow connections: mlops_postgres, mlops_s3 or mlops_wasb, mlops_mlflow, {EVENTS_CONNECTION}"),
     Key("AWS_*, AZURE_*", False, "what the object store's own clients read (endpoint, region, account); "
                                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, in the Secret, with access-key"),
 )

@@ -99,7 +99,7 @@ MOCK_INVOKES: dict[str, Callable[[dict], dict]] = {
 }
 
 
-def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+def _aws_outputs(type_: str, name: str, inputs: dict[str, Any], region: str = MOCK_REGION) -> dict[str, Any]:
     """Outputs AWS computes: ARNs, endpoints, addresses."""
     outputs: dict[str, Any] = {}
     if type_ == "aws:iam/role:Role":
@@ -127,6 +127,10 @@ def _aws_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
         )
     elif type_ == "aws:sagemaker/domain:Domain":
         outputs["url"] = f"https://d-0mock.studio.{MOCK_REGION}.sagemaker.aws"
+    elif type_ == "aws:sqs/queue:Queue":
+        queue = inputs.get("name") or name
+        # In the provider's region: S3 sends a notification to the queue its ARN names.
+        outputs.update(arn=f"arn:aws:sqs:{region}:{MOCK_ACCOUNT}:{queue}", url=f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT}/{queue}")
     elif type_ == "aws:secretsmanager/secret:Secret":
         secret = inputs.get("name") or f"{inputs.get('namePrefix', name)}0mock"
         outputs["arn"] = f"arn:aws:secretsmanager:{MOCK_REGION}:{MOCK_ACCOUNT}:secret:{secret}"
@@ -183,6 +187,10 @@ _AZURE_NAME_INPUTS = {
     "resources:Deployment": "deploymentName",
     "monitor:AutoscaleSetting": "autoscaleSettingName",
     "authorization:RoleAssignment": "roleAssignmentName",
+    "servicebus:Namespace": "namespaceName",
+    "servicebus:Queue": "queueName",
+    "eventgrid:SystemTopic": "systemTopicName",
+    "eventgrid:SystemTopicEventSubscription": "eventSubscriptionName",
 }
 
 
@@ -203,6 +211,9 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     elif kind == "BlobContainer":
         account = _azure_id("Storage", "storageAccounts", str(inputs.get("accountName")), inputs.get("resourceGroupName", "mlops"))
         resource_id = f"{account}/blobServices/default/containers/{resource_name}"
+    elif type_ == "azure-native:servicebus:Queue":
+        namespace = _azure_id("ServiceBus", "namespaces", str(inputs.get("namespaceName")), inputs.get("resourceGroupName", "mlops"))
+        resource_id = f"{namespace}/queues/{resource_name}"
     workspace = inputs.get("workspaceName")
     if module == "machinelearningservices" and workspace:  # workspace children have nested IDs
         parent = _azure_id("MachineLearningServices", "workspaces", str(workspace), inputs.get("resourceGroupName", "mlops"))
@@ -256,6 +267,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self, recording: Recording):
         self.recording = recording
+        self.aws_region = MOCK_REGION
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
@@ -270,11 +282,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["b64Std"] = base64.b64encode(raw).decode()
             outputs["hex"] = raw.hex()
             self.recording.generated_secrets.append(outputs["b64Url"])
+        if args.typ == "pulumi:providers:aws":
+            self.aws_region = str(args.inputs.get("region") or MOCK_REGION)
         if args.typ.startswith("aws:"):
             # Auto-names and ARNs under the inputs; what AWS computes (endpoints, addresses) over them.
             # (An input fed by an output the mock leaves unset would lose its dependency.)
             defaults = {"arn": f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{MOCK_REGION}:{MOCK_ACCOUNT}:{args.name}", "name": args.name}
-            outputs = {**defaults, **outputs, **_aws_outputs(args.typ, args.name, outputs)}
+            outputs = {**defaults, **outputs, **_aws_outputs(args.typ, args.name, outputs, self.aws_region)}
         if args.typ.startswith("azure-native:") and not args.typ.startswith("pulumi:providers:"):
             resource_id, computed = _azure_outputs(args.typ, args.name, outputs)
             return resource_id, {**outputs, **computed}

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from components.aws.eks import EksCluster, EksClusterArgs
 from components.aws.elasticache import ElastiCache, ElastiCacheArgs
+from components.aws.events import LakeEventQueue, LakeEventQueueArgs, receive_access
 from components.aws.iam import Statement, bucket_access
 from components.aws.iam import WorkloadRole, WorkloadRoleArgs
 from components.aws.mwaa import AirflowConnections, AirflowConnectionsArgs, Mwaa, MwaaArgs
@@ -30,9 +31,9 @@ from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.jupyterhub import USER_SERVICE_ACCOUNT as NOTEBOOK_USER_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
-from infra.config import Aws, Environment, ServiceMode, StackConfig
+from infra.config import Aws, Environment, EventQueue, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
-from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
+from mlops_jobs.pipeline_names import BUCKET_ROLES, EVENTS_CONNECTION, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
 
@@ -80,6 +81,9 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         *bucket_access(arn["lake"], write=True),
         *bucket_access(arn["feature_store"], write=True),
     ]
+    events = _lake_events(ctx, buckets["lake"])
+    if events:
+        pipelines_access.append(receive_access(events.arn))
     sagemaker = _managed_mlflow(ctx, buckets, pipelines_access)
     model_endpoints = _model_endpoints(ctx, pipelines_access)
     clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
@@ -109,6 +113,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {ROLE_ANNOTATION: role.arn} for app, role in roles.items()},
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         managed=managed,
+        events=specs.lake_events(cfg.events, queue=events.url if events else "", region=settings.region),
         serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
@@ -126,6 +131,22 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         "dagBucket": mwaa.dag_bucket if mwaa else None,
     })
     return endpoints
+
+
+def _lake_events(ctx: _Aws, lake: PrivateBucket) -> Optional[LakeEventQueue]:
+    """The SQS queue the lake's notifications go to, when the stack's events take that queue."""
+    events = ctx.cfg.events
+    if events.queue is not EventQueue.SQS:
+        return None
+    return LakeEventQueue(
+        "lake-events",
+        LakeEventQueueArgs(
+            queue_name=f"{ctx.base_name}-lake-events", bucket=lake.name, bucket_arn=lake.arn, account_id=ctx.account_id, region=ctx.settings.region,
+            prefix=events.prefix, max_deliveries=events.max_deliveries, retention_days=events.retention_days,
+            bucket_settings=lake.settings,
+        ),
+        opts=ctx.opts,
+    )
 
 
 def _cluster(ctx: _Aws, network: Network) -> EksCluster:
@@ -331,4 +352,5 @@ def connections_prefix(cfg: StackConfig) -> str:
 
 def mwaa_connections(cfg: StackConfig) -> tuple[str, ...]:
     """The Airflow connection IDs MWAA reads from Secrets Manager: known before deployment, one secret each."""
-    return ("mlops_postgres", "mlops_s3", *(("mlops_mlflow",) if cfg.mlflow.mode is ServiceMode.IN_CLUSTER else ()))
+    return ("mlops_postgres", "mlops_s3", *(("mlops_mlflow",) if cfg.mlflow.mode is ServiceMode.IN_CLUSTER else ()),
+            *((EVENTS_CONNECTION,) if cfg.events.watched else ()))

@@ -19,6 +19,7 @@ import pulumi_random as random
 
 from components.azure.aks import AksCluster, AksClusterArgs
 from components.azure.compute_instances import ComputeInstances, ComputeInstancesArgs
+from components.azure.events import LakeEventQueue, LakeEventQueueArgs
 from components.azure.identity import (
     AZUREML_DATA_SCIENTIST, BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, CLIENT_ID_ANNOTATION,
     Grant, WorkloadIdentity, WorkloadIdentityArgs,
@@ -26,7 +27,8 @@ from components.azure.identity import (
 from components.azure.keyvault import SecretVault, SecretVaultArgs
 from components.azure.machine_learning import MLFLOW_PLUGIN, MachineLearningWorkspace, MachineLearningWorkspaceArgs
 from components.azure.naming import (
-    compute_instance_name, global_name, key_vault_name, online_endpoint_name, server_name, storage_account_name, unique_suffix,
+    compute_instance_name, global_name, key_vault_name, online_endpoint_name, server_name, service_bus_namespace_name,
+    storage_account_name, unique_suffix,
 )
 from components.azure.network import Network, NetworkArgs
 from components.azure.postgres import FlexiblePostgres, FlexiblePostgresArgs
@@ -36,7 +38,7 @@ from components.azure.storage import DataLake, DataLakeArgs
 from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.jupyterhub import USER_SERVICE_ACCOUNT as NOTEBOOK_USER_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
-from infra.config import Azure, Environment, ServiceMode, StackConfig
+from infra.config import Azure, Environment, EventQueue, ServiceMode, StackConfig
 from infra import pipeline_config
 from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
@@ -98,6 +100,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             opts=ctx.opts,
         )
     identities = _identities(ctx, cluster, lake, workspace)
+    events = _lake_events(ctx, lake, identities["airflow"])
     model_endpoints = {
         endpoint.name: OnlineEndpoint(
             f"serving-{endpoint.name}",
@@ -126,6 +129,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         identities={app: {CLIENT_ID_ANNOTATION: identity.client_id} for app, identity in identities.items()},
         pipeline_identity={CLIENT_ID_ANNOTATION: identities["airflow"].client_id},
         managed=managed,
+        events=specs.lake_events(cfg.events, queue=events.queue_name if events else "",
+                                 namespace=events.fully_qualified_namespace if events else ""),
         serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
@@ -303,6 +308,23 @@ def _compute_instances(ctx: _Azure, network: Network, workspace: MachineLearning
         opts=ctx.opts,
     )
     return dataclasses.replace(endpoints, notebooks=NotebooksInfo(kind="azure-ml", url=instances.url, users=cfg.notebooks.users))
+
+
+def _lake_events(ctx: _Azure, lake: DataLake, pipelines: WorkloadIdentity) -> Optional[LakeEventQueue]:
+    """The Service Bus queue the lake's Event Grid events go to, when the stack's events take that queue."""
+    events = ctx.cfg.events
+    if events.queue is not EventQueue.SERVICE_BUS:
+        return None
+    return LakeEventQueue(
+        "lake-events",
+        LakeEventQueueArgs(
+            namespace_name=ctx.suffix.apply(lambda s: service_bus_namespace_name(ctx.cfg.stack, s)), queue_name="lake-events",
+            storage_account_id=lake.account_id, container=lake.containers["lake"], prefix=events.prefix,
+            max_deliveries=events.max_deliveries, retention_days=events.retention_days, receiver_principal_id=pipelines.principal_id,
+            subscription_id=ctx.subscription_id, **ctx.place,
+        ),
+        opts=ctx.opts,
+    )
 
 
 def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Optional[MachineLearningWorkspace]) -> dict[str, WorkloadIdentity]:

@@ -12,18 +12,21 @@ from components.kubernetes.network_policies import Admission
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DataService, Environment, ObjectStoreServer, StackConfig
+from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, StackConfig
 from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
 from stacks import applications
-from stacks import cluster
+from stacks import cluster, specs
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
 # Who reaches the data services: the applications that use them, their own setup Jobs (and the object
 # store's peers), and the pipelines namespace, whose pods read the pipeline config.
-DATA_ADMISSIONS = (
-    Admission("postgres", (5432,), from_apps=("postgres", "mlflow", "feast", "airflow"), from_pipelines=True),
-    Admission("redis", (6379,), from_apps=("redis", "feast"), from_pipelines=True),
-)
+def data_admissions(cfg: StackConfig) -> tuple[Admission, ...]:
+    # Airflow's triggerer subscribes to the lake's events where Redis carries them.
+    redis_clients = ("redis", "feast", *(("airflow",) if cfg.events.queue is EventQueue.REDIS else ()))
+    return (
+        Admission("postgres", (5432,), from_apps=("postgres", "mlflow", "feast", "airflow"), from_pipelines=True),
+        Admission("redis", (6379,), from_apps=redis_clients, from_pipelines=True),
+    )
 # "postgres": the backup CronJob uploads its dumps.
 OBJECT_STORE_CLIENTS = ("postgres", "mlflow", "feast", "evidently", "airflow")
 OBJECT_STORE_ADMISSIONS = {
@@ -78,8 +81,9 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         ),
         database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
+        events=specs.lake_events(cfg.events),
     )
-    cluster.network_policies(cfg, target, DATA_ADMISSIONS + OBJECT_STORE_ADMISSIONS[cfg.object_store_server] + applications.admissions(cfg))
+    cluster.network_policies(cfg, target, data_admissions(cfg) + OBJECT_STORE_ADMISSIONS[cfg.object_store_server] + applications.admissions(cfg))
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
     return applications.build(cfg, data_endpoints, data_services={"postgres": postgres, "redis": redis, "objectStore": object_store})
 

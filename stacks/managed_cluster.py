@@ -12,7 +12,9 @@ import pulumi
 
 from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArgs
 from infra.config import StackConfig
-from infra.contract import ServiceUrls, Cache, Database, DatabaseLogin, KubernetesTarget, ObjectStore, PlatformEndpoints, ServingEndpointInfo
+from infra.contract import (
+    Cache, Database, DatabaseLogin, KubernetesTarget, LakeEvents, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo,
+)
 from stacks import applications
 from stacks.cluster import base as cluster_base
 from stacks.cluster import network_policies
@@ -42,6 +44,7 @@ class ManagedCluster:
     identities: Mapping[str, Mapping[str, pulumi.Input[str]]]
     pipeline_identity: Mapping[str, pulumi.Input[str]]
     managed: ServiceUrls  # the services that run managed (SageMaker, MWAA, Azure ML)
+    events: LakeEvents  # the lake's event queue (SQS, Service Bus) or the Redis channel
     serving: Mapping[str, ServingEndpointInfo] = field(default_factory=dict)  # managed model endpoints
     # What must be up before the platform is usable, besides the cluster's workloads (managed endpoints).
     managed_components: Sequence[pulumi.Resource] = ()
@@ -69,6 +72,7 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
         object_store=cluster.object_store,
         database=Database(host=postgres.host, port=postgres.port, sslmode=SSLMODE, logins=postgres.logins),
         cache=cluster.cache,
+        events=cluster.events,
     )
     network_policies(cfg, target, applications.admissions(cfg))
     endpoints = applications.build(

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 from components.specs import EndpointSpec, GitCheckout, Ingress, Monitoring, ServerProfile, VariantSpec
-from infra.config import GitSource, IngressConfig, MonitoringConfig, NotebookProfile, ServingEndpoint
+import pulumi
+
+from infra.config import EventQueue, Events, GitSource, IngressConfig, MonitoringConfig, NotebookProfile, ServingEndpoint
+from infra.contract import LakeEvents
+
+# The Redis pub/sub channel of the lake's events, where Redis carries them (mlops_jobs.lake_events publishes).
+LAKE_EVENTS_CHANNEL = "mlops.lake-events"
 
 
 def checkout(source: GitSource) -> GitCheckout:
@@ -42,3 +48,11 @@ def server_profiles(given: tuple[NotebookProfile, ...]) -> tuple[ServerProfile, 
                       node_selector=dict(p.node_selector), tolerations=tuple(p.tolerations))
         for p in given
     )
+
+
+def lake_events(given: Events, *, queue: pulumi.Input[str] = "", region: pulumi.Input[str] = "",
+                namespace: pulumi.Input[str] = "") -> LakeEvents:
+    """The lake's event queue as endpoints carry it; a cloud backend passes the queue it made."""
+    if given.queue is EventQueue.REDIS:
+        queue = LAKE_EVENTS_CHANNEL
+    return LakeEvents(kind=given.queue.value, queue=queue, prefix=given.prefix, region=region, namespace=namespace)

@@ -49,6 +49,11 @@ def server_name(stack: str, suffix: str, role: str) -> str:
     return global_name(f"mlops-{role}", stack, suffix, max_length=63)
 
 
+def service_bus_namespace_name(stack: str, suffix: str) -> str:
+    """6-50 letters, digits and hyphens, starting with a letter, globally unique (<name>.servicebus.windows.net)."""
+    return global_name("mlops-events", stack, suffix, max_length=50)
+
+
 def online_endpoint_name(endpoint: str, stack: str, suffix: str) -> str:
     """3-32 letters, digits and hyphens, starting with a letter, unique within the region (it is the scoring URI's host)."""
     return global_name(endpoint[:23].rstrip("-"), stack, suffix, max_length=32)

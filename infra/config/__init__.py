@@ -32,6 +32,7 @@ from .services import (
     AppService, BackupConfig, DataService, Evidently, Feast, GitSource, IngressConfig, Mlflow, MonitoringConfig,
     OfflineStore,
 )
+from .events import EventQueue, Events
 from .notebooks import NotebookAuth, NotebookProfile, Notebooks
 from .size import Size
 from mlops_jobs.pipeline_names import DATABASE_CONSUMERS
@@ -103,7 +104,7 @@ __all__ = [
     "AIRFLOW_COMPONENTS", "APP_SERVICES", "AWS_SIZES", "AZURE_SIZES", "Airflow", "AppService", "Aws", "AwsSizes", "Azure",
     "AzureExistingNetwork", "AzureSizes", "BACKEND_LABELS", "Backend", "BackupConfig", "CACHE_ENGINE_VERSIONS", "ConfigError",
     "DATABASE_CONSUMERS", "DATA_SERVICES", "DEFAULT_IMAGES", "DEFAULT_MANAGED_INSTANCE", "DEFAULT_SIZES", "DEFAULT_TTL_HOURS",
-    "DataService", "ENDPOINT_NAME", "ENVIRONMENT_LABEL", "EPHEMERAL_STACK", "EXPIRES_LABEL", "Environment", "Evidently", "Feast",
+    "DataService", "ENDPOINT_NAME", "ENVIRONMENT_LABEL", "EPHEMERAL_STACK", "EXPIRES_LABEL", "Environment", "EventQueue", "Events", "Evidently", "Feast",
     "GitSource", "HA_OBJECT_STORE_REPLICAS", "IMAGE_DAGS", "IMAGE_FEATURE_REPO", "IngressConfig", "MANAGED_SERVICES",
     "MANAGED_SERVING", "MINIO_IMAGE", "Mlflow", "MonitoringConfig", "NAMESPACE", "NotebookAuth", "NotebookProfile", "Notebooks", "OWNER_LABEL", "ObjectStoreServer",
     "NOTEBOOK_IMAGE", "OfflineStore", "PG_TIERS", "PLATFORM_IMAGE", "PLATFORM_IMAGE_REPOSITORY", "PLATFORM_IMAGE_VERSION", "Serving",

@@ -13,6 +13,8 @@ from pydantic import Field
 from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import Problems
 from .ingress import IngressConfig, check_ingress
+from .events import Events, EventsConfig
+from . import events as events_section
 from .notebooks import Notebooks, NotebooksConfig
 from . import notebooks as notebooks_section
 from .images import DEFAULT_IMAGES, HA_OBJECT_STORE_REPLICAS, IMAGE_DAGS, IMAGE_FEATURE_REPO, MINIO_IMAGE, PLATFORM_IMAGE
@@ -188,6 +190,7 @@ class ServicesConfig(InputModel):
     airflow: AirflowConfig = AirflowConfig()
     evidently: EvidentlyConfig = EvidentlyConfig()
     notebooks: NotebooksConfig = NotebooksConfig()
+    events: EventsConfig = EventsConfig()
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ class Services:
     evidently: Evidently
     airflow: Airflow
     notebooks: Notebooks
+    events: Events
 
     @property
     def jobs_image(self) -> str:
@@ -347,6 +351,7 @@ def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, pro
             api_workers=DEFAULT_AIRFLOW_API_WORKERS[environment],
         ),
         notebooks=_notebooks(raw, environment, backend, problems),
+        events=events_section.resolve(raw.events, backend, problems),
     )
 
 

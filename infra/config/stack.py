@@ -18,6 +18,7 @@ from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
 from .errors import Problems
 from .images import DEFAULT_IMAGES
 from .serving import Serving, ServingConfig
+from .events import Events
 from .notebooks import Notebooks
 from .services import Airflow, BackupConfig, DataService, Evidently, Feast, Mlflow, Services, ServicesConfig
 from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER
@@ -105,6 +106,7 @@ class StackConfig:
     evidently: Evidently
     airflow: Airflow
     notebooks: Notebooks
+    events: Events
     git_sync_image: str
     jobs_image: str  # the platform image of the platform's own jobs: an in-cluster application's
     owner: str  # "" on the ensemble when not set
@@ -168,7 +170,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         object_store_server=raw.services.object_store.server,
         object_store_client_image=raw.services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
         postgres_backup=raw.services.postgres.backup,
-        mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks,
+        mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks, events=services.events,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"], jobs_image=services.jobs_image,
         owner=owner, aws=aws, azure=azure, serving=serving, smoke=raw.smoke,
     )

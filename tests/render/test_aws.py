@@ -227,7 +227,7 @@ def test_managed_mlflow_and_airflow_fill_the_same_contract_fields():
     assert options["secrets.backend"].endswith("SecretsManagerBackend")
     prefix = json.loads(options["secrets.backend_kwargs"])["connections_prefix"]
     secrets = {r.inputs["name"] for r in recording.by_type("aws:secretsmanager/secret:Secret")}
-    assert secrets == {f"{prefix}/mlops_postgres", f"{prefix}/mlops_s3"}
+    assert secrets == {f"{prefix}/mlops_postgres", f"{prefix}/mlops_s3", f"{prefix}/mlops_events"}
     for version in recording.by_type("aws:secretsmanager/secretVersion:SecretVersion"):
         assert offline.is_secret_value(version.inputs["secretString"])
     dags = [r for r in recording.by_type(BUCKET) if r.name == "airflow-dags-bucket"]
@@ -269,6 +269,7 @@ NEEDED_DEPENDS_ON = {
     ("s3.py", "BucketPolicy"): "S3 refuses a bucket policy while the public access block is changing",
     ("mwaa.py", "Environment"): "MWAA checks the DAG bucket's versioning and its role's policy at creation",
     ("sagemaker.py", "MlflowTrackingServer"): "the tracking server checks its role's access to the artifact store",
+    ("events.py", "BucketNotification"): "S3 sends the queue a test message when the notification is set: its policy must admit the bucket",
 }
 
 

@@ -39,7 +39,8 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
         return set(apps), pipelines, anywhere, [port["port"] for port in rule["ports"]]
 
     assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
-    assert peers("allow-redis") == ({"redis", "feast"}, True, False, [6379])
+    # Airflow: its triggerer watches the lake's events on Redis (services.events.queue redis, the ensemble's default).
+    assert peers("allow-redis") == ({"redis", "feast", "airflow"}, True, False, [6379])
     assert peers("allow-seaweedfs") == ({"seaweedfs", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [8333])
     # Its servers talk to each other (masters, volume servers, filers; HTTP and gRPC), and nobody else does.
     assert peers("allow-seaweedfs-peers") == ({"seaweedfs"}, False, False, [9333, 19333, 8080, 18080, 8888, 18888])
