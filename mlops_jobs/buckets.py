@@ -11,6 +11,9 @@ the same calls on every backend.
     lake = bucket("lake")
     lake.write_parquet(frame, "example/x.parquet")   # returns s3://lake/... or abfss://lake@<account>...
     lake.keys("incoming/")                           # keys under a prefix, relative to the bucket
+
+A write to the lake under the events prefix is announced to Airflow where Redis carries the lake's
+events (mlops_jobs.lake_events); S3 and Event Grid announce their own.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def _setting(name: str) -> str:
 
 @dataclass(frozen=True)
 class Bucket:
+    role: str  # pipeline_names.BUCKET_ROLES
     name: str  # the bucket, or the container on Azure
     url: str  # how other tools name it: s3://lake, abfss://lake@<account>.dfs.core.windows.net
     fs: "fsspec.AbstractFileSystem"
@@ -66,7 +70,20 @@ class Bucket:
     def write_parquet(self, frame: "pd.DataFrame", key: str) -> str:
         with self.fs.open(self._path(key), "wb") as file:
             frame.to_parquet(file, index=False)
+        self._written(key)
         return self.url_of(key)
+
+    def put_file(self, local_path: str, key: str) -> str:
+        self.fs.put_file(local_path, self._path(key))
+        self._written(key)
+        return self.url_of(key)
+
+    def _written(self, key: str) -> None:
+        """New data in the lake is announced where no cloud does it (mlops_jobs.lake_events)."""
+        if self.role == "lake":
+            from mlops_jobs import lake_events
+
+            lake_events.publish([key], bucket=self.name)
 
     def move(self, key: str, new_key: str) -> None:
         self.fs.mv(self._path(key), self._path(new_key))
@@ -93,4 +110,4 @@ def bucket(role: str) -> Bucket:
         url = f"s3://{name}"
     else:
         raise RuntimeError(f"{names.OBJECT_STORE_KIND} is {kind!r}; supported: {', '.join(KINDS)}")
-    return Bucket(name=name, url=url, fs=fs)
+    return Bucket(role=role, name=name, url=url, fs=fs)

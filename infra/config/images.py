@@ -7,7 +7,7 @@ from .choices import ObjectStoreServer
 # The platform image (images/platform) carries MLflow, Feast, Evidently and Airflow at one set of
 # versions, so every client in a pipeline matches its server. Its tag is images/platform/VERSION.
 PLATFORM_IMAGE_REPOSITORY = "ghcr.io/mlops-stack/platform"
-PLATFORM_IMAGE_VERSION = "1.4.0"
+PLATFORM_IMAGE_VERSION = "1.5.0"
 PLATFORM_IMAGE = f"{PLATFORM_IMAGE_REPOSITORY}:{PLATFORM_IMAGE_VERSION}"
 # The notebook image (images/notebook): the platform image plus JupyterHub, JupyterLab and DVC, at the same version.
 NOTEBOOK_IMAGE = f"ghcr.io/mlops-stack/notebook:{PLATFORM_IMAGE_VERSION}"

@@ -25,6 +25,7 @@ import yaml
 from mlops_stack.offline import Recording
 from tests.integration.conftest import free_port, make_certificate, running_postgres, wait_for_port
 from tests.integration.containers import Container, ContainerCluster, memory_bytes
+from tests.integration import loop
 from tests.integration.kubelet import secret_data
 from tests.integration.test_data_services import rendered_postgres_setup, run_setup, set_up_like_rds
 
@@ -133,10 +134,12 @@ def running(stack_name: str, recording: Recording, cluster: ContainerCluster, wo
             in_cluster = urllib.parse.urlsplit(env["AWS_ENDPOINT_URL_S3"]).netloc
             cluster.expose(in_cluster, s3_port)
         services = BackingServices(endpoint, {role: env[f"MLOPS_BUCKET_{role.upper().replace('-', '_')}"] for role in ROLES})
-        if cloud:  # the stack's S3 buckets
+        if cloud:  # the stack's S3 buckets, and the lake's notifications to its SQS queue
             client = services.s3()
-            for bucket in services.buckets.values():
-                client.create_bucket(Bucket=bucket)
+            for bucket in services.buckets.values():  # in the stack's region, as the program creates them
+                client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": env["AWS_REGION"]})
+            if env["MLOPS_EVENTS_KIND"] == "sqs":
+                assert loop.set_up_lake_notifications(recording, endpoint).endswith("/" + env["MLOPS_EVENTS_QUEUE"].rsplit("/", 1)[1])
         else:  # the object store's rendered setup Job, in its container
             setup = cluster.container("Job", "seaweedfs-setup").run(timeout=300)
             assert setup.returncode == 0, setup.stdout + setup.stderr[-3000:]

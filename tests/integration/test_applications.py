@@ -26,7 +26,7 @@ from tests import fixtures
 from mlops_stack import offline
 from tests.conftest import recording_of
 from tests.integration.conftest import free_port
-from tests.integration import backing_services
+from tests.integration import backing_services, loop
 from tests.integration.containers import CHURN_IMAGE, Container, ContainerCluster, docker_ready, notebook_image, platform_image
 
 pytestmark = pytest.mark.integration
@@ -454,6 +454,41 @@ def test_a_broken_credential_fails_its_own_check_with_the_reason_and_the_rest_st
     assert lines["airflow"].split()[1] == "FAIL" and "HTTP 401" in lines["airflow"]
     assert lines["postgres:mlflow"].split()[1] == "ok" and lines["mlflow"].split()[1] == "ok"
     assert result.stdout.strip().splitlines()[-1].endswith("failed: postgres:feast, feast:registry, feast:online, airflow")
+
+
+def test_new_data_in_the_lake_reaches_the_triggerer_through_the_queue_and_queues_lake_watch_then_scoring(platform, scheduler):
+    """The event trigger as it runs: a file written to incoming/ sends a message (S3 to SQS on AWS, the
+    publisher to Redis on the ensemble); the triggerer's watcher, from the rendered DAGs and connection,
+    makes it an asset event; the scheduler queues lake_watch, whose ingest queues churn_scoring."""
+    env, _ = backing_services.pipeline_config(platform.cluster)
+    api = lambda path: get_json(platform.url("airflow-api-server", path), headers={"Authorization": f"Bearer {platform.airflow_token()}"})
+    if env["MLOPS_EVENTS_KIND"] == "redis":
+        import redis
+
+        host, port = platform.cluster.addresses[f"{env['MLOPS_REDIS_HOST']}:{env['MLOPS_REDIS_PORT']}"].rsplit(":", 1)
+        _, secrets = backing_services.pipeline_config(platform.cluster)
+        listener = redis.Redis(host=host, port=int(port), password=secrets["MLOPS_REDIS_PASSWORD"])
+        loop.wait_for_subscriber(listener, env["MLOPS_EVENTS_QUEUE"], timeout=240)
+    else:
+        assert env["MLOPS_EVENTS_KIND"] == "sqs"
+    written = platform.python("""
+        import json, time
+        from churn import pipeline
+        activity, _ = pipeline.synthetic_activity(customers=7, seed=11)
+        activity["customer_id"] += 20000
+        pipeline.write_lake(activity, pipeline.INCOMING_PREFIX + "arrived-by-event.parquet")
+        print(json.dumps({"at": time.time()}))
+    """)["at"]
+    run = loop.wait_for_run(api, "lake_watch", written, timeout=240)
+    queued = loop._epoch(run["queued_at"])
+    print(f"\nlake write -> queued lake_watch run ({env['MLOPS_EVENTS_KIND']}): {queued - written:.2f} s")
+    events = [e for e in api("/api/v2/assets/events?limit=100")["asset_events"] if loop._epoch(e["timestamp"]) >= written]
+    assert any(e["name"] == "lake_incoming" and e["source_dag_id"] is None for e in events), events  # from the watcher
+
+    scoring = loop.wait_for_run(api, "churn_scoring", written, timeout=600)
+    assert scoring["run_type"] == "asset_triggered"
+    keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket=platform.bucket("lake"), Prefix="processed/").get("Contents", [])]
+    assert "processed/churn/arrived-by-event.parquet" in keys
 
 
 def test_every_server_stops_on_sigterm_within_its_grace_period(platform, scheduler):

@@ -203,7 +203,7 @@ from churn import pipeline
 
 seeded = pipeline.ensure_data()
 arrived = pipeline.incoming_files()
-rows = pipeline.ingest_incoming(arrived)
+rows, moved = pipeline.ingest_incoming(arrived)
 print(json.dumps({"seeded": seeded, "arrived": arrived, "rows": rows, "left": pipeline.incoming_files(),
                   "labels": len(pipeline.read_lake(pipeline.LABELS_KEY))}))
 """

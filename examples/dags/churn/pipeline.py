@@ -19,8 +19,12 @@ LABELS_KEY = "example/churn/labels.parquet"
 REFERENCE_KEY = "example/churn/reference.parquet"
 CURRENT_KEY = "example/churn/current.parquet"
 INCOMING_PREFIX = "incoming/churn/"
+PROCESSED_PREFIX = "processed/"
+PREDICTIONS_PREFIX = "predictions/churn/"
 FEATURES = ["tenure_months", "monthly_charges", "support_calls"]
 MODEL_NAME = "churn"
+# The registry alias of the version that scores: training moves it only to a better model.
+CHAMPION = "champion"
 EXPERIMENT = "churn"
 EVIDENTLY_PROJECT = "churn"
 
@@ -112,10 +116,10 @@ def training_frame() -> pd.DataFrame:
 
 
 def train_and_register() -> dict[str, Any]:
-    """Train a classifier, log it to MLflow with its metrics, and register a model version."""
+    """Train a classifier, log it to MLflow with its metrics, and register a model version. The version
+    becomes the champion only if it beats the current champion on the same held-out rows."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -124,17 +128,86 @@ def train_and_register() -> dict[str, Any]:
     x, y = frame[FEATURES].astype(float), frame["churned"]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x_train, y_train)
-    auc = float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
+    auc = _auc(model, x_test, y_test)
 
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name="churn-training") as run:
         mlflow.log_params({"model": "logistic_regression", "rows": len(frame), "features": ",".join(FEATURES)})
         mlflow.log_metric("roc_auc", auc)
         info = mlflow.sklearn.log_model(model, name="model", input_example=x_test.head(3), registered_model_name=MODEL_NAME)
+        champion_auc = _champion_auc(x_test, y_test)
+        promoted = champion_auc is None or auc > champion_auc
+        if champion_auc is not None:
+            mlflow.log_metric("champion_roc_auc", champion_auc)
+        mlflow.set_tag("champion", str(promoted).lower())
+    version = str(info.registered_model_version)
+    if promoted:
+        mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, version)
     # The training features become the monitoring reference; the held-out rows the first "current" data.
     write_lake(x_train.reset_index(drop=True), REFERENCE_KEY)
     write_lake(x_test.reset_index(drop=True), CURRENT_KEY)
-    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": str(info.registered_model_version), "roc_auc": auc}
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": version, "roc_auc": auc,
+            "champion_roc_auc": champion_auc, "champion": promoted}
+
+
+def _auc(model: Any, x: pd.DataFrame, y: pd.Series) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, model.predict_proba(x)[:, 1]))
+
+
+def _champion_auc(x: pd.DataFrame, y: pd.Series) -> float | None:
+    """The current champion's score on the new held-out rows; None while there is no champion."""
+    import mlflow
+
+    champion = champion_version()
+    if champion is None:
+        return None
+    return _auc(mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{champion}"), x, y)
+
+
+class NoChampion(RuntimeError):
+    """No model version carries the champion alias yet: nothing may score."""
+
+
+def champion_version() -> str | None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def score(keys: list[str] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Churn probabilities from the champion: for the activity files `keys` (an event), or for every
+    customer's latest activity (the schedule). Written to predictions/churn/date=<day>/model_version=<n>/."""
+    import mlflow
+
+    version = champion_version()
+    if version is None:
+        raise NoChampion(f"no version of model {MODEL_NAME!r} carries the alias {CHAMPION!r}: run churn_training first")
+    model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version}")
+    if keys:
+        activity = pd.concat([read_lake(key) for key in keys], ignore_index=True)
+    else:
+        activity = read_lake(ACTIVITY_KEY)
+    latest = activity.sort_values("event_timestamp").drop_duplicates("customer_id", keep="last").dropna(subset=FEATURES)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    probability = model.predict_proba(latest[FEATURES].astype(float))[:, 1]
+    predictions = pd.DataFrame({
+        "customer_id": latest["customer_id"].to_numpy(),
+        "churn_probability": probability.round(6),
+        "churn_predicted": (probability >= 0.5).astype(int),
+        "model_version": version,
+        "scored_at": pd.Timestamp(now),
+    })
+    key = f"{PREDICTIONS_PREFIX}date={now:%Y-%m-%d}/model_version={version}/{now:%H%M%S%f}.parquet"
+    write_lake(predictions, key)
+    return {"key": key, "url": lake_url(key), "rows": len(predictions), "model_version": version, "scored": "arrived" if keys else "all"}
 
 
 def drift_report() -> str:
@@ -144,14 +217,16 @@ def drift_report() -> str:
     return drift_snapshot(read_lake(REFERENCE_KEY), read_lake(CURRENT_KEY), workspace(), EVIDENTLY_PROJECT, tags=["training"])
 
 
-def ingest_incoming(keys: list[str]) -> int:
-    """Append newly arrived activity files to the feature source, and move them out of incoming/."""
+def ingest_incoming(keys: list[str]) -> tuple[int, list[str]]:
+    """Append newly arrived activity files to the feature source, and move them out of incoming/.
+    Returns the feature source's rows and where the files went (processed/...)."""
     if not keys:
-        return 0
+        return 0, []
     arrived = [read_lake(key) for key in keys]
     current = read_lake(ACTIVITY_KEY) if lake_has(ACTIVITY_KEY) else None
     combined = pd.concat([f for f in [current, *arrived] if f is not None], ignore_index=True)
     write_lake(combined, ACTIVITY_KEY)
-    for key in keys:
-        lake().move(key, "processed/" + key.removeprefix("incoming/"))
-    return len(combined)
+    moved = [PROCESSED_PREFIX + key.removeprefix("incoming/") for key in keys]
+    for key, new_key in zip(keys, moved):
+        lake().move(key, new_key)
+    return len(combined), moved
