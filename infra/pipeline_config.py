@@ -107,7 +107,8 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         env[names.serving_key(name, "NAME")] = endpoint.cloud_name
         for variant, url in endpoint.variant_urls.items():
             env[names.serving_key(name, "URL", variant)] = url
-    env.update(_events_env(e))
+    events_env = _events_env(e)
+    env.update(events_env)
     for consumer, login in _published_logins(db):
         env[names.postgres_key(consumer, "DATABASE")] = login.database
         env[names.postgres_key(consumer, "USER")] = login.user
@@ -128,7 +129,7 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
     files = {
         FEATURE_STORE_YAML: _feature_store_yaml(e),
         DVC_CONFIG: _dvc_config(e),
-        PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env)),
+        PIPELINE_YAML: _pipeline_yaml(e, buckets, sorted(secret_env), events_env[names.EVENTS_QUEUE]),
     }
     return PipelineConfig(env=env, files=files, secret_env=secret_env)
 
@@ -235,7 +236,7 @@ def airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
     return connections
 
 
-def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: list[str]) -> str:
+def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: list[str], events_queue: str) -> str:
     db, cache, store = e.database, e.cache, e.object_store
     document = {
         "environment": e.environment,
@@ -263,7 +264,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
             "mlflowPlugin": e.services.mlflow_plugin,
         },
         "serving": serving_summary(e),
-        "events": {"kind": e.events.kind, "queue": _events_env(e)[names.EVENTS_QUEUE], "prefix": e.events.prefix},
+        "events": {"kind": e.events.kind, "queue": events_queue, "prefix": e.events.prefix},
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,
     }

@@ -11,11 +11,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.iam import Statement
+# The queue's long polling matches the watcher's: one request waits this long, so an idle queue costs little.
+from mlops_jobs.lake_events import LONG_POLL_SECONDS
 
 # What the pipelines' role may do with the queue: read, delete what it read, and extend a read's lease.
 RECEIVE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-# SQS long polling: one request waits this long for a message, so an idle queue costs little.
-LONG_POLL_SECONDS = 20
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # the most SQS keeps a message
 
 

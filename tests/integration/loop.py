@@ -43,7 +43,7 @@ def set_up_lake_notifications(recording: Recording, endpoint: str) -> str:
 def runs_since(api: Callable[[str], Any], dag_id: str, since: float) -> list[dict]:
     """The DAG's runs queued after `since` (epoch seconds), oldest first."""
     runs = api(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-    return sorted((r for r in runs if _epoch(r["queued_at"] or r["run_after"]) >= since), key=lambda r: r["queued_at"] or r["run_after"])
+    return sorted((r for r in runs if epoch(r["queued_at"] or r["run_after"]) >= since), key=lambda r: r["queued_at"] or r["run_after"])
 
 
 def wait_for_run(api: Callable[[str], Any], dag_id: str, since: float, *, timeout: float, run_type: str = "asset_triggered") -> dict:
@@ -64,7 +64,7 @@ def wait_for_subscriber(client, channel: str, *, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _epoch(stamp: str) -> float:
+def epoch(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

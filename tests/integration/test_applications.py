@@ -460,13 +460,12 @@ def test_new_data_in_the_lake_reaches_the_triggerer_through_the_queue_and_queues
     """The event trigger as it runs: a file written to incoming/ sends a message (S3 to SQS on AWS, the
     publisher to Redis on the ensemble); the triggerer's watcher, from the rendered DAGs and connection,
     makes it an asset event; the scheduler queues lake_watch, whose ingest queues churn_scoring."""
-    env, _ = backing_services.pipeline_config(platform.cluster)
+    env, secrets = backing_services.pipeline_config(platform.cluster)
     api = lambda path: get_json(platform.url("airflow-api-server", path), headers={"Authorization": f"Bearer {platform.airflow_token()}"})
     if env["MLOPS_EVENTS_KIND"] == "redis":
         import redis
 
         host, port = platform.cluster.addresses[f"{env['MLOPS_REDIS_HOST']}:{env['MLOPS_REDIS_PORT']}"].rsplit(":", 1)
-        _, secrets = backing_services.pipeline_config(platform.cluster)
         listener = redis.Redis(host=host, port=int(port), password=secrets["MLOPS_REDIS_PASSWORD"])
         loop.wait_for_subscriber(listener, env["MLOPS_EVENTS_QUEUE"], timeout=240)
     else:
@@ -480,9 +479,9 @@ def test_new_data_in_the_lake_reaches_the_triggerer_through_the_queue_and_queues
         print(json.dumps({"at": time.time()}))
     """)["at"]
     run = loop.wait_for_run(api, "lake_watch", written, timeout=240)
-    queued = loop._epoch(run["queued_at"])
+    queued = loop.epoch(run["queued_at"])
     print(f"\nlake write -> queued lake_watch run ({env['MLOPS_EVENTS_KIND']}): {queued - written:.2f} s")
-    events = [e for e in api("/api/v2/assets/events?limit=100")["asset_events"] if loop._epoch(e["timestamp"]) >= written]
+    events = [e for e in api("/api/v2/assets/events?limit=100")["asset_events"] if loop.epoch(e["timestamp"]) >= written]
     assert any(e["name"] == "lake_incoming" and e["source_dag_id"] is None for e in events), events  # from the watcher
 
     scoring = loop.wait_for_run(api, "churn_scoring", written, timeout=600)
