@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -85,6 +86,15 @@ def test_overrides_win_over_environment_defaults():
     assert cfg.object_store_client_image.endswith("2025-07-21T05-28-08Z")
     assert (cfg.namespaces.platform, cfg.namespaces.pipelines) == ("ml", "ml-jobs")
     assert cfg.labels == {"team": "ml-platform", "mlops-stack/environment": "local"}
+
+
+def test_every_image_built_on_the_platform_image_and_every_doc_names_its_current_version():
+    # A stale tag builds on an image no registry or engine has: a fresh clone's build fails.
+    version = (ROOT / "images" / "platform" / "VERSION").read_text().strip()
+    files = [*ROOT.glob("images/*/Dockerfile"), *ROOT.glob("serving/*/Dockerfile"), *ROOT.glob("docs/*.md"), ROOT / "README.md"]
+    stale = {str(f.relative_to(ROOT)): tag for f in files for tag in re.findall(r"ghcr\.io/mlops-stack/platform:([\w.]+)", f.read_text())
+             if tag != version}
+    assert stale == {}
 
 
 def test_applications_have_pinned_images_and_grow_with_the_environment():
