@@ -29,13 +29,16 @@ class Ingress:
 
 @dataclass(frozen=True)
 class Monitoring:
-    """The scheduled drift report: `current` against `reference` (keys in the lake), into `project`."""
+    """The scheduled drift reports: each variant's captures and `current` against `reference` (keys in
+    the lake), into `project`; a share of drifted columns of `threshold` asks for retraining."""
 
     enabled: bool
     schedule: str
     project: str
     reference: str
     current: str
+    threshold: float = 0.5
+    window_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class EndpointSpec:
     variants: tuple[VariantSpec, ...]
     await_ready: bool
     smoke_request: Optional[dict[str, Any]]
+    capture_rate: float = 0.0  # the share of requests captured to the lake; 0: none
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,8 @@ class ServingEndpointInfo:
     variant_urls: dict[str, pulumi.Input[str]]  # each variant directly (checks, shadow traffic)
     kind: str = "in-cluster"  # pipeline_names.SERVING_KINDS: readers need not guess it from the URL
     cloud_name: pulumi.Input[str] = ""  # the endpoint's own name on SageMaker or Azure ML
+    capture: pulumi.Input[str] = ""  # the lake prefix of its captures (pipeline_names.capture_prefix); "": none
+    capture_rate: float = 0.0
 
 
 @dataclass(frozen=True)

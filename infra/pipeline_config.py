@@ -105,6 +105,8 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         env[names.serving_key(name, "WEIGHTS")] = ",".join(f"{v}={w}" for v, w in endpoint.weights.items())
         env[names.serving_key(name, "KIND")] = endpoint.kind
         env[names.serving_key(name, "NAME")] = endpoint.cloud_name
+        env[names.serving_key(name, "CAPTURE")] = endpoint.capture
+        env[names.serving_key(name, "CAPTURE_RATE")] = f"{endpoint.capture_rate:g}"
         for variant, url in endpoint.variant_urls.items():
             env[names.serving_key(name, "URL", variant)] = url
     events_env = _events_env(e)
@@ -167,7 +169,8 @@ def _published_logins(db: Any) -> list[tuple[str, Any]]:
 def serving_summary(e: PlatformEndpoints) -> dict[str, Any]:
     """Each model endpoint's URL, live weights and variant URLs: in pipeline.yaml and the `serving` output."""
     return {
-        name: {"url": endpoint.url, "weights": dict(endpoint.weights), "variants": dict(endpoint.variant_urls)}
+        name: {"url": endpoint.url, "weights": dict(endpoint.weights), "variants": dict(endpoint.variant_urls),
+               "capture": endpoint.capture}
         for name, endpoint in sorted(e.serving.items())
     }
 

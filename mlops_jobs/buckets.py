@@ -61,6 +61,9 @@ class Bucket:
         root = f"{self.name}/"
         return sorted(path.removeprefix(root) for path in found)
 
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self._path(key))
+
     def read_parquet(self, key: str) -> "pd.DataFrame":
         import pandas as pd
 

@@ -1,11 +1,13 @@
 """Creates the platform's buckets in an S3 server through the S3 API, and versions them when asked.
 
-Safe to run again: an existing bucket is kept as it is, and versioning is only ever enabled. The
+Safe to run again: an existing bucket is kept as it is, versioning is only ever enabled, and a
+bucket's lifecycle rules (objects under a prefix expire some days after they were written) are set
+to exactly the ones asked for. The
 endpoint and the admin key come from the standard AWS variables (AWS_ENDPOINT_URL_S3,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).
 
     python -m mlops_jobs.object_store_setup /setup/object-store.json
-    # {"buckets": ["lake", "artifacts"], "versioning": true}
+    # {"buckets": ["lake", "artifacts"], "versioning": true, "expirations": {"lake": {"inference/": 7}}}
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
 # How long to wait for the server (a first deployment starts it alongside this Job).
 WAIT_SECONDS = float(os.environ.get("MLOPS_OBJECT_STORE_WAIT_SECONDS", "300"))
@@ -61,6 +64,15 @@ def ensure_bucket(s3, bucket: str) -> str:
         raise
 
 
+def lifecycle(expirations: Mapping[str, int]) -> dict:
+    """S3's lifecycle configuration: what is under each prefix expires after its days."""
+    return {"Rules": [
+        {"ID": "expire-" + prefix.strip("/").replace("/", "-"), "Status": "Enabled", "Filter": {"Prefix": prefix},
+         "Expiration": {"Days": days}}
+        for prefix, days in sorted(expirations.items())
+    ]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
@@ -74,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         if wanted.get("versioning"):
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
             state += ", versioned"
+        expirations = wanted.get("expirations", {}).get(bucket)
+        if expirations:
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle(expirations))
+            state += ", " + ", ".join(f"{prefix} expires after {days} days" for prefix, days in sorted(expirations.items()))
         print(f"bucket {bucket}: {state}", flush=True)
     return 0
 

@@ -7,6 +7,7 @@ docs/reference/pipeline-config.md is generated from KEYS.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 # The ConfigMap and the Secret, in the pipelines namespace and in the platform's.
@@ -35,6 +36,40 @@ SERVING_KINDS = ("in-cluster", "sagemaker", "azure-ml")
 EVENT_KINDS = ("redis", "sqs", "service-bus", "polling")
 # The Airflow connection of the queue, on every backend (AIRFLOW_CONN_MLOPS_EVENTS).
 EVENTS_CONNECTION = "mlops_events"
+# Captured requests and responses of the model endpoints, in the lake bucket:
+#   inference/<endpoint>/<variant>/<yyyy>/<MM>/<dd>/<HH>/<file>.jsonl
+# SageMaker's data capture writes this layout itself (<endpoint> is its endpoint's name there); the
+# cluster's capture sidecar and Azure ML's data collector follow it.
+CAPTURE_PREFIX = "inference/"
+HOUR_FOLDER = "%Y/%m/%d/%H/"  # strftime: the hour's folder under a variant's
+# A captured response's predictions, in the frame a drift report compares; a reference (what the model
+# was trained on) may carry the model's predictions under the same name.
+PREDICTION_COLUMN = "prediction"
+
+
+def drift_asset(endpoint: str) -> str:
+    """The Airflow asset the monitoring job updates when an endpoint's captures drift: DAGs scheduled on it retrain."""
+    return f"{endpoint}_drift"
+
+
+# Azure ML's data collector keeps its payload collections in folders of their own under the variant's.
+AZURE_ML_COLLECTIONS = ("request", "response")
+
+
+def capture_prefix(endpoint: str, variant: str = "") -> str:
+    """Where an endpoint's captures lie (`endpoint`: its name on SageMaker, else its name in config)."""
+    prefix = f"{CAPTURE_PREFIX}{endpoint}/"
+    return variant_folder(prefix, variant) if variant else prefix
+
+
+def variant_folder(capture: str, variant: str, collection: str = "") -> str:
+    """A variant's folder under an endpoint's capture prefix; with Azure ML, one collection's."""
+    return f"{capture}{variant}/" + (f"{collection}/" if collection else "")
+
+
+def capture_folder(endpoint: str, variant: str, hour: "datetime.datetime") -> str:
+    """The folder of one variant's captures in one hour (UTC), as SageMaker names it."""
+    return capture_prefix(endpoint, variant) + hour.strftime(HOUR_FOLDER)
 
 
 def bucket_output(role: str) -> str:
@@ -64,7 +99,7 @@ def postgres_key(consumer: str, field: str) -> str:
 
 
 def serving_key(endpoint: str, field: str, variant: str = "") -> str:
-    """field: URL, WEIGHTS, KIND or NAME of an endpoint; URL of one variant."""
+    """field: URL, WEIGHTS, KIND, NAME, CAPTURE or CAPTURE_RATE of an endpoint; URL of one variant."""
     return f"MLOPS_SERVING_{_key(endpoint)}_{_key(variant) + '_' if variant else ''}{field}"
 
 
@@ -138,6 +173,9 @@ KEYS = (
     Key(serving_key("<endpoint>", "KIND"), False, f"where the endpoint is served: {', '.join(SERVING_KINDS)}"),
     Key(serving_key("<endpoint>", "NAME"), False, "the endpoint's own name on SageMaker or Azure ML (empty in the cluster)"),
     Key(serving_key("<endpoint>", "URL", "<variant>"), False, "one variant directly (checks, shadow traffic)"),
+    Key(serving_key("<endpoint>", "CAPTURE"), False,
+        f"the lake prefix of its captured requests, e.g. {CAPTURE_PREFIX}churn/ (then <variant>/<yyyy>/<MM>/<dd>/<HH>/; empty: none)"),
+    Key(serving_key("<endpoint>", "CAPTURE_RATE"), False, "the share of requests captured, 0 to 1"),
     Key(EVENTS_KIND, False, f"how new objects in the lake reach Airflow: {', '.join(EVENT_KINDS)}"),
     Key(EVENTS_QUEUE, False, "the queue: a Redis channel, an SQS queue URL or a Service Bus queue name (empty with polling)"),
     Key(EVENTS_PREFIX, False, "the lake prefix whose new objects send messages, e.g. incoming/"),

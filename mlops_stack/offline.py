@@ -184,6 +184,9 @@ _AZURE_NAME_INPUTS = {
     "machinelearningservices:Workspace": "workspaceName",
     "machinelearningservices:OnlineEndpoint": "endpointName",
     "machinelearningservices:OnlineDeployment": "deploymentName",
+    "machinelearningservices:Datastore": "name",
+    "machinelearningservices:DataContainer": "name",
+    "storage:ManagementPolicy": "managementPolicyName",
     "resources:Deployment": "deploymentName",
     "monitor:AutoscaleSetting": "autoscaleSettingName",
     "authorization:RoleAssignment": "roleAssignmentName",
@@ -224,6 +227,13 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
         elif kind == "EnvironmentVersion":
             resource_name = str(inputs.get("version"))
             resource_id = f"{parent}/environments/{inputs.get('name')}/versions/{resource_name}"
+        elif kind == "Datastore":
+            resource_id = f"{parent}/datastores/{resource_name}"
+        elif kind == "DataContainer":
+            resource_id = f"{parent}/data/{resource_name}"
+        elif kind == "DataVersion":
+            resource_name = str(inputs.get("version"))
+            resource_id = f"{parent}/data/{inputs.get('name')}/versions/{resource_name}"
     outputs: dict[str, Any] = {"name": resource_name, "id": resource_id}
     identity_type = str((inputs.get("identity") or {}).get("type", ""))
     if "SystemAssigned" in identity_type:

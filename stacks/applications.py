@@ -21,8 +21,7 @@ from components.kubernetes.jupyterhub import JupyterHub, JupyterHubArgs
 from components.kubernetes import jupyterhub
 from components.kubernetes.mlflow import Mlflow, MlflowArgs
 from components.kubernetes.network_policies import Admission
-from components.kubernetes.serving import PORT as SERVING_PORT
-from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, ServingGateway, ServingGatewayArgs
+from components.kubernetes.serving import ModelEndpoint, ModelEndpointArgs, ServingGateway, ServingGatewayArgs, served_port
 from infra import pipeline_config
 from infra.config import ServiceMode, StackConfig
 from stacks import specs
@@ -66,7 +65,7 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
     airflow_ingress = cfg.airflow.ingress.enabled
     # Model servers: the gateway's proxies run in a namespace of their own (any, to this policy).
     serving = tuple(
-        Admission(endpoint.name, (SERVING_PORT,), from_pipelines=True, from_anywhere=True)
+        Admission(endpoint.name, (served_port(specs.endpoint(endpoint)),), from_pipelines=True, from_anywhere=True)
         for endpoint in cfg.serving.endpoints
         if endpoint.mode is ServiceMode.IN_CLUSTER
     )
@@ -75,7 +74,8 @@ def admissions(cfg: StackConfig) -> tuple[Admission, ...]:
         Admission("feast", (6566,), from_apps=("airflow",), from_pipelines=True),
         Admission("evidently", (8000,), from_apps=("evidently", "airflow"), from_pipelines=True),
         # Task pods report to the Execution API of the api-server.
-        Admission("airflow", (8080,), component="api-server", from_pipelines=True, from_anywhere=airflow_ingress),
+        # The monitoring job (evidently's) emits the drift asset events.
+        Admission("airflow", (8080,), component="api-server", from_apps=("evidently",), from_pipelines=True, from_anywhere=airflow_ingress),
     ) + _notebook_admissions(cfg)
 
 
@@ -287,12 +287,13 @@ def _model_endpoints(apps: _Apps, checksum: pulumi.Output[str],
                 gateway=gateway.gateway, labels=cfg.labels, pipeline_config=pipeline_config.NAME, config_checksum=checksum,
                 # A variant that loads an MLflow model needs the tracking server up.
                 depends_on=(*apps.nodes, *([mlflow] if mlflow else [])),
-                service_account_annotations=dict(apps.identities.get("serving", {})),
+                service_account_annotations=dict(apps.identities.get("serving", {})), capture_image=cfg.jobs_image,
             ),
             opts=apps.opts,
         )
         components.append(model_endpoint)
         serving[endpoint.name] = ServingEndpointInfo(
             url=model_endpoint.url, weights=model_endpoint.weights, variant_urls=model_endpoint.variant_urls,
+            capture=model_endpoint.capture, capture_rate=endpoint.capture_rate,
         )
     return serving, components

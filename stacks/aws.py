@@ -17,13 +17,13 @@ import pulumi_aws as aws
 from components.aws.eks import EksCluster, EksClusterArgs
 from components.aws.elasticache import ElastiCache, ElastiCacheArgs
 from components.aws.events import LakeEventQueue, LakeEventQueueArgs, receive_access
-from components.aws.iam import Statement, bucket_access
+from components.aws.iam import Statement, bucket_access, put_access
 from components.aws.iam import WorkloadRole, WorkloadRoleArgs
 from components.aws.mwaa import AirflowConnections, AirflowConnectionsArgs, Mwaa, MwaaArgs
 from components.aws.naming import physical_name
 from components.aws.network import Network, NetworkArgs
 from components.aws.rds import RdsPostgres, RdsPostgresArgs
-from components.aws.s3 import BucketArgs, PrivateBucket
+from components.aws.s3 import PRIVATE_READER_TAG, BucketArgs, PrivateBucket
 from components.aws.sagemaker import SageMakerMlflow, SageMakerMlflowArgs
 from components.aws.serving import NAME_PREFIX_LENGTH, SageMakerEndpoint, SageMakerEndpointArgs
 from components.aws.studio import StudioDomain, StudioDomainArgs, StudioNetwork, StudioNetworkArgs
@@ -33,7 +33,7 @@ from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
 from infra.config import Aws, Environment, EventQueue, ServiceMode, StackConfig
 from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
-from mlops_jobs.pipeline_names import BUCKET_ROLES, EVENTS_CONNECTION, bucket_name
+from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, EVENTS_CONNECTION, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
 
@@ -85,7 +85,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     if events:
         pipelines_access.append(receive_access(events.arn))
     sagemaker = _managed_mlflow(ctx, buckets, pipelines_access)
-    model_endpoints = _model_endpoints(ctx, pipelines_access)
+    model_endpoints = _model_endpoints(ctx, buckets["lake"], pipelines_access)
     clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
     mwaa = _managed_airflow(ctx, network, pipelines_access)
     if mwaa:
@@ -114,7 +114,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         pipeline_identity={ROLE_ANNOTATION: roles[pipeline_role].arn},
         managed=managed,
         events=specs.lake_events(cfg.events, queue=events.url if events else "", region=settings.region),
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name)
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="sagemaker", cloud_name=e.name,
+                                           capture=e.capture, capture_rate=cfg.serving.endpoint(name).capture_rate)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
@@ -169,6 +170,11 @@ def _cluster(ctx: _Aws, network: Network) -> EksCluster:
     )
 
 
+def _capture_rules(cfg: StackConfig) -> dict:
+    """Captured requests can hold personal data: kept for the configured days, read by the monitoring job only."""
+    return {"expirations": {CAPTURE_PREFIX: cfg.serving.capture_retention_days}, "private_prefixes": (CAPTURE_PREFIX,)}
+
+
 def _buckets(ctx: _Aws) -> dict[str, PrivateBucket]:
     cfg = ctx.cfg
     return {
@@ -177,6 +183,7 @@ def _buckets(ctx: _Aws) -> dict[str, PrivateBucket]:
             BucketArgs(
                 bucket=ctx.account_id.apply(lambda account, s=suffix: physical_name("mlops", cfg.stack, s, account)),
                 versioning=ctx.production, force_destroy=cfg.ephemeral, protect=cfg.protect,
+                **(_capture_rules(cfg) if role == "lake" else {}),
             ),
             opts=ctx.opts,
         )
@@ -200,14 +207,14 @@ def _managed_mlflow(ctx: _Aws, buckets: dict[str, PrivateBucket], pipelines_acce
     return sagemaker
 
 
-def _model_endpoints(ctx: _Aws, pipelines_access: list) -> dict[str, SageMakerEndpoint]:
+def _model_endpoints(ctx: _Aws, lake: PrivateBucket, pipelines_access: list) -> dict[str, SageMakerEndpoint]:
     """Managed model endpoints; pipelines (request-triggered prediction, the post-deploy check) may invoke them."""
     model_endpoints = {
         endpoint.name: SageMakerEndpoint(
             f"serving-{endpoint.name}",
             SageMakerEndpointArgs(endpoint_name=physical_name("mlops", ctx.cfg.stack, endpoint.name, max_length=NAME_PREFIX_LENGTH),
                                   endpoint=specs.endpoint(endpoint),
-                                  region=ctx.settings.region),
+                                  region=ctx.settings.region, lake=lake.name, lake_arn=lake.arn),
             opts=ctx.opts,
         )
         for endpoint in ctx.cfg.serving.endpoints
@@ -275,6 +282,10 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
     }
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
+    # In-cluster model servers' capture sidecars may add captures, and nothing else.
+    capturing = tuple((platform, e.name) for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured)
+    if capturing:
+        access["serving"] = (capturing, [put_access(arn["lake"], CAPTURE_PREFIX)])
     # Pipeline pods (Airflow's task pods, the post-deploy check that stands in for one, and the
     # notebooks' user servers) share a role.
     notebook_users = ((pipelines, NOTEBOOK_USER_ACCOUNT),) if cfg.notebooks.in_cluster else ()
@@ -293,6 +304,8 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
             WorkloadRoleArgs(
                 oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
                 service_accounts=accounts, statements=statements,
+                # The monitoring job reads the captures, which no other role may.
+                tags=dict([PRIVATE_READER_TAG]) if app == "evidently" else {},
             ),
             opts=ctx.opts,
         )

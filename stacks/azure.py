@@ -18,6 +18,7 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 
 from components.azure.aks import AksCluster, AksClusterArgs
+from components.azure.conditions import no_reads_under, only_under
 from components.azure.compute_instances import ComputeInstances, ComputeInstancesArgs
 from components.azure.events import LakeEventQueue, LakeEventQueueArgs
 from components.azure.identity import (
@@ -41,7 +42,7 @@ from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra.config import Azure, Environment, EventQueue, ServiceMode, StackConfig
 from infra import pipeline_config
 from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
-from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
+from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
 
@@ -108,6 +109,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
                 endpoint_name=ctx.suffix.apply(lambda s, e=endpoint.name: online_endpoint_name(e, cfg.stack, s)),
                 endpoint=specs.endpoint(endpoint), workspace_name=workspace.workspace_name, workspace_id=workspace.workspace_id,
                 subscription_id=ctx.subscription_id, registry_id=settings.container_registry_id, **ctx.place,
+                lake_account=lake.account_name, lake_container=lake.containers["lake"], lake_container_id=lake.container_ids["lake"],
             ),
             opts=ctx.opts,
         )
@@ -131,7 +133,8 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         managed=managed,
         events=specs.lake_events(cfg.events, queue=events.queue_name if events else "",
                                  namespace=events.fully_qualified_namespace if events else ""),
-        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name)
+        serving={name: ServingEndpointInfo(url=e.url, weights=e.weights, variant_urls=e.variant_urls, kind="azure-ml", cloud_name=e.name,
+                                           capture=e.capture, capture_rate=cfg.serving.endpoint(name).capture_rate)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
     ))
@@ -219,6 +222,8 @@ def _data_services(ctx: _Azure, network: Network) -> tuple[DataLake, FlexiblePos
             private_zone_ids={"blob": network.zone_ids["blob"], "dfs": network.zone_ids["dfs"]},
             hierarchical_namespace=settings.hierarchical_namespace, public_network_access=settings.storage_public_access,
             zone_redundant=ctx.production, soft_delete=ctx.production, protect=cfg.protect, **ctx.place,
+            # Captured requests can hold personal data: kept for the configured days only.
+            expirations={f"{CONTAINERS['lake']}/{CAPTURE_PREFIX}": cfg.serving.capture_retention_days},
         ),
         opts=ctx.opts,
     )
@@ -333,19 +338,21 @@ def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Opt
     platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
     container = lake.container_ids
 
-    def reads(role: str) -> Grant:
-        return Grant(container[role], BLOB_DATA_READER, f"{CONTAINERS[role]}-reader")
+    def reads(role: str, condition: Optional[str] = None) -> Grant:
+        return Grant(container[role], BLOB_DATA_READER, f"{CONTAINERS[role]}-reader", condition)
 
-    def writes(role: str) -> Grant:
-        return Grant(container[role], BLOB_DATA_CONTRIBUTOR, f"{CONTAINERS[role]}-contributor")
+    def writes(role: str, condition: Optional[str] = None) -> Grant:
+        return Grant(container[role], BLOB_DATA_CONTRIBUTOR, f"{CONTAINERS[role]}-contributor", condition)
 
-    pipeline_grants = [writes("lake"), writes("feature_store"), writes("artifacts")]
+    # The captured requests under inference/ are read by the monitoring job (evidently) only.
+    private = no_reads_under(CAPTURE_PREFIX)
+    pipeline_grants = [writes("lake", private), writes("feature_store"), writes("artifacts")]
     notebook_users = ((pipelines, NOTEBOOK_USER_ACCOUNT),) if cfg.notebooks.in_cluster else ()
     if workspace:
         # Pipelines log runs, register models and call the model endpoints in the workspace.
         pipeline_grants.append(Grant(workspace.workspace_id, AZUREML_DATA_SCIENTIST, "workspace-data-scientist"))
     access: dict[str, tuple[tuple[tuple[str, str], ...], list[Grant]]] = {
-        "feast": (((platform, "feast"),), [reads("lake"), writes("feature_store")]),
+        "feast": (((platform, "feast"),), [reads("lake", private), writes("feature_store")]),
         "evidently": (((platform, "evidently"),), [writes("monitoring"), reads("lake")]),
         # Pipeline pods (Airflow's task pods, the post-deploy check that stands in for one, and the
         # notebooks' user servers) share one.
@@ -354,6 +361,10 @@ def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Opt
     }
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), [writes("artifacts")])
+    # In-cluster model servers' capture sidecars may write captures, and nothing else.
+    capturing = tuple((platform, e.name) for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured)
+    if capturing:
+        access["serving"] = (capturing, [writes("lake", only_under(CAPTURE_PREFIX))])
     return {
         app: WorkloadIdentity(
             f"{app}-identity",

@@ -12,8 +12,8 @@ from components.kubernetes.network_policies import Admission
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, StackConfig
-from mlops_jobs.pipeline_names import BUCKET_ROLES, bucket_name
+from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, ServiceMode, StackConfig
+from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, bucket_name
 from stacks import applications
 from stacks import cluster, specs
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
@@ -29,16 +29,19 @@ def data_admissions(cfg: StackConfig) -> tuple[Admission, ...]:
     )
 # "postgres": the backup CronJob uploads its dumps.
 OBJECT_STORE_CLIENTS = ("postgres", "mlflow", "feast", "evidently", "airflow")
-OBJECT_STORE_ADMISSIONS = {
-    ObjectStoreServer.SEAWEEDFS: (
-        Admission("seaweedfs", (8333,), from_apps=("seaweedfs", *OBJECT_STORE_CLIENTS), from_pipelines=True),
+
+
+def object_store_admissions(cfg: StackConfig) -> tuple[Admission, ...]:
+    # In-cluster model servers' capture sidecars write to the lake.
+    clients = (*OBJECT_STORE_CLIENTS, *(e.name for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured))
+    if cfg.object_store_server is ObjectStoreServer.MINIO:
+        return (Admission("minio", (9000,), from_apps=("minio", *clients), from_pipelines=True),)
+    return (
+        Admission("seaweedfs", (8333,), from_apps=("seaweedfs", *clients), from_pipelines=True),
         # Masters, volume servers and filers of every pod, over HTTP and gRPC.
         Admission("seaweedfs", (9333, 19333, 8080, 18080, 8888, 18888), from_apps=("seaweedfs",), role="peers"),
-    ),
-    ObjectStoreServer.MINIO: (
-        Admission("minio", (9000,), from_apps=("minio", *OBJECT_STORE_CLIENTS), from_pipelines=True),
-    ),
-}
+    )
+
 
 # PostgreSQL backups: a bucket of its own, outside the pipelines' policy.
 BACKUP_BUCKET = "backups"
@@ -83,7 +86,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
         events=specs.lake_events(cfg.events),
     )
-    cluster.network_policies(cfg, target, data_admissions(cfg) + OBJECT_STORE_ADMISSIONS[cfg.object_store_server] + applications.admissions(cfg))
+    cluster.network_policies(cfg, target, data_admissions(cfg) + object_store_admissions(cfg) + applications.admissions(cfg))
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.
     return applications.build(cfg, data_endpoints, data_services={"postgres": postgres, "redis": redis, "objectStore": object_store})
 
@@ -109,13 +112,16 @@ def backup_target(cfg: StackConfig, object_store: Seaweedfs | Minio) -> Optional
 def object_store_server(cfg: StackConfig, service_args: dict, jobs_image: str, opts: pulumi.ResourceOptions) -> Seaweedfs | Minio:
     """The stack's S3 server, with the platform's buckets and the backups' bucket."""
     buckets = tuple(getattr(BUCKETS, role) for role in BUCKET_ROLES)
+    # Captured requests can hold personal data: kept for the configured days only.
+    expirations = {BUCKETS.lake: {CAPTURE_PREFIX: cfg.serving.capture_retention_days}}
     if cfg.object_store_server is ObjectStoreServer.MINIO:
         return Minio("minio", MinioArgs(
             **service_args, client_image=cfg.object_store_client_image, buckets=buckets, private_buckets=(BACKUP_BUCKET,),
+            expirations=expirations,
             # Versioning needs an erasure set; production's default of four replicas has one.
             versioning=cfg.object_store.size.replicas >= 4,
         ), opts=opts)
     return Seaweedfs("seaweedfs", SeaweedfsArgs(
         **service_args, setup_image=jobs_image, buckets=buckets, private_buckets=(BACKUP_BUCKET,),
-        versioning=cfg.environment is Environment.PRODUCTION,
+        versioning=cfg.environment is Environment.PRODUCTION, expirations=expirations,
     ), opts=opts)

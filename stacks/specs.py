@@ -26,7 +26,8 @@ def ingress(given: IngressConfig) -> Ingress:
 def monitoring(given: MonitoringConfig) -> Optional[Monitoring]:
     if not given.enabled:
         return None
-    return Monitoring(enabled=True, schedule=given.schedule, project=given.project, reference=given.reference, current=given.current)
+    return Monitoring(enabled=True, schedule=given.schedule, project=given.project, reference=given.reference, current=given.current,
+                      threshold=given.threshold, window_hours=given.window_hours)
 
 
 def endpoint(given: ServingEndpoint) -> EndpointSpec:
@@ -39,6 +40,7 @@ def endpoint(given: ServingEndpoint) -> EndpointSpec:
         ),
         await_ready=given.await_ready,
         smoke_request=given.smoke_request,
+        capture_rate=given.capture_rate,
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -39,6 +39,12 @@ def bucket_access(bucket_arn: pulumi.Input[str], prefix: str = "", *, write: boo
     ]
 
 
+def put_access(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[Statement]:
+    """Write new objects under `prefix` of one bucket: no reading, listing or deleting."""
+    return pulumi.Output.concat(bucket_arn, "/", prefix, "*").apply(
+        lambda objects: {"Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": objects})
+
+
 @dataclass(frozen=True)
 class WorkloadRoleArgs:
     oidc_provider_arn: pulumi.Input[str]
@@ -46,6 +52,7 @@ class WorkloadRoleArgs:
     # (namespace, service account) pairs that may assume the role
     service_accounts: tuple[tuple[str, str], ...]
     statements: Sequence[pulumi.Input[Statement]]
+    tags: Mapping[str, str] = field(default_factory=dict)  # e.g. s3.PRIVATE_READER_TAG
 
 
 class WorkloadRole(pulumi.ComponentResource):
@@ -65,7 +72,8 @@ class WorkloadRole(pulumi.ComponentResource):
                 "Condition": {"StringEquals": {f"{p[1]}:aud": "sts.amazonaws.com", f"{p[1]}:sub": subjects}},
             }],
         })
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust), opts=pulumi.ResourceOptions(parent=self))
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(trust), tags=dict(args.tags) or None,
+                            opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(f"{name}-policy", role=role.name, policy=document(args.statements), opts=pulumi.ResourceOptions(parent=self))
         self.arn = role.arn
         self.register_outputs({"arn": self.arn})

@@ -1,9 +1,12 @@
-"""S3 buckets: public access blocked, encrypted, TLS only, owner-enforced; versioned in production."""
+"""S3 buckets: public access blocked, encrypted, TLS only, owner-enforced; versioned in production.
+
+A prefix may expire (its objects deleted after some days), and a prefix may be private: its objects are
+readable only by roles that carry PRIVATE_READER_TAG, whatever else their policies allow."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -17,7 +20,39 @@ class BucketArgs:
     protect: bool
     # Old versions of overwritten or deleted objects are removed after this many days.
     noncurrent_version_days: int = 30
+    expirations: Mapping[str, int] = field(default_factory=dict)  # prefix -> days its objects are kept
+    private_prefixes: tuple[str, ...] = ()  # readable only by roles tagged PRIVATE_READER_TAG
 
+
+# The tag of a role that may read a bucket's private prefixes (the monitoring job's, for captured requests).
+PRIVATE_READER_TAG = ("mlops-stack:private-reader", "true")
+
+
+def _expiration(prefix: str, days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """Objects under the prefix deleted after `days`; on a versioned bucket, their old versions a day later."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=f"expire-{prefix.strip('/').replace('/', '-')}",
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=1),
+    )
+
+
+def _policy(arn: str, private_prefixes: tuple[str, ...]) -> dict:
+    statements = [{
+        "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]
+    if private_prefixes:
+        key, value = PRIVATE_READER_TAG
+        statements.append({
+            "Sid": "PrivateReads", "Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [f"{arn}/{prefix}*" for prefix in private_prefixes],
+            # A principal without the tag has no value to match: denied too.
+            "Condition": {"StringNotEquals": {f"aws:PrincipalTag/{key}": value}},
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
 
 class PrivateBucket(pulumi.ComponentResource):
     name: pulumi.Output[str]
@@ -68,19 +103,13 @@ class PrivateBucket(pulumi.ComponentResource):
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7,
                 ),
-            )],
+            ), *(_expiration(prefix, days) for prefix, days in sorted(args.expirations.items()))],
             opts=child,
         ))
-        tls_only = pulumi.Output.all(bucket.arn).apply(lambda a: {
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [a[0], f"{a[0]}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }],
-        })
+        policy = bucket.arn.apply(lambda arn: _policy(arn, tuple(args.private_prefixes)))
         # A bucket policy is refused while public access settings are in flux.
         settings.append(aws.s3.BucketPolicy(
-            f"{name}-policy", bucket=bucket.id, policy=pulumi.Output.json_dumps(tls_only),
+            f"{name}-policy", bucket=bucket.id, policy=pulumi.Output.json_dumps(policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
         ))
         self.name = bucket.bucket

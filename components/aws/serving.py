@@ -7,6 +7,9 @@ change makes a new endpoint, created and scaled before the old one is deleted, a
 
 Each variant's instance count scales between its replicas and max_replicas on invocations per instance,
 like the HorizontalPodAutoscaler of an in-cluster variant.
+
+With a capture rate, SageMaker's data capture writes a share of the requests and responses to the
+lake, under inference/<endpoint name>/<variant>/<yyyy>/<MM>/<dd>/<HH>/: the layout every backend uses.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.iam import service_trust
+from components.aws.iam import put_access, service_trust
 from components.specs import EndpointSpec, VariantSpec
+from mlops_jobs import pipeline_names
 
 # Invocations per instance per minute at which another instance is added.
 INVOCATIONS_PER_INSTANCE = 1000
@@ -31,6 +35,8 @@ class SageMakerEndpointArgs:
     endpoint_name: str  # at most NAME_PREFIX_LENGTH characters; the generation is appended
     endpoint: EndpointSpec
     region: str
+    lake: pulumi.Input[str] = ""  # the lake bucket's name, where captures go (with capture_rate > 0)
+    lake_arn: pulumi.Input[str] = ""
 
 
 # SageMaker's limit is 63 characters: the prefix, '-' and six of the generation.
@@ -71,6 +77,28 @@ def _production_variant(variant: VariantSpec, model: aws.sagemaker.Model) -> aws
     )
 
 
+def capture_percentage(rate: float) -> int:
+    """SageMaker samples in whole percent: a rate above 0 captures at least 1%."""
+    return max(1, round(rate * 100)) if rate > 0 else 0
+
+
+def _data_capture(endpoint: EndpointSpec, lake: pulumi.Input[str]) -> Optional[aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs]:
+    if endpoint.capture_rate <= 0:
+        return None
+    return aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+        enable_capture=True,
+        initial_sampling_percentage=capture_percentage(endpoint.capture_rate),
+        # SageMaker appends <endpoint name>/<variant>/<yyyy>/<MM>/<dd>/<HH>/.
+        destination_s3_uri=pulumi.Output.concat("s3://", lake, "/", pipeline_names.CAPTURE_PREFIX.rstrip("/")),
+        capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=mode)
+                         for mode in ("Input", "Output")],
+        # JSON and CSV are kept as text, as the cluster's sidecar keeps them; anything else in base64.
+        capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+            json_content_types=["application/json"], csv_content_types=["text/csv"],
+        ),
+    )
+
+
 def _invocations_target() -> aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs:
     return aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
         target_value=float(INVOCATIONS_PER_INSTANCE),
@@ -87,17 +115,20 @@ class SageMakerEndpoint(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     weights: dict[str, int]
     variant_urls: dict[str, pulumi.Output[str]]
+    capture: pulumi.Output[str]  # the lake prefix of its captures; "" when it captures nothing
 
     def __init__(self, name: str, args: SageMakerEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:aws:SageMakerEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         endpoint = args.endpoint
-        role = self._execution_role(name)
+        role, role_policies = self._execution_role(name, args)
         models = {variant.name: self._model(name, endpoint.name, variant, role) for variant in endpoint.variants}
         configuration = aws.sagemaker.EndpointConfiguration(
             f"{name}-configuration",
             production_variants=[_production_variant(variant, models[variant.name]) for variant in endpoint.variants],
-            opts=child,
+            data_capture_config=_data_capture(endpoint, args.lake),
+            # The role may write captures before the endpoint starts sending them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=role_policies),
         )
         sagemaker_endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint", name=f"{args.endpoint_name[:NAME_PREFIX_LENGTH]}-{generation(endpoint)}",
@@ -112,14 +143,22 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.weights = {variant.name: variant.weight for variant in endpoint.variants}
         # One URL for all: a variant is addressed with the TargetVariant parameter (X-Amzn-SageMaker-Target-Variant).
         self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
-        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
+        self.capture = (sagemaker_endpoint.name.apply(pipeline_names.capture_prefix) if endpoint.capture_rate > 0
+                        else pulumi.Output.from_input(""))
+        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights, "capture": self.capture})
 
-    def _execution_role(self, name: str) -> aws.iam.Role:
-        """The role SageMaker runs the model containers as."""
+    def _execution_role(self, name: str, args: SageMakerEndpointArgs) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        """The role SageMaker runs the model containers as, and writes their captures as."""
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=service_trust("sagemaker.amazonaws.com"), opts=child)
-        aws.iam.RolePolicy(f"{name}-execution-policy", role=role.name, policy=json.dumps(EXECUTION_POLICY), opts=child)
-        return role
+        policies: list[pulumi.Resource] = [
+            aws.iam.RolePolicy(f"{name}-execution-policy", role=role.name, policy=json.dumps(EXECUTION_POLICY), opts=child)]
+        if args.endpoint.capture_rate > 0:
+            capture = put_access(args.lake_arn, pipeline_names.CAPTURE_PREFIX)
+            policies.append(aws.iam.RolePolicy(
+                f"{name}-capture-policy", role=role.name,
+                policy=capture.apply(lambda statement: json.dumps({"Version": "2012-10-17", "Statement": [statement]})), opts=child))
+        return role, policies
 
     def _model(self, name: str, endpoint_name: str, variant: VariantSpec, role: aws.iam.Role) -> aws.sagemaker.Model:
         return aws.sagemaker.Model(

@@ -10,6 +10,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_azure_native as azure
 
+from components.azure import conditions
+
 # The audience Azure AD expects in a federated service account token.
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
@@ -37,6 +39,7 @@ class Grant:
     scope: pulumi.Input[str]
     role_id: str
     label: str  # stable and unique within the identity: names the assignment
+    condition: Optional[str] = None  # an ABAC condition (components.azure.conditions) narrowing the role
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 role_assignment_name=role_assignment_name(args.identity_name, grant.scope, grant.role_id),
                 principal_id=identity.principal_id, principal_type="ServicePrincipal",
                 role_definition_id=role_definition(args.subscription_id, grant.role_id),
+                condition=grant.condition, condition_version=conditions.VERSION if grant.condition else None,
                 scope=grant.scope, opts=pulumi.ResourceOptions(parent=self),
             )
         self.client_id = identity.client_id

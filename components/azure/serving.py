@@ -9,6 +9,12 @@ change to the endpoint is followed by a write of the traffic. A removed variant 
 before its deployment is deleted, because Pulumi deletes what left the program last.
 
 Callers sign in with Entra ID (auth mode AADToken): no endpoint keys exist anywhere.
+
+Where the endpoint captures, each deployment's data collector writes a share of the requests and the
+responses (its collections `request` and `response`) to the lake, hourly, under
+`inference/<endpoint>/<variant>/<collection>/YYYY/MM/DD/HH/`: one folder further down than the other
+backends, since Azure ML rolls each collection into a data asset of its own. The endpoint's identity
+writes there with a role narrowed to inference/ by a condition.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_azure_native as azure
 
-from components.azure.identity import role_assignment_name, role_definition
+from components.azure import conditions
+from components.azure.identity import BLOB_DATA_CONTRIBUTOR, role_assignment_name, role_definition
 from components.specs import EndpointSpec, VariantSpec
+from mlops_jobs import pipeline_names
 
 ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 ENDPOINT_API_VERSION = "2025-12-01"  # the provider's own API version for online endpoints
@@ -29,6 +37,9 @@ ACR_PULL = "7f951dff-4ed7-4a0b-8f41-3d1a56dd1cd1"
 SERVER_PORT = 8080  # the model server contract of every backend (components.kubernetes.serving)
 # Scale out above this average CPU of a variant's instances, in below a third of it.
 CPU_SCALE_OUT_PERCENT = 70
+# Azure ML's payload collections, reserved names: what callers sent and what the model answered.
+COLLECTIONS = pipeline_names.AZURE_ML_COLLECTIONS
+REQUEST_ID_HEADER = "x-request-id"  # kept with each payload, as the in-cluster sidecar keeps it
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class OnlineEndpointArgs:
     subscription_id: pulumi.Input[str]
     registry_id: Optional[str]  # an ACR the deployments pull images from
     tags: Mapping[str, str]
+    # The lake's storage account and container, where the captures go (when the endpoint captures).
+    lake_account: pulumi.Input[str] = ""
+    lake_container: pulumi.Input[str] = ""
+    lake_container_id: pulumi.Input[str] = ""
 
 
 def deployment_name(endpoint: str, variant: str) -> str:
@@ -77,7 +92,32 @@ def _environment_properties(endpoint: EndpointSpec, variant: VariantSpec) -> azu
     )
 
 
+def datastore_name(endpoint: str) -> str:
+    """Datastore names take lowercase letters, digits and underscores."""
+    return "lake_" + endpoint.replace("-", "_")
+
+
+def capture_path(endpoint: str, variant: str, collection: str) -> str:
+    return pipeline_names.variant_folder(pipeline_names.capture_prefix(endpoint), variant, collection)
+
+
+def _data_collector(endpoint: EndpointSpec, data_ids: Mapping[str, pulumi.Input[str]],
+                    ) -> Optional[azure.machinelearningservices.DataCollectorArgs]:
+    ml = azure.machinelearningservices
+    if not data_ids:
+        return None
+    return ml.DataCollectorArgs(
+        collections={
+            collection: ml.CollectionArgs(data_collection_mode="Enabled", data_id=data_id, sampling_rate=endpoint.capture_rate)
+            for collection, data_id in data_ids.items()
+        },
+        rolling_rate="Hour",
+        request_logging=ml.RequestLoggingArgs(capture_headers=[REQUEST_ID_HEADER]),
+    )
+
+
 def _deployment_properties(endpoint: EndpointSpec, variant: VariantSpec, environment_id: pulumi.Input[str],
+                           data_ids: Optional[Mapping[str, pulumi.Input[str]]] = None,
                            ) -> azure.machinelearningservices.ManagedOnlineDeploymentArgs:
     ml = azure.machinelearningservices
     return ml.ManagedOnlineDeploymentArgs(
@@ -91,6 +131,7 @@ def _deployment_properties(endpoint: EndpointSpec, variant: VariantSpec, environ
         readiness_probe=_probe("PT10S"),
         scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
         app_insights_enabled=True,
+        data_collector=_data_collector(endpoint, data_ids),
     )
 
 
@@ -100,6 +141,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
     endpoint_id: pulumi.Output[str]
     weights: dict[str, int]
     variant_urls: dict[str, pulumi.Output[str]]
+    capture: str  # the lake prefix of its captures; "" when it captures nothing
 
     def __init__(self, name: str, args: OnlineEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:azure:OnlineEndpoint", name, None, opts)
@@ -112,8 +154,17 @@ class OnlineEndpoint(pulumi.ComponentResource):
             # The traffic is written by the ARM deployment below, once the deployments exist.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["properties.traffic"]),
         )
-        pulls = self._registry_pull(name, args, online_endpoint)
-        deployments = [self._deployment(name, args, variant, online_endpoint, pulls) for variant in endpoint.variants]
+        # What the deployments wait for: the image pull and the captures' writer role.
+        prerequisites = self._registry_pull(name, args, online_endpoint)
+        captured = endpoint.capture_rate > 0
+        if captured:
+            datastore, writer = self._capture_store(name, args, online_endpoint)
+            prerequisites.append(writer)
+        deployments = [
+            self._deployment(name, args, variant, online_endpoint, prerequisites,
+                             self._capture_assets(name, args, variant.name, datastore) if captured else {})
+            for variant in endpoint.variants
+        ]
         self._traffic(name, args, online_endpoint, deployments)
         self.name = online_endpoint.name
         self.endpoint_id = online_endpoint.id
@@ -121,7 +172,61 @@ class OnlineEndpoint(pulumi.ComponentResource):
         self.weights = {variant.name: variant.weight for variant in endpoint.variants}
         # One URL for all: a deployment is addressed with the azureml-model-deployment header.
         self.variant_urls = {variant.name: self.url for variant in endpoint.variants}
-        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights})
+        self.capture = pipeline_names.capture_prefix(endpoint.name) if captured else ""
+        self.register_outputs({"name": self.name, "url": self.url, "weights": self.weights, "capture": self.capture})
+
+    def _capture_store(self, name: str, args: OnlineEndpointArgs, online_endpoint: azure.machinelearningservices.OnlineEndpoint,
+                       ) -> tuple[azure.machinelearningservices.Datastore, pulumi.Resource]:
+        """The lake's container as a datastore (no stored credentials), and the endpoint's identity as
+        a writer under inference/ only: the collector writes with it."""
+        ml = azure.machinelearningservices
+        datastore = ml.Datastore(
+            f"{name}-capture-store",
+            name=datastore_name(args.endpoint.name), **_in_workspace(args),
+            properties=ml.AzureBlobDatastoreArgs(
+                datastore_type="AzureBlob", account_name=args.lake_account, container_name=args.lake_container,
+                credentials=ml.NoneDatastoreCredentialsArgs(credentials_type="None"),
+                description=f"captured requests of {args.endpoint.name}",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        principal_id = online_endpoint.identity.apply(lambda identity: identity.principal_id if identity else "")
+        writer = azure.authorization.RoleAssignment(
+            f"{name}-capture-writer",
+            role_assignment_name=role_assignment_name(args.endpoint_name, args.lake_container_id, BLOB_DATA_CONTRIBUTOR),
+            principal_id=principal_id, principal_type="ServicePrincipal",
+            role_definition_id=role_definition(args.subscription_id, BLOB_DATA_CONTRIBUTOR), scope=args.lake_container_id,
+            condition=conditions.only_under(pipeline_names.CAPTURE_PREFIX), condition_version=conditions.VERSION,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return datastore, writer
+
+    def _capture_assets(self, name: str, args: OnlineEndpointArgs, variant: str,
+                        datastore: azure.machinelearningservices.Datastore) -> dict[str, pulumi.Output[str]]:
+        """A uri_folder data asset per collection, the collector's destination; their IDs by collection."""
+        ml = azure.machinelearningservices
+        data_ids = {}
+        for collection in COLLECTIONS:
+            asset = deployment_name(args.endpoint.name, variant) + f"-{collection}"
+            container = ml.DataContainer(
+                f"{name}-{variant}-{collection}-data",
+                name=asset, **_in_workspace(args),
+                properties=ml.DataContainerPropertiesArgs(data_type="uri_folder", description=f"captured {collection}s of {variant}"),
+                # Data assets are records Azure ML keeps (it archives them): kept when a variant retires.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+            version = ml.DataVersion(
+                f"{name}-{variant}-{collection}-data-version",
+                name=container.name, version="1", **_in_workspace(args),
+                properties=ml.UriFolderDataVersionArgs(
+                    data_type="uri_folder",
+                    data_uri=pulumi.Output.concat("azureml://datastores/", datastore.name, "/paths/",
+                                                  capture_path(args.endpoint.name, variant, collection)),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+            data_ids[collection] = version.id
+        return data_ids
 
     def _registry_pull(self, name: str, args: OnlineEndpointArgs,
                        online_endpoint: azure.machinelearningservices.OnlineEndpoint) -> list[pulumi.Resource]:
@@ -138,8 +243,8 @@ class OnlineEndpoint(pulumi.ComponentResource):
         )]
 
     def _deployment(self, name: str, args: OnlineEndpointArgs, variant: VariantSpec,
-                    online_endpoint: azure.machinelearningservices.OnlineEndpoint,
-                    pulls: list[pulumi.Resource]) -> azure.machinelearningservices.OnlineDeployment:
+                    online_endpoint: azure.machinelearningservices.OnlineEndpoint, prerequisites: list[pulumi.Resource],
+                    data_ids: Mapping[str, pulumi.Input[str]]) -> azure.machinelearningservices.OnlineDeployment:
         """A variant's environment, its online deployment, and the deployment's autoscale setting."""
         ml = azure.machinelearningservices
         endpoint = args.endpoint
@@ -157,9 +262,9 @@ class OnlineEndpoint(pulumi.ComponentResource):
             deployment_name=deployment, endpoint_name=online_endpoint.name, **_in_workspace(args),
             location=args.location, tags=dict(args.tags),
             sku=ml.SkuArgs(name="Default", capacity=variant.size.replicas),
-            properties=_deployment_properties(endpoint, variant, environment.id),
+            properties=_deployment_properties(endpoint, variant, environment.id, data_ids),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=pulls,
+                parent=self, depends_on=prerequisites,
                 # The autoscale setting owns the instance count once it exists.
                 ignore_changes=["sku.capacity"] if autoscaled else None,
                 # Deleting the endpoint deletes its deployments, traffic or not; a lone deployment is

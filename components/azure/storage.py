@@ -2,13 +2,15 @@
 feature store and monitoring. Entra ID only (shared keys off), no anonymous access, TLS 1.2, and
 reached from the cluster through private endpoints for its blob and dfs APIs.
 
+Blobs under a prefix may expire: a lifecycle rule deletes them some days after their last change.
+
 Production: soft delete of blobs and containers, and `protect`. Azure does not version blobs in an
 account with a hierarchical namespace; a flat account (hierarchical_namespace=False) is versioned too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import pulumi
@@ -33,6 +35,8 @@ class DataLakeArgs:
     soft_delete: bool
     protect: bool
     tags: Mapping[str, str]
+    # "<container>/<prefix>" (Azure's prefixMatch) -> days its blobs are kept after their last change
+    expirations: Mapping[str, int] = field(default_factory=dict)
 
 
 class DataLake(pulumi.ComponentResource):
@@ -90,9 +94,35 @@ class DataLake(pulumi.ComponentResource):
             )
             self.containers[role] = container.name
             self.container_ids[role] = container.id
+        if args.expirations:
+            self._expirations(name, args, account)
         for group_id in ("blob", "dfs"):
             private_endpoint(self, name, account.id, group_id, args.resource_group, args.location, args.subnet_id, args.private_zone_ids[group_id], args.tags)
         self.account_name = account.name
         self.account_id = account.id
         self.blob_endpoint = account.primary_endpoints.apply(lambda e: e.blob.rstrip("/"))
         self.register_outputs({"accountName": self.account_name, "containers": self.containers})
+
+    def _expirations(self, name: str, args: DataLakeArgs, account: azure.storage.StorageAccount) -> None:
+        storage = azure.storage
+        storage.ManagementPolicy(
+            f"{name}-lifecycle",
+            account_name=account.name, resource_group_name=args.resource_group, management_policy_name="default",
+            policy=storage.ManagementPolicySchemaArgs(rules=[
+                storage.ManagementPolicyRuleArgs(
+                    name="expire-" + path.strip("/").replace("/", "-"), enabled=True, type="Lifecycle",
+                    definition=storage.ManagementPolicyDefinitionArgs(
+                        filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob", "appendBlob"], prefix_match=[path]),
+                        actions=storage.ManagementPolicyActionArgs(
+                            base_blob=storage.ManagementPolicyBaseBlobArgs(
+                                delete=storage.DateAfterModificationArgs(days_after_modification_greater_than=days)),
+                            # A flat account keeps versions: they go with the blob.
+                            version=None if args.hierarchical_namespace else storage.ManagementPolicyVersionArgs(
+                                delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=days)),
+                        ),
+                    ),
+                )
+                for path, days in sorted(args.expirations.items())
+            ]),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

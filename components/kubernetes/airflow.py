@@ -79,8 +79,9 @@ def settings(args: AirflowArgs, platform_namespace: str, pipelines_namespace: st
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_server_url(platform_namespace)}/execution/",
-        # Pipelines (and the post-deploy check) sign in as a user that may read and trigger DAGs, not administer.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{PIPELINES_USER}:user",
+        # Pipelines (and the post-deploy check, and the monitoring job) sign in as a user that may read
+        # and trigger DAGs and emit asset events (role op), not administer.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{PIPELINES_USER}:op",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": PASSWORDS_FILE,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_PRE_PING": "True",
         "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": pipelines_namespace,

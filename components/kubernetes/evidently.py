@@ -1,5 +1,6 @@
 """Evidently in the cluster: the UI service with its workspace in the monitoring bucket, and a
-scheduled monitoring job that adds a drift snapshot of a configured dataset to it.
+scheduled monitoring job (mlops_jobs.monitor) that adds a drift snapshot per variant of the captured
+requests, and of a configured dataset, and asks Airflow for retraining where a variant drifted.
 
 Writers (the monitoring job, pipelines) go through the UI's API with a generated token, so the UI's
 view of the workspace is always current; reading needs no token.
@@ -34,8 +35,9 @@ def ui_command() -> list[str]:
 
 
 def monitor_command(monitoring: Monitoring) -> list[str]:
-    return ["python", "-m", "mlops_jobs.monitor", "--project", monitoring.project,
-            "--reference", monitoring.reference, "--current", monitoring.current]
+    return ["python", "-m", "mlops_jobs.monitor", "--project", monitoring.project, "--reference", monitoring.reference,
+            "--threshold", f"{monitoring.threshold:g}", "--window-hours", str(monitoring.window_hours),
+            *(["--current", monitoring.current] if monitoring.current else [])]
 
 
 class Evidently(pulumi.ComponentResource):

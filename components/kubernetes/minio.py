@@ -7,13 +7,15 @@ node, and only then can buckets be versioned.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import StatefulServiceArgs
+from mlops_jobs.object_store_setup import lifecycle
 
 APP = "minio"
 API_PORT = 9000
@@ -33,6 +35,12 @@ class MinioArgs(StatefulServiceArgs):
     # Created like the others, but outside the pipelines' policy (the platform's backups).
     private_buckets: tuple[str, ...] = ()
     versioning: bool = False
+    # bucket -> prefix -> days its objects are kept (lifecycle rules)
+    expirations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+def lifecycle_file(bucket: str) -> str:
+    return f"lifecycle-{bucket}.json"
 
 
 def server_args(replicas: int, namespace: str) -> list[str]:
@@ -66,7 +74,7 @@ def pipelines_policy(buckets: tuple[str, ...]) -> str:
     )
 
 
-def setup_script(buckets: tuple[str, ...], versioning: bool) -> str:
+def setup_script(buckets: tuple[str, ...], versioning: bool, expirations: Mapping[str, Mapping[str, int]]) -> str:
     """Idempotent: buckets, the pipelines' policy and user; mc reads the admin login from MC_HOST_mlops."""
     lines = [
         "#!/bin/sh",
@@ -83,6 +91,9 @@ def setup_script(buckets: tuple[str, ...], versioning: bool) -> str:
         lines.append(f"mc mb --ignore-existing mlops/{bucket}")
         if versioning:
             lines.append(f"mc version enable mlops/{bucket}")
+        if expirations.get(bucket):
+            # An import replaces the bucket's rules: the same on every run.
+            lines.append(f"mc ilm import mlops/{bucket} < /setup/{lifecycle_file(bucket)}")
     lines += [
         f"mc admin policy create mlops {PIPELINES_POLICY} /setup/pipelines-policy.json",
         'mc admin user add mlops "$PIPELINES_ACCESS_KEY" "$PIPELINES_SECRET_KEY"',
@@ -172,8 +183,9 @@ class Minio(pulumi.ComponentResource):
             args,
             image=args.client_image,
             scripts={
-                "setup.sh": setup_script(args.buckets + args.private_buckets, args.versioning),
+                "setup.sh": setup_script(args.buckets + args.private_buckets, args.versioning, args.expirations),
                 "pipelines-policy.json": pipelines_policy(args.buckets),
+                **{lifecycle_file(bucket): json.dumps(lifecycle(rules), indent=2) for bucket, rules in args.expirations.items() if rules},
             },
             command=["/bin/sh", "/setup/setup.sh"],
             env=[

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -54,6 +54,8 @@ class SeaweedfsArgs(StatefulServiceArgs):
     # Created like the others, each with a key of its own that reaches nothing else (the platform's backups).
     private_buckets: tuple[str, ...] = ()
     versioning: bool = False
+    # bucket -> prefix -> days its objects are kept (lifecycle rules)
+    expirations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def peers(replicas: int, namespace: str) -> list[str]:
@@ -108,9 +110,10 @@ def identities(keys: dict[str, str], buckets: tuple[str, ...], private_buckets: 
     ]}, indent=2)
 
 
-def setup_config(buckets: tuple[str, ...], versioning: bool) -> str:
+def setup_config(buckets: tuple[str, ...], versioning: bool, expirations: Mapping[str, Mapping[str, int]]) -> str:
     """What the setup Job does (mlops_jobs/object_store_setup.py reads it)."""
-    return json.dumps({"buckets": list(buckets), "versioning": versioning}, indent=2)
+    return json.dumps({"buckets": list(buckets), "versioning": versioning,
+                       "expirations": {bucket: dict(rules) for bucket, rules in expirations.items()}}, indent=2)
 
 
 def server_container(args: SeaweedfsArgs) -> k8s.core.v1.ContainerArgs:
@@ -191,7 +194,7 @@ class Seaweedfs(pulumi.ComponentResource):
         workload.setup_job(
             self, name, APP, args,
             image=args.setup_image,
-            scripts={"object-store.json": setup_config(args.buckets + args.private_buckets, args.versioning)},
+            scripts={"object-store.json": setup_config(args.buckets + args.private_buckets, args.versioning, args.expirations)},
             command=["python", "-m", "mlops_jobs.object_store_setup", "/setup/object-store.json"],
             env=[
                 k8s.core.v1.EnvVarArgs(name="AWS_ENDPOINT_URL_S3", value=self.endpoint),

@@ -4,6 +4,10 @@ Gateway API HTTPRoute whose weighted backends split the traffic between the vari
 Every model server follows one contract, SageMaker's and MLflow's: port 8080, `GET /ping` answers when
 the model is loaded, `POST /invocations` predicts. A variant that names an MLflow model runs
 `mlflow models serve` on the platform image and loads the model from the tracking server.
+
+Where the endpoint captures, a sidecar (mlops_jobs.capture, on the platform image) takes the
+Service's traffic on CAPTURE_PORT, forwards it to the model server on 8080, and writes a share of
+the requests with their responses to the lake in batches, after answering.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import AppArgs
+from infra.contract import Size
 from components.specs import EndpointSpec, VariantSpec
 from mlops_jobs import pipeline_names
 
 PORT = 8080
+CAPTURE_PORT = 8090  # the capture sidecar's: the Service sends here when the endpoint captures
+CAPTURE_SIZE = Size(1, "50m", "64Mi", "500m", "256Mi")
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 # Listeners from 1024 up: Envoy Gateway maps lower ports to others inside its proxy pods.
 GATEWAY_PORT = 8080
@@ -29,6 +36,16 @@ ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 # Envoy Gateway labels the proxy pods of a Gateway with its name and namespace.
 ENVOY_OWNER_LABELS = ("gateway.envoyproxy.io/owning-gateway-name", "gateway.envoyproxy.io/owning-gateway-namespace")
+
+
+def served_port(endpoint: EndpointSpec) -> int:
+    """The pod port that callers reach: the capture sidecar's, or the model server's."""
+    return CAPTURE_PORT if endpoint.capture_rate > 0 else PORT
+
+
+def capture_command(endpoint: EndpointSpec, variant: VariantSpec) -> list[str]:
+    return ["python", "-m", "mlops_jobs.capture", "--port", str(CAPTURE_PORT), "--upstream", f"127.0.0.1:{PORT}",
+            "--endpoint", endpoint.name, "--variant", variant.name, "--rate", f"{endpoint.capture_rate:g}"]
 
 
 def server_command(variant: VariantSpec) -> Optional[list[str]]:
@@ -114,6 +131,7 @@ class ModelEndpointArgs:
     # What a model server needs first: the tracking server, for a variant that loads an MLflow model.
     depends_on: tuple[pulumi.Resource, ...] = ()
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    capture_image: str = ""  # the platform image: its mlops_jobs.capture is the sidecar
 
 
 def model_container(endpoint: EndpointSpec, variant: VariantSpec, pipeline_config: str,
@@ -131,7 +149,8 @@ def model_container(endpoint: EndpointSpec, variant: VariantSpec, pipeline_confi
         ],
         # The tracking server, the S3 settings and credentials: what a pipeline gets.
         env_from=workload.pipeline_env_from(pipeline_config),
-        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+        # With a capture sidecar, the Service's port named http is the sidecar's.
+        ports=[k8s.core.v1.ContainerPortArgs(name="model" if endpoint.capture_rate > 0 else "http", container_port=PORT)],
         # Only a pod whose model is loaded gets traffic; a rollout waits for it.
         startup_probe=workload.startup_probe(ready, seconds=600),
         readiness_probe=ready,
@@ -142,10 +161,31 @@ def model_container(endpoint: EndpointSpec, variant: VariantSpec, pipeline_confi
     )
 
 
+def capture_container(endpoint: EndpointSpec, variant: VariantSpec, image: str, pipeline_config: str,
+                      mounts: list[k8s.core.v1.VolumeMountArgs]) -> k8s.core.v1.ContainerArgs:
+    """The capture sidecar: ready when the model server behind it answers /ping."""
+    ready = workload.http_probe("/ping", CAPTURE_PORT)
+    return k8s.core.v1.ContainerArgs(
+        name="capture",
+        image=image,
+        command=capture_command(endpoint, variant),
+        # The lake's bucket, the object store's endpoint and credentials.
+        env_from=workload.pipeline_env_from(pipeline_config),
+        env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=CAPTURE_PORT)],
+        readiness_probe=ready,
+        liveness_probe=workload.http_probe("/ping", CAPTURE_PORT, period=20, failures=5),
+        resources=workload.resources(CAPTURE_SIZE),
+        security_context=workload.container_security(),
+        volume_mounts=mounts,
+    )
+
+
 class ModelEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
     weights: dict[str, int]
     variant_urls: dict[str, pulumi.Output[str]]
+    capture: str  # the lake prefix of its captures; "" when it captures nothing
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mlops:kubernetes:ModelEndpoint", name, None, opts)
@@ -161,10 +201,12 @@ class ModelEndpoint(pulumi.ComponentResource):
                 depends_on=args.depends_on if variant.model else (),
             )
             volumes, mounts = workload.writable_dirs("/tmp")
-            server = model_container(endpoint, variant, args.pipeline_config, mounts)
+            containers = [model_container(endpoint, variant, args.pipeline_config, mounts)]
+            if endpoint.capture_rate > 0:
+                containers.append(capture_container(endpoint, variant, args.capture_image, args.pipeline_config, mounts))
             prefix = f"{name}-{variant.name}"
             deployment = workload.deployment(
-                self, prefix, app, variant_args, component=variant.name, containers=[server], volumes=volumes,
+                self, prefix, app, variant_args, component=variant.name, containers=containers, volumes=volumes,
                 service_account=account.metadata.name, autoscaled=True, skip_await=not endpoint.await_ready,
             )
             workload.cluster_service(self, prefix, app, variant_args, PORT, component=variant.name, skip_await=not endpoint.await_ready)
@@ -208,4 +250,5 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         self.url = pulumi.Output.concat(args.gateway_url, "/", app)
         self.weights = {v.name: v.weight for v in endpoint.variants}
-        self.register_outputs({"url": self.url, "weights": self.weights, "variantUrls": self.variant_urls})
+        self.capture = pipeline_names.capture_prefix(app) if endpoint.capture_rate > 0 else ""
+        self.register_outputs({"url": self.url, "weights": self.weights, "variantUrls": self.variant_urls, "capture": self.capture})

@@ -5,20 +5,22 @@ Triggers:
 - manual: the Airflow UI, `airflow dags trigger churn_training`, or POST /api/v2/dags/churn_training/dagRuns;
 - scheduled: daily at 03:00 UTC;
 - event: new data in the lake. `lake_watch` moves files from incoming/churn/ of the lake bucket into
-  the feature source and updates the asset below, which starts this DAG.
+  the feature source and updates the asset below, which starts this DAG;
+- event: drift. The monitoring job updates churn_drift when a variant of the churn endpoint gets
+  traffic that drifted from the training data.
 """
 
 import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, task
 
 from churn import pipeline
-from churn.assets import CUSTOMER_ACTIVITY
+from churn.assets import CHURN_DRIFT, CUSTOMER_ACTIVITY
 
 with DAG(
     dag_id="churn_training",
     description="Features → model → registry → drift report, from the pipeline config only",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"), assets=[CUSTOMER_ACTIVITY]
+        timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"), assets=(CUSTOMER_ACTIVITY | CHURN_DRIFT)
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

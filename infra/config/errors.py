@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -72,10 +72,15 @@ def describe(err: ValidationError, root: type[BaseModel]) -> str:
 
 def allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:
     model: Any = root
+    in_collection = False  # the part after a dict or list field is its key or index, not a field
     for part in loc:
+        if in_collection:
+            in_collection = False
+            continue
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         annotation = getattr(field, "annotation", None)
         if annotation is None or not isinstance(annotation, type) or not issubclass(annotation, BaseModel):
+            in_collection = get_origin(annotation) in (dict, list, tuple)
             args = getattr(annotation, "__args__", ())
             annotation = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if annotation is None:

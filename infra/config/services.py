@@ -154,16 +154,23 @@ class FeastConfig(AppServiceConfig):
 
 
 class MonitoringConfig(InputModel):
-    """The scheduled Evidently job: a drift report of `current` against `reference`, saved to the workspace."""
+    """The scheduled Evidently job: a drift report per variant of every capturing endpoint, and of
+    `current`, each against `reference`, saved to the workspace; drift asks for retraining."""
 
     enabled: bool = True
     schedule: Cron = Field("0 6 * * *", description="Cron schedule of the monitoring job")
+    threshold: float = Field(
+        0.5, gt=0, le=1, description="Share of drifted columns, above 0 and up to 1, at which a variant's drift emits "
+        "the Airflow asset event <endpoint>_drift (retraining)",
+    )
+    window_hours: int = Field(24, ge=1, le=720, description="Hours of captured requests each variant's report covers")
     project: str = Field("mlops", min_length=1, description="Evidently project the snapshots go to")
     reference: str = Field(
-        "example/churn/reference.parquet", min_length=1, description="Parquet key in the lake bucket: the reference data"
+        "example/churn/reference.parquet", min_length=1,
+        description="Parquet key in the lake bucket: the data the served model was trained on (with its predictions in a column 'prediction', if any)",
     )
     current: str = Field(
-        "example/churn/current.parquet", min_length=1, description="Parquet key in the lake bucket: the data to check"
+        "example/churn/current.parquet", description="Parquet key in the lake bucket: a dataset to check as well; empty: none"
     )
 
 

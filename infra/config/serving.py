@@ -54,6 +54,8 @@ DEFAULT_MANAGED_INSTANCE = {
     Backend.AZURE: {Environment.LOCAL: "Standard_DS3_v2", Environment.STAGING: "Standard_DS3_v2", Environment.PRODUCTION: "Standard_DS4_v2"},
 }
 _MANAGED_INSTANCE_PATTERNS = {Backend.AWS: SAGEMAKER_INSTANCE, Backend.AZURE: AZURE_ML_INSTANCE}
+# Captured requests can hold personal data: they are deleted after this many days.
+DEFAULT_CAPTURE_RETENTION_DAYS = {Environment.LOCAL: 7, Environment.STAGING: 14, Environment.PRODUCTION: 30}
 
 
 class ServingVariantConfig(InputModel):
@@ -79,6 +81,21 @@ class ServingVariantConfig(InputModel):
     )
 
 
+class EndpointCaptureConfig(InputModel):
+    """Requests and responses of every variant, written to the lake under inference/<endpoint>/<variant>/."""
+
+    sampling_rate: float = Field(
+        1.0, ge=0, le=1, description="Share of requests captured, 0 to 1; 0 captures nothing. SageMaker rounds it to whole percent",
+    )
+
+
+class CaptureConfig(InputModel):
+    retention_days: Optional[int] = Field(
+        None, ge=1, le=3650, description="Days a capture is kept in the lake before it is deleted; default "
+        + by_environment(DEFAULT_CAPTURE_RETENTION_DAYS),
+    )
+
+
 class ServingEndpointConfig(InputModel):
     mode: Optional[ServiceMode] = Field(
         None, description="in-cluster (Deployments behind a Gateway API route), or managed: a SageMaker endpoint on aws, an Azure ML online endpoint on azure"
@@ -90,6 +107,7 @@ class ServingEndpointConfig(InputModel):
     smoke_request: Optional[dict[str, Any]] = Field(
         None, description="A request body the post-deploy check POSTs to /invocations of every variant with traffic; unset: GET /ping only"
     )
+    capture: EndpointCaptureConfig = EndpointCaptureConfig()
 
 
 class GatewayConfig(InputModel):
@@ -110,6 +128,7 @@ class GatewayConfig(InputModel):
 class ServingConfig(InputModel):
     endpoints: dict[str, ServingEndpointConfig] = Field(default_factory=dict, description="Model endpoints by name")
     gateway: GatewayConfig = GatewayConfig()
+    capture: CaptureConfig = CaptureConfig()
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,11 @@ class ServingEndpoint:
     variants: tuple[ServingVariant, ...]
     await_ready: bool
     smoke_request: Optional[dict[str, Any]]
+    capture_rate: float = 1.0  # the share of requests captured; 0: none
+
+    @property
+    def captured(self) -> bool:
+        return self.capture_rate > 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +163,14 @@ class Serving:
     gateway_class: str
     gateway_name: str
     gateway_url: Optional[str]  # None: the installed gateway's in-cluster Service
+    capture_retention_days: int = 30
+
+    @property
+    def captured(self) -> bool:
+        return any(e.captured for e in self.endpoints)
+
+    def endpoint(self, name: str) -> ServingEndpoint:
+        return next(e for e in self.endpoints if e.name == name)
 
 
 @dataclass(frozen=True)
@@ -169,6 +201,7 @@ def resolve(raw: ServingConfig, environment: Environment, backend: Backend, jobs
     return Serving(
         endpoints=tuple(endpoints), install_gateway=install and bool(routed), gateway_class=gateway_class,
         gateway_name=raw.gateway.name, gateway_url=raw.gateway.url,
+        capture_retention_days=raw.capture.retention_days or DEFAULT_CAPTURE_RETENTION_DAYS[environment],
     )
 
 
@@ -200,7 +233,7 @@ def _endpoint(name: str, endpoint: ServingEndpointConfig, context: _Context, pro
     variants = tuple(_variant(name if valid_name else "", f"{key}.variants[{index}]", variant, managed, context, problems)
                      for index, variant in enumerate(endpoint.variants))
     return ServingEndpoint(name=name, mode=mode, variants=variants, await_ready=endpoint.await_ready,
-                           smoke_request=endpoint.smoke_request)
+                           smoke_request=endpoint.smoke_request, capture_rate=endpoint.capture.sampling_rate)
 
 
 def _check_source(key: str, variant: ServingVariantConfig, managed: bool, context: _Context, problems: Problems) -> None:

@@ -296,9 +296,12 @@ class ContainerCluster(LocalCluster):
 
         env = {**self.cloud_env, **self._identity(pod, namespace, name, options), **self._api_access(pod, namespace, name, options),
                **self.environment(chosen, namespace)}
+        own = {p["containerPort"] for p in chosen.get("ports", [])}
+        # Given ports of the pod's other containers: where this one reaches them on localhost.
+        siblings = {port: local for port, local in (ports or {}).items() if port not in own}
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
         command = chosen.get("command") or []
-        argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], ports)
+        argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], {**siblings, **ports})
         env = {key: self.translate(value, {}) for key, value in env.items()}
         # A listening port set by a variable (Airflow's scheduler health server), as `rebind` does for flags.
         env.update({key: str(ports[int(value)]) for key, value in env.items()

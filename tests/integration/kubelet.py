@@ -250,6 +250,8 @@ def rebind(argv: list[str], ports: dict[int, int]) -> list[str]:
         for container_port, local_port in ports.items():
             for flag in PORT_FLAGS:
                 arg = arg.replace(f"{flag} {container_port}", f"{flag} {local_port}")
+            # A sibling container of the pod, reached on localhost as in the pod's network namespace.
+            arg = arg.replace(f"127.0.0.1:{container_port}", f"127.0.0.1:{local_port}")
         out.append(arg)
     return out
 

@@ -10,6 +10,7 @@ template's environment and files, i.e. the pipeline config.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tempfile
 import textwrap
@@ -338,9 +339,10 @@ def test_the_example_notebook_runs_in_a_user_server_and_leaves_a_versioned_run_a
     assert f"dvc/files/md5/{md5[:2]}/{md5[2:]}" in keys
 
 
-def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(platform):
+def test_two_model_versions_served_as_variants_each_answer_with_their_own_model_and_their_captures_land_in_the_lake(platform):
     """Variants a and b of an endpoint, each `models:/churn-serving/<version>`, run with their rendered
-    command and env; each answers predictions from its own model version."""
+    command and env; each answers predictions from its own model version. Each pod's capture sidecar,
+    from its rendered command, takes the Service's traffic and writes what it answered to the lake."""
     registered = platform.python("""
         import json
         import mlflow
@@ -366,15 +368,20 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
     serving = ContainerCluster(offline.run(platform.stack, config), platform.cluster.workdir / "serving", platform.cluster.addresses)
     serving.cloud_env, serving.trusted = platform.cluster.cloud_env, platform.cluster.trusted
     try:
-        answers = {}
+        answers, sidecars = {}, {}
         for variant in ("a", "b"):
             port = free_port()
-            server = serving.container("Deployment", f"churn-{variant}", ports={8080: port})
+            server = serving.container("Deployment", f"churn-{variant}", "model", ports={8080: port})
             assert Path(server.argv[0]).name == "mlflow" and server.argv[1:5] == ["models", "serve", "--model-uri", f"models:/churn-serving/{ {'a': 1, 'b': 2}[variant] }"]
             server.start()
             server.wait_ready(timeout=300)
-            answers[variant] = get_json(f"http://127.0.0.1:{port}/invocations", data={"inputs": [[0.5], [3.0]]})
-            serving.expose(f"churn-{variant}.{NAMESPACE}.svc.cluster.local:8080", port)
+            sidecars[variant] = serving.container("Deployment", f"churn-{variant}", "capture", ports={8090: free_port(), 8080: port})
+            sidecars[variant].start()
+            sidecars[variant].wait_ready(timeout=120)
+            captured = sidecars[variant].ports[8090]
+            answers[variant] = get_json(f"http://127.0.0.1:{captured}/invocations", data={"inputs": [[0.5], [3.0]]})
+            # The variant's Service sends to the sidecar (its port named http).
+            serving.expose(f"churn-{variant}.{NAMESPACE}.svc.cluster.local:8080", captured)
         assert answers["a"]["predictions"] == [1.0, 1.0]
         assert answers["b"]["predictions"] == [2.0, 2.0]
 
@@ -396,6 +403,19 @@ def test_two_model_versions_served_as_variants_each_answer_with_their_own_model(
         lines = check.stdout.strip().splitlines()
         assert [line.split()[:2] for line in lines[:-1]] == [["serving:churn/a", "ok"], ["serving:churn/b", "ok"]]
         assert '{"predictions": [1.0]}' in lines[0] and '{"predictions": [2.0]}' in lines[1]
+
+        # SIGTERM, as a rollout sends it: each sidecar writes what it holds, then exits.
+        assert all(sidecar.stop()[1] == 0 for sidecar in sidecars.values())
+        lake = platform.bucket("lake")
+        for variant, expected in (("a", 1.0), ("b", 2.0)):
+            keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket=lake, Prefix=f"inference/churn/{variant}/").get("Contents", [])]
+            assert keys and all(re.fullmatch(rf"inference/churn/{variant}/\d{{4}}/\d\d/\d\d/\d\d/[^/]+\.jsonl", k) for k in keys), keys
+            records = [json.loads(line) for k in keys
+                       for line in platform.s3().get_object(Bucket=lake, Key=k)["Body"].read().decode().splitlines()]
+            # The direct request and the post-deploy check's, each with its response and request id.
+            outputs = [json.loads(r["captureData"]["endpointOutput"]["data"])["predictions"] for r in records]
+            assert sorted(outputs) == sorted([[expected, expected], [expected]]), outputs
+            assert all(r["eventMetadata"]["eventId"] and r["captureData"]["endpointInput"]["encoding"] == "JSON" for r in records)
     finally:
         serving.stop_all()
 
@@ -488,6 +508,68 @@ def test_new_data_in_the_lake_reaches_the_triggerer_through_the_queue_and_queues
     assert scoring["run_type"] == "asset_triggered"
     keys = [o["Key"] for o in platform.s3().list_objects_v2(Bucket=platform.bucket("lake"), Prefix="processed/").get("Contents", [])]
     assert "processed/churn/arrived-by-event.parquet" in keys
+
+
+def test_a_variant_whose_traffic_drifted_queues_training_and_a_variant_whose_traffic_did_not_emits_nothing(platform, scheduler):
+    """The monitoring job from its rendered CronJob: each variant's captures of the window against the
+    training reference. Variant b got shifted traffic: its report drifts, the job emits churn_drift,
+    and the scheduler queues churn_training. Variant a's traffic is like the reference: no event."""
+    api = lambda path: get_json(platform.url("airflow-api-server", path), headers={"Authorization": f"Bearer {platform.airflow_token()}"})
+    lake, s3 = platform.bucket("lake"), platform.s3()
+    # This test's captures only: what the serving test captured is removed.
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lake, Prefix="inference/churn/"):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=lake, Key=item["Key"])
+    written = platform.python("""
+        import datetime as dt, json, time
+        from churn import pipeline
+        from mlops_jobs.capture import CaptureWriter, capture_record, lake_writer
+        rule = lambda frame: (frame["support_calls"] > 2).astype(int)  # the served model, as the reference has it
+        reference, _ = pipeline.synthetic_activity(seed=1)
+        reference = reference[pipeline.FEATURES].dropna()
+        pipeline.write_lake(reference.assign(prediction=rule(reference)), pipeline.REFERENCE_KEY)
+        now = dt.datetime.now(dt.timezone.utc)
+        for variant, seed, shifted in (("a", 2, False), ("b", 3, True)):
+            rows, _ = pipeline.synthetic_activity(seed=seed)
+            rows = rows[pipeline.FEATURES].dropna()
+            if shifted:
+                rows = rows.assign(tenure_months=rows["tenure_months"] * 0.3, monthly_charges=rows["monthly_charges"] * 1.8,
+                                   support_calls=rows["support_calls"] + 3)
+            # The sidecar's own writer and record format, as if its pods had answered these requests.
+            writer = CaptureWriter(lake_writer(), "churn", variant, batch=10000, flush_seconds=1).start()
+            for start in range(0, len(rows), 25):
+                part = rows.iloc[start:start + 25]
+                request = {"dataframe_split": {"columns": pipeline.FEATURES, "data": part.values.tolist()}}
+                response = {"predictions": rule(part).tolist()}
+                writer.put(now, capture_record(f"{variant}-{start}", now, "application/json", json.dumps(request).encode(),
+                                               "application/json", json.dumps(response).encode()))
+            writer.stop()
+        print(json.dumps({"at": time.time()}))
+    """)["at"]
+
+    job = platform.cluster.container("CronJob", "evidently-monitor")
+    assert job.argv[job.argv.index("--threshold") + 1] == "0.5" and job.argv[job.argv.index("--window-hours") + 1] == "24"
+    monitor = job.run(timeout=600)
+    assert monitor.returncode == 0, monitor.stdout[-2000:] + monitor.stderr[-3000:]
+    lines = {line.split()[1]: line for line in monitor.stdout.splitlines() if line.startswith("monitor: churn")}
+    print("\n" + "\n".join(lines.values()))
+    share = lambda line: float(re.search(r"drift share ([0-9.]+)", line).group(1))
+    assert ": no drift;" in lines["churn/a"] and share(lines["churn/a"]) < 0.5
+    assert ": drifted;" in lines["churn/b"] and share(lines["churn/b"]) >= 0.5
+    assert re.fullmatch(r"monitor: churn: drifted \(b\), retraining asked: asset event \d+ on 'churn_drift'", lines["churn:"])
+
+    # One event, for b alone; it queues the training DAG.
+    events = [e for e in api("/api/v2/assets/events?limit=100&name_pattern=churn_drift")["asset_events"]
+              if loop.epoch(e["timestamp"]) >= written]
+    assert [[d["variant"] for d in e["extra"]["drifted"]] for e in events] == [["b"]]
+    run = loop.wait_for_run(api, "churn_training", written, timeout=300)
+    upstream = api(f"/api/v2/dags/churn_training/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")["asset_events"]
+    assert "churn_drift" in {e["name"] for e in upstream}
+    # The reports, one per variant, are in the Evidently project with their variant's tag.
+    project = next(p for p in get_json(platform.url("evidently", "/api/projects")) if p["name"] == "mlops")
+    snapshots = get_json(platform.url("evidently", f"/api/projects/{project['id']}/snapshots"))
+    tagged = [set(s.get("tags") or []) for s in snapshots]
+    assert {"captures", "churn", "a"} in tagged and {"captures", "churn", "b"} in tagged, tagged
 
 
 def test_every_server_stops_on_sigterm_within_its_grace_period(platform, scheduler):

@@ -207,6 +207,17 @@ def test_schedules_come_from_config():
     assert cronjobs["feast-materialize"]["spec"]["concurrencyPolicy"] == "Forbid"
 
 
+def test_the_monitoring_jobs_threshold_and_window_come_from_config():
+    def command(monitoring):
+        recording = offline.run("local", {"mlops:services": {"evidently": {"monitoring": monitoring}}, "kubernetes:context": "kind-mlops"})
+        return objects(recording, "kubernetes:batch/v1:CronJob")["evidently-monitor"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+
+    assert command({"threshold": 0.3, "windowHours": 6, "current": ""}) == [
+        "python", "-m", "mlops_jobs.monitor", "--project", "mlops", "--reference", "example/churn/reference.parquet",
+        "--threshold", "0.3", "--window-hours", "6"]
+    assert command({})[-6:] == ["--threshold", "0.5", "--window-hours", "24", "--current", "example/churn/current.parquet"]
+
+
 def test_a_managed_application_is_left_to_the_backend():
     # On AWS, managed MLflow is SageMaker's tracking server: nothing of MLflow runs in the cluster, and
     # pipelines are pointed at the tracking server, with the plugin its client needs.

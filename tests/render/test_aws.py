@@ -10,6 +10,7 @@ import pytest
 from tests import fixtures
 from mlops_stack import offline, render
 from mlops_stack.offline import REPO_ROOT
+from infra.config import ServiceMode
 from tests.conftest import AWS_STACKS, config_of, recording_of, resolved
 
 RDS = "aws:rds/instance:Instance"
@@ -122,7 +123,10 @@ def trust(role) -> dict:
 
 def test_each_service_assumes_its_own_role_through_its_own_service_account(aws_stack):
     roles = {r.name.removesuffix("-identity-role"): r for r in aws_stack.by_type(ROLE) if r.name.endswith("-identity-role")}
-    assert set(roles) == {"mlflow", "feast", "evidently", "airflow"}
+    serving = config_of(aws_stack.stack).serving
+    # In-cluster endpoints that capture: their sidecars add captures to the lake.
+    capturing = [f"system:serviceaccount:mlops:{e.name}" for e in serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured]
+    assert set(roles) == {"mlflow", "feast", "evidently", "airflow", *(["serving"] if capturing else [])}
     issuer = offline.MOCK_OIDC_ISSUER.removeprefix("https://")
     expected = {
         "mlflow": ["system:serviceaccount:mlops:mlflow"],
@@ -133,6 +137,7 @@ def test_each_service_assumes_its_own_role_through_its_own_service_account(aws_s
         "airflow": ["system:serviceaccount:mlops:airflow", "system:serviceaccount:mlops-pipelines:airflow-worker",
                     "system:serviceaccount:mlops-pipelines:mlops-smoke",
                     *(["system:serviceaccount:mlops-pipelines:notebook-user"] if config_of(aws_stack.stack).notebooks.in_cluster else [])],
+        **({"serving": capturing} if capturing else {}),
     }
     for app, role in roles.items():
         statement = trust(role)
@@ -270,6 +275,7 @@ NEEDED_DEPENDS_ON = {
     ("mwaa.py", "Environment"): "MWAA checks the DAG bucket's versioning and its role's policy at creation",
     ("sagemaker.py", "MlflowTrackingServer"): "the tracking server checks its role's access to the artifact store",
     ("events.py", "BucketNotification"): "S3 sends the queue a test message when the notification is set: its policy must admit the bucket",
+    ("serving.py", "EndpointConfiguration"): "SageMaker writes captures as its execution role from the first request: the capture policy first",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests import fixtures
 from mlops_stack import offline
 from tests.conftest import config_of, recording_of
+from infra.config import ServiceMode
 from tests.render.test_applications import objects, objects_all, pod_specs
 
 API_USERS = {"airflow-scheduler", "airflow-api-server", "jupyterhub-hub"}  # the executor, its API, KubeSpawner
@@ -41,15 +42,19 @@ def test_ingress_is_denied_by_default_and_each_server_admits_only_its_clients(en
     assert peers("allow-postgres") == ({"postgres", "mlflow", "feast", "airflow"}, True, False, [5432])
     # Airflow: its triggerer watches the lake's events on Redis (services.events.queue redis, the ensemble's default).
     assert peers("allow-redis") == ({"redis", "feast", "airflow"}, True, False, [6379])
-    assert peers("allow-seaweedfs") == ({"seaweedfs", "postgres", "mlflow", "feast", "evidently", "airflow"}, True, False, [8333])
+    serving = config_of(shipped.stack).serving
+    # In-cluster endpoints' capture sidecars write their captures to the lake.
+    capturing = {e.name for e in serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured}
+    assert peers("allow-seaweedfs") == ({"seaweedfs", "postgres", "mlflow", "feast", "evidently", "airflow", *capturing}, True, False, [8333])
     # Its servers talk to each other (masters, volume servers, filers; HTTP and gRPC), and nobody else does.
     assert peers("allow-seaweedfs-peers") == ({"seaweedfs"}, False, False, [9333, 19333, 8080, 18080, 8888, 18888])
     endpoints = set((fixtures.stack_config(shipped.stack).get("mlops:serving") or {}).get("endpoints", {}))
     # Model variants load their models from the tracking server.
     assert peers("allow-mlflow") == ({"airflow", *endpoints}, True, False, [5000])
-    assert peers("allow-airflow-api-server") == (set(), True, False, [8080])
-    for endpoint in endpoints:  # the gateway's proxies run in a namespace of their own
-        assert peers(f"allow-{endpoint}") == (set(), True, True, [8080])
+    # The monitoring job (Evidently's) emits drift events through the API.
+    assert peers("allow-airflow-api-server") == ({"evidently"}, True, False, [8080])
+    for endpoint in endpoints:  # the gateway's proxies run in a namespace of their own; a capture sidecar takes 8090
+        assert peers(f"allow-{endpoint}") == (set(), True, True, [8090 if endpoint in capturing else 8080])
     hub = config_of(shipped.stack).notebooks.in_cluster
     if hub:  # the hub: its proxy and the user servers (their API calls); the proxy's API: the hub
         assert peers("allow-jupyterhub-hub") == ({"jupyterhub"}, True, False, [8081])

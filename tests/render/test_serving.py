@@ -146,6 +146,11 @@ BAD = [
      "mlops:serving.endpoints.churn.variants.0.image: 'ghcr.io/org/churn:latest' is not allowed: an image must be pinned"),
     ({"endpoints": {"mlflow": {"variants": [{**A, "weight": 100}]}}},
      "mlops:serving.endpoints.mlflow: 'mlflow' is not allowed; allowed: a name other than the platform's services"),
+    ({"endpoints": {"churn": {"variants": [{**A, "weight": 100}], "capture": {"samplingRate": 1.5}}}},
+     "mlops:serving.endpoints.churn.capture.samplingRate: 1.5 is not allowed: Input should be less than or equal to 1"),
+    ({"endpoints": {"churn": {"variants": [{**A, "weight": 100}], "capture": {"rate": 0.5}}}},
+     "mlops:serving.endpoints.churn.capture.rate: unknown key; allowed keys here: samplingRate"),
+    ({"capture": {"retentionDays": 0}}, "mlops:serving.capture.retentionDays: 0 is not allowed: Input should be greater than or equal to 1"),
     ({"endpoints": {"churn": {"mode": "managed", "variants": [{**A, "weight": 100}]}}},
      "mlops:serving.endpoints.churn.mode: 'managed' is not allowed; allowed: in-cluster with backend 'ensemble' (managed endpoints: SageMaker on backend aws"),
 ]
@@ -311,6 +316,7 @@ def test_a_stack_with_only_managed_endpoints_needs_no_gateway():
 
 ONLINE_ENDPOINT, ONLINE_DEPLOYMENT = "azure-native:machinelearningservices:OnlineEndpoint", "azure-native:machinelearningservices:OnlineDeployment"
 ENVIRONMENT, ARM_DEPLOYMENT = "azure-native:machinelearningservices:EnvironmentVersion", "azure-native:resources:Deployment"
+DATA_CONTAINER, DATA_VERSION = "azure-native:machinelearningservices:DataContainer", "azure-native:machinelearningservices:DataVersion"
 AZURE_A = {"name": "a", "image": "ghcr.io/org/churn:model-a", "weight": 90}
 AZURE_B = {"name": "b", "image": "ghcr.io/org/churn:model-b", "weight": 10, "replicas": 3, "maxReplicas": 6, "instanceType": "Standard_F4s_v2"}
 
@@ -396,7 +402,11 @@ def test_shifting_azure_ml_traffic_rewrites_only_the_traffic_and_retiring_a_vari
     assert traffic(shifted) == {"churn-a": 0, "churn-b": 100}
     gone = set(inputs(both)) - set(inputs(retired))
     assert gone == {(ONLINE_DEPLOYMENT, "serving-churn-b"), (ENVIRONMENT, "serving-churn-b-environment"),
-                    ("azure-native:monitor:AutoscaleSetting", "serving-churn-b-autoscale")}
+                    ("azure-native:monitor:AutoscaleSetting", "serving-churn-b-autoscale"),
+                    *{(kind, f"serving-churn-b-{collection}-data{suffix}") for collection in ("request", "response")
+                      for kind, suffix in ((DATA_CONTAINER, ""), (DATA_VERSION, "-version"))}}
+    # Its captures' data assets stay, like its environment: records of what it answered.
+    assert all(r.retain_on_delete for r in both.resources if r.type in (DATA_CONTAINER, DATA_VERSION))
     assert traffic(retired) == {"churn-a": 100}
     # A new image is a new environment version; the old one stays as a record a rollback can use.
     rebuilt = on_azure({**AZURE_A, "image": "ghcr.io/org/churn:model-a2"}, AZURE_B)

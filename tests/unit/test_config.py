@@ -216,6 +216,14 @@ BAD = [
     ("local", {"namespaces": {"pipelines": "mlops"}}, "mlops:namespaces.pipelines", "'mlops'", "other than namespaces.platform"),
     ("local", {"labels": {"team": "a b"}}, "mlops:labels.team", "'a b'", "label value"),
     ("my-sandbox", {}, "mlops:environment", "'my-sandbox'", "local, staging, production"),
+    ("local", {"services": {"evidently": {"monitoring": {"threshold": 1.5}}}}, "mlops:services.evidently.monitoring.threshold",
+     "1.5", "less than or equal to 1"),
+    ("local", {"services": {"evidently": {"monitoring": {"threshold": 0}}}}, "mlops:services.evidently.monitoring.threshold",
+     "0", "greater than 0"),
+    ("local", {"services": {"evidently": {"monitoring": {"windowHours": 0}}}}, "mlops:services.evidently.monitoring.windowHours",
+     "0", "greater than or equal to 1"),
+    ("local", {"services": {"evidently": {"monitoring": {"window": 24}}}}, "mlops:services.evidently.monitoring.window",
+     "unknown key", "windowHours"),
 ]
 
 

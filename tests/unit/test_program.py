@@ -75,7 +75,8 @@ def test_production_protects_stateful_resources_and_keeps_volumes():
     assert f"-master.peers={peers}" in args and "-master.defaultReplication=001" in args
     assert recording.one(SERVICE, "seaweedfs-service").inputs["spec"]["sessionAffinity"] == "ClientIP"
     setup = json.loads(recording.one("kubernetes:core/v1:ConfigMap", "seaweedfs-setup-scripts").inputs["data"]["object-store.json"])
-    assert setup == {"buckets": ["lake", "artifacts", "feature-store", "monitoring", "backups"], "versioning": True}
+    assert setup == {"buckets": ["lake", "artifacts", "feature-store", "monitoring", "backups"], "versioning": True,
+                     "expirations": {"lake": {"inference/": 30}}}
 
 
 def test_ephemeral_stack_is_destroyable():

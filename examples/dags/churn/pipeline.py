@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_jobs.pipeline_names import PREDICTION_COLUMN
+
 ACTIVITY_KEY = "example/churn/customer_activity.parquet"
 LABELS_KEY = "example/churn/labels.parquet"
 REFERENCE_KEY = "example/churn/reference.parquet"
@@ -27,6 +29,7 @@ MODEL_NAME = "churn"
 CHAMPION = "champion"
 EXPERIMENT = "churn"
 EVIDENTLY_PROJECT = "churn"
+ENDPOINT = "churn"  # the model endpoint that serves it (serving.endpoints in the stack file)
 
 
 def lake():
@@ -143,8 +146,10 @@ def train_and_register() -> dict[str, Any]:
     version = str(info.registered_model_version)
     if promoted:
         mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, version)
-    # The training features become the monitoring reference; the held-out rows the first "current" data.
-    write_lake(x_train.reset_index(drop=True), REFERENCE_KEY)
+    # The training features, with the model's predictions, become the monitoring reference (what each
+    # variant's captured traffic is compared with); the held-out rows the first "current" data.
+    reference = x_train.reset_index(drop=True).assign(**{PREDICTION_COLUMN: model.predict(x_train)})
+    write_lake(reference, REFERENCE_KEY)
     write_lake(x_test.reset_index(drop=True), CURRENT_KEY)
     return {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": version, "roc_auc": auc,
             "champion_roc_auc": champion_auc, "champion": promoted}
@@ -214,7 +219,7 @@ def drift_report() -> str:
     """An Evidently drift snapshot of current against reference data, in the Evidently UI's workspace."""
     from mlops_jobs.monitor import drift_snapshot, workspace
 
-    return drift_snapshot(read_lake(REFERENCE_KEY), read_lake(CURRENT_KEY), workspace(), EVIDENTLY_PROJECT, tags=["training"])
+    return drift_snapshot(read_lake(REFERENCE_KEY), read_lake(CURRENT_KEY), workspace(), EVIDENTLY_PROJECT, tags=["training"]).snapshot
 
 
 def ingest_incoming(keys: list[str]) -> tuple[int, list[str]]:
