@@ -9,6 +9,7 @@ template's environment and files, i.e. the pipeline config.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -570,6 +571,37 @@ def test_a_variant_whose_traffic_drifted_queues_training_and_a_variant_whose_tra
     snapshots = get_json(platform.url("evidently", f"/api/projects/{project['id']}/snapshots"))
     tagged = [set(s.get("tags") or []) for s in snapshots]
     assert {"captures", "churn", "a"} in tagged and {"captures", "churn", "b"} in tagged, tagged
+
+
+def test_the_schedules_start_training_at_3_and_scoring_at_4_utc(platform, scheduler):
+    """The scheduled triggers, run by the real scheduler: the clock is moved, not the schedule. Each
+    DAG's next creation time, which the scheduler computed from its timetable, is set to now, and the
+    scheduler creates the DAG's scheduled run for its next slot: 03:00 and 04:00 UTC. (While a DAG has
+    as many active runs as it may, the scheduler computes the time again when one ends: so it is moved
+    until the run exists.)"""
+    api = lambda path: get_json(platform.url("airflow-api-server", path), headers={"Authorization": f"Bearer {platform.airflow_token()}"})
+    scheduler_pod = platform.cluster.container("Deployment", "airflow-scheduler")
+    since, deadline, runs = time.time(), time.monotonic() + 900, {}
+    while len(runs) < 2:
+        waiting = [d for d in ("churn_training", "churn_scoring") if d not in runs]
+        moved = scheduler_pod.with_command(["python", "-c", textwrap.dedent(f"""
+            import datetime as dt
+            from airflow.models.dag import DagModel
+            from airflow.utils.session import create_session
+            with create_session() as session:
+                for dag in session.query(DagModel).filter(DagModel.dag_id.in_({waiting!r})):
+                    dag.next_dagrun_create_after = dt.datetime.now(dt.timezone.utc)
+        """)], name="move the clock").run(timeout=300)
+        assert moved.returncode == 0, moved.stdout[-2000:] + moved.stderr[-3000:]
+        time.sleep(10)
+        for dag_id in waiting:
+            scheduled = [r for r in loop.runs_since(api, dag_id, since) if r["run_type"] == "scheduled"]
+            if scheduled:
+                runs[dag_id] = scheduled[0]
+        assert time.monotonic() < deadline, f"no scheduled run of {waiting} within 900 s"
+    for dag_id, hour in (("churn_training", 3), ("churn_scoring", 4)):
+        slot = dt.datetime.fromisoformat(runs[dag_id]["logical_date"].replace("Z", "+00:00"))
+        assert (slot.hour, slot.minute, slot.utcoffset()) == (hour, 0, dt.timedelta(0)), runs[dag_id]
 
 
 def test_every_server_stops_on_sigterm_within_its_grace_period(platform, scheduler):
