@@ -64,6 +64,12 @@ class Bucket:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
+    def write_bytes(self, key: str, body: bytes) -> str:
+        with self.fs.open(self._path(key), "wb") as file:
+            file.write(body)
+        self._written(key)
+        return self.url_of(key)
+
     def read_parquet(self, key: str) -> "pd.DataFrame":
         import pandas as pd
 

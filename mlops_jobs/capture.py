@@ -220,13 +220,7 @@ def handler(upstream: str, writer: CaptureWriter, rate: float,
 def lake_writer() -> Callable[[str, bytes], None]:
     from mlops_jobs.buckets import bucket
 
-    lake = bucket("lake")
-
-    def write(key: str, body: bytes) -> None:
-        with lake.fs.open(lake._path(key), "wb") as file:
-            file.write(body)
-
-    return write
+    return bucket("lake").write_bytes
 
 
 def serve(port: int, upstream: str, writer: CaptureWriter, rate: float) -> ThreadingHTTPServer:

@@ -33,12 +33,8 @@ def window_hours(now: dt.datetime, hours: int) -> list[dt.datetime]:
     return [last - dt.timedelta(hours=back) for back in range(hours, -1, -1)]
 
 
-def capture_folders(capture: str, variant: str, now: dt.datetime, hours: int) -> list[str]:
-    """`capture` is the endpoint's prefix (MLOPS_SERVING_<E>_CAPTURE)."""
-    return [names.variant_folder(capture, variant) + hour.strftime(names.HOUR_FOLDER) for hour in window_hours(now, hours)]
-
-
-def azure_folders(capture: str, variant: str, collection: str, now: dt.datetime, hours: int) -> list[str]:
+def capture_folders(capture: str, variant: str, now: dt.datetime, hours: int, collection: str = "") -> list[str]:
+    """`capture` is the endpoint's prefix (MLOPS_SERVING_<E>_CAPTURE); `collection`, Azure ML's."""
     return [names.variant_folder(capture, variant, collection) + hour.strftime(names.HOUR_FOLDER) for hour in window_hours(now, hours)]
 
 

@@ -108,7 +108,7 @@ def read_captures(lake, endpoint: Endpoint, variant: str, columns: list[str], no
                 for line in lake.read_bytes(key).decode("utf-8").splitlines() if line.strip()]
 
     if endpoint.kind == AZURE_ML:
-        requests, responses = (lines(drift.azure_folders(endpoint.capture, variant, c, now, hours)) for c in names.AZURE_ML_COLLECTIONS)
+        requests, responses = (lines(drift.capture_folders(endpoint.capture, variant, now, hours, c)) for c in names.AZURE_ML_COLLECTIONS)
         pairs = drift.azure_pairs(requests, responses)
     else:
         pairs = drift.sagemaker_pairs(lines(drift.capture_folders(endpoint.capture, variant, now, hours)))

@@ -196,6 +196,10 @@ _AZURE_NAME_INPUTS = {
     "eventgrid:SystemTopicEventSubscription": "eventSubscriptionName",
 }
 
+# Azure ML workspace children by kind: their collection in the ID; versions nest under their asset.
+_WORKSPACE_CHILDREN = {"OnlineEndpoint": "onlineEndpoints", "Datastore": "datastores", "DataContainer": "data"}
+_WORKSPACE_VERSIONS = {"EnvironmentVersion": "environments", "DataVersion": "data"}
+
 
 def _azure_id(module: str, kind: str, name: str, group: Any = "mlops") -> str:
     if kind == "ResourceGroup":
@@ -220,20 +224,13 @@ def _azure_outputs(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, 
     workspace = inputs.get("workspaceName")
     if module == "machinelearningservices" and workspace:  # workspace children have nested IDs
         parent = _azure_id("MachineLearningServices", "workspaces", str(workspace), inputs.get("resourceGroupName", "mlops"))
-        if kind == "OnlineEndpoint":
-            resource_id = f"{parent}/onlineEndpoints/{resource_name}"
+        if kind in _WORKSPACE_CHILDREN:
+            resource_id = f"{parent}/{_WORKSPACE_CHILDREN[kind]}/{resource_name}"
         elif kind == "OnlineDeployment":
             resource_id = f"{parent}/onlineEndpoints/{inputs.get('endpointName')}/deployments/{resource_name}"
-        elif kind == "EnvironmentVersion":
+        elif kind in _WORKSPACE_VERSIONS:
             resource_name = str(inputs.get("version"))
-            resource_id = f"{parent}/environments/{inputs.get('name')}/versions/{resource_name}"
-        elif kind == "Datastore":
-            resource_id = f"{parent}/datastores/{resource_name}"
-        elif kind == "DataContainer":
-            resource_id = f"{parent}/data/{resource_name}"
-        elif kind == "DataVersion":
-            resource_name = str(inputs.get("version"))
-            resource_id = f"{parent}/data/{inputs.get('name')}/versions/{resource_name}"
+            resource_id = f"{parent}/{_WORKSPACE_VERSIONS[kind]}/{inputs.get('name')}/versions/{resource_name}"
     outputs: dict[str, Any] = {"name": resource_name, "id": resource_id}
     identity_type = str((inputs.get("identity") or {}).get("type", ""))
     if "SystemAssigned" in identity_type:

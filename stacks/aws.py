@@ -283,7 +283,7 @@ def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], p
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), bucket_access(arn["artifacts"], "mlflow/", write=True))
     # In-cluster model servers' capture sidecars may add captures, and nothing else.
-    capturing = tuple((platform, e.name) for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured)
+    capturing = tuple((platform, name) for name in cfg.serving.capturing_in_cluster)
     if capturing:
         access["serving"] = (capturing, [put_access(arn["lake"], CAPTURE_PREFIX)])
     # Pipeline pods (Airflow's task pods, the post-deploy check that stands in for one, and the

@@ -362,7 +362,7 @@ def _identities(ctx: _Azure, cluster: AksCluster, lake: DataLake, workspace: Opt
     if cfg.mlflow.mode is not ServiceMode.MANAGED:
         access["mlflow"] = (((platform, "mlflow"),), [writes("artifacts")])
     # In-cluster model servers' capture sidecars may write captures, and nothing else.
-    capturing = tuple((platform, e.name) for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured)
+    capturing = tuple((platform, name) for name in cfg.serving.capturing_in_cluster)
     if capturing:
         access["serving"] = (capturing, [writes("lake", only_under(CAPTURE_PREFIX))])
     return {

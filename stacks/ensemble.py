@@ -12,7 +12,7 @@ from components.kubernetes.network_policies import Admission
 from components.kubernetes.postgres import BackupTarget, Postgres, PostgresArgs
 from components.kubernetes.redis import Redis
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, ServiceMode, StackConfig
+from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, StackConfig
 from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, bucket_name
 from stacks import applications
 from stacks import cluster, specs
@@ -33,7 +33,7 @@ OBJECT_STORE_CLIENTS = ("postgres", "mlflow", "feast", "evidently", "airflow")
 
 def object_store_admissions(cfg: StackConfig) -> tuple[Admission, ...]:
     # In-cluster model servers' capture sidecars write to the lake.
-    clients = (*OBJECT_STORE_CLIENTS, *(e.name for e in cfg.serving.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured))
+    clients = (*OBJECT_STORE_CLIENTS, *cfg.serving.capturing_in_cluster)
     if cfg.object_store_server is ObjectStoreServer.MINIO:
         return (Admission("minio", (9000,), from_apps=("minio", *clients), from_pipelines=True),)
     return (

@@ -169,6 +169,11 @@ class Serving:
     def captured(self) -> bool:
         return any(e.captured for e in self.endpoints)
 
+    @property
+    def capturing_in_cluster(self) -> tuple[str, ...]:
+        """The in-cluster endpoints whose capture sidecars write to the lake."""
+        return tuple(e.name for e in self.endpoints if e.mode is ServiceMode.IN_CLUSTER and e.captured)
+
     def endpoint(self, name: str) -> ServingEndpoint:
         return next(e for e in self.endpoints if e.name == name)
 

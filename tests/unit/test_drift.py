@@ -23,7 +23,7 @@ def test_the_window_covers_every_hour_folder_from_its_start_to_now():
     # Across midnight, in UTC whatever the caller's zone.
     late = dt.datetime(2026, 12, 5, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     assert drift.capture_folders("inference/x/", "a", late, hours=1) == ["inference/x/a/2026/12/04/22/", "inference/x/a/2026/12/04/23/"]
-    assert drift.azure_folders("inference/churn/", "a", "request", AT, 0) == ["inference/churn/a/request/2026/12/04/10/"]
+    assert drift.capture_folders("inference/churn/", "a", AT, 0, "request") == ["inference/churn/a/request/2026/12/04/10/"]
 
 
 def record(request, response, request_type="application/json") -> str:
