@@ -23,7 +23,7 @@ from .events import Events
 from .notebooks import Notebooks
 from .services import Airflow, BackupConfig, DataService, Evidently, Feast, Mlflow, Services, ServicesConfig
 from .warehouse import Warehouse, WarehouseConfig
-from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER, WAREHOUSE_CONSUMER
 
 from .types import LABEL_KEY, LABEL_VALUE, DnsLabel, InputModel, Owner, PinnedImage
 
@@ -122,7 +122,8 @@ class StackConfig:
     @property
     def database_consumers(self) -> tuple[str, ...]:
         """Who gets a database and login of their own in the platform's PostgreSQL."""
-        return (*DATABASE_CONSUMERS, *((HUB_DATABASE_CONSUMER,) if self.notebooks.in_cluster else ()))
+        return (*DATABASE_CONSUMERS, *((HUB_DATABASE_CONSUMER,) if self.notebooks.in_cluster else ()),
+                *((WAREHOUSE_CONSUMER,) if self.warehouse and self.warehouse.in_platform_database else ()))
 
     @property
     def cloud_tags(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pydantic import Field
 from .choices import Backend
 from .errors import Problems
 from .types import InputModel, Pattern
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER, WAREHOUSE_CONSUMER
 
 
 class WarehouseKind(str, Enum):
@@ -45,6 +46,8 @@ ALLOWED_STORES = {
     Backend.AZURE: (SecretStore.KEY_VAULT, SecretStore.KUBERNETES),
 }
 # A login or role name every engine takes unquoted: lowercase, starting with a letter.
+# The platform's own logins in its PostgreSQL (and the admin's): a reader may not take one.
+RESERVED_LOGINS = {*DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER, WAREHOUSE_CONSUMER, "postgres"}
 SQL_NAME = Pattern(r"^[a-z][a-z0-9_]{0,62}$", "a SQL name: a lowercase letter, then lowercase letters, digits and '_', at most 63")
 SqlName = SQL_NAME.type
 
@@ -85,6 +88,11 @@ class Warehouse:
     readers: tuple[str, ...]
     existing: Optional[ExistingWarehouseConfig]
 
+    @property
+    def in_platform_database(self) -> bool:
+        """A database of the platform's PostgreSQL, made by its setup Job like every consumer's."""
+        return self.kind is WarehouseKind.POSTGRES and self.mode is WarehouseMode.CREATE
+
 
 def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optional[Warehouse]:
     if not raw.enabled:
@@ -92,6 +100,9 @@ def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optio
     kind = raw.kind or DEFAULT_KIND[backend]
     if kind not in ALLOWED_KINDS[backend]:
         problems.not_allowed("warehouse.kind", kind.value, f"{', '.join(k.value for k in ALLOWED_KINDS[backend])} with backend {backend.value!r}")
+    taken = sorted(set(raw.readers) & RESERVED_LOGINS)
+    if taken:
+        problems.not_allowed("warehouse.readers", taken, f"names other than the platform's logins ({', '.join(sorted(RESERVED_LOGINS))})")
     if len(set(raw.readers)) != len(raw.readers):
         problems.not_allowed("warehouse.readers", sorted({r for r in raw.readers if raw.readers.count(r) > 1}), "names that differ")
     if raw.mode is WarehouseMode.EXISTING:

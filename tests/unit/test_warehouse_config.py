@@ -28,6 +28,7 @@ BAD = [
     ({"warehouse": {"enabled": True, "kind": "bigquery"}}, "mlops:warehouse.kind: 'bigquery' is not allowed"),
     ({"warehouse": {"enabled": True, "readers": ["Tableau"]}}, "mlops:warehouse.readers.0: 'Tableau' is not allowed; allowed: a SQL name"),
     ({"warehouse": {"enabled": True, "readers": ["tableau", "tableau"]}}, "mlops:warehouse.readers: [\"tableau\"] is not allowed; allowed: names that differ"),
+    ({"warehouse": {"enabled": True, "readers": ["feast"]}}, "mlops:warehouse.readers: [\"feast\"] is not allowed; allowed: names other than the platform's logins"),
     ({"warehouse": {"enabled": True, "mode": "existing"}}, "mlops:warehouse.existing: not set"),
     ({"warehouse": {"enabled": True, "mode": "existing", "existing": {"host": "db.example.com", "database": "dw", "user": "mlops"}}},
      "mlops:warehouse.existing.passwordSecret: not set; allowed: a secret reference"),
@@ -54,3 +55,10 @@ def test_a_bound_warehouse_with_its_secret_reference_is_accepted():
         "host": "dw.example.com", "database": "dw", "user": "mlops",
         "passwordSecret": {"store": "kubernetes-secret", "name": "dw-login", "key": "password"}}}}).warehouse
     assert warehouse.mode is WarehouseMode.EXISTING and warehouse.existing.password_secret.name == "dw-login"
+
+
+def test_a_created_postgres_warehouse_is_a_database_of_the_platforms_postgresql():
+    created = config.load("staging", {"warehouse": {"enabled": True}})
+    assert "warehouse" in created.database_consumers
+    bound = config.load("staging", {"warehouse": {"enabled": True, "mode": "existing", "existing": {"host": "dw.example.com", "database": "dw"}}})
+    assert "warehouse" not in bound.database_consumers and "warehouse" not in config.load("staging", {}).database_consumers
