@@ -26,6 +26,8 @@ DATABASE_CONSUMERS = ("mlflow", "airflow", "feast")
 # The notebooks hub has its database and login too, but not in the pipeline config: a notebook user
 # holding the hub's login could make themselves its admin.
 HUB_DATABASE_CONSUMER = "jupyterhub"
+# The warehouse's database and its owner's login, where the warehouse is a database of the platform's PostgreSQL.
+WAREHOUSE_CONSUMER = "warehouse"
 # The platform's buckets (containers on Azure), by role. One role, three spellings, all from here:
 # feature_store in code and keys, featureStore in the stack outputs, feature-store in bucket names.
 BUCKET_ROLES = ("lake", "artifacts", "feature_store", "monitoring")

@@ -80,6 +80,31 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reader_sql(database: str, schema: str, readers: tuple[str, ...]) -> str:
+    """Idempotent SQL that gives each reader (a BI tool) a login that may SELECT from `schema` of
+    `database`, now and later, and nothing else. Follows setup_sql, which made `database` and its
+    owner, and made the admin a member of the owner. (Branch `warehouse`: not rendered yet.)"""
+    lines = [f'\\connect "{database}"', f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{database}";']
+    for reader in readers:
+        variable = f"{reader}_password"
+        lines += [
+            f"\\getenv {variable} {consumer_password_env(reader)}",
+            f"\\if :{{?{variable}}}",
+            "\\else",
+            f"  DO $$ BEGIN RAISE EXCEPTION 'environment variable {consumer_password_env(reader)} is not set'; END $$;",
+            "\\endif",
+            f"SELECT format('CREATE ROLE %I LOGIN', '{reader}') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{reader}')\\gexec",
+            f'ALTER ROLE "{reader}" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
+            # A second line of defence: its sessions cannot write even where a grant would let them.
+            f'ALTER ROLE "{reader}" SET default_transaction_read_only = on;',
+            f'GRANT CONNECT ON DATABASE "{database}" TO "{reader}";',
+            f'GRANT USAGE ON SCHEMA "{schema}" TO "{reader}";',
+            f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{reader}";',
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{database}" IN SCHEMA "{schema}" GRANT SELECT ON TABLES TO "{reader}";',
+        ]
+    return "\n".join(lines) + "\n"
+
+
 # Each database in PostgreSQL's custom format (pg_restore reads it), and the roles without their
 # password hashes (the setup Job sets passwords again from the Secret after a restore).
 DUMP_SCRIPT = """set -eu

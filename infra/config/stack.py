@@ -12,6 +12,7 @@ from . import aws as aws_section
 from . import azure as azure_section
 from . import serving as serving_section
 from . import services as services_section
+from . import warehouse as warehouse_section
 from .aws import Aws, AwsConfig
 from .azure import Azure, AzureConfig
 from .choices import Backend, Environment, ObjectStoreServer, ServiceMode
@@ -21,7 +22,8 @@ from .serving import Serving, ServingConfig
 from .events import Events
 from .notebooks import Notebooks
 from .services import Airflow, BackupConfig, DataService, Evidently, Feast, Mlflow, Services, ServicesConfig
-from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER
+from .warehouse import Warehouse, WarehouseConfig
+from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER, WAREHOUSE_CONSUMER
 
 from .types import LABEL_KEY, LABEL_VALUE, DnsLabel, InputModel, Owner, PinnedImage
 
@@ -81,6 +83,7 @@ class StackConfigInput(InputModel):
     azure: AzureConfig = AzureConfig()
     serving: ServingConfig = ServingConfig()
     smoke: SmokeConfig = SmokeConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,13 @@ class StackConfig:
     azure: Optional[Azure]  # set with backend azure
     serving: Serving
     smoke: SmokeConfig
+    warehouse: Optional[Warehouse] = None  # None: no warehouse
 
     @property
     def database_consumers(self) -> tuple[str, ...]:
         """Who gets a database and login of their own in the platform's PostgreSQL."""
-        return (*DATABASE_CONSUMERS, *((HUB_DATABASE_CONSUMER,) if self.notebooks.in_cluster else ()))
+        return (*DATABASE_CONSUMERS, *((HUB_DATABASE_CONSUMER,) if self.notebooks.in_cluster else ()),
+                *((WAREHOUSE_CONSUMER,) if self.warehouse and self.warehouse.in_platform_database else ()))
 
     @property
     def cloud_tags(self) -> dict[str, str]:
@@ -160,6 +165,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
                                       services.mlflow.mode is ServiceMode.MANAGED, problems)
     aws = aws_section.resolve(raw.aws, environment, ephemeral, problems) if backend is Backend.AWS else None
     azure = azure_section.resolve(raw.azure, environment, problems) if backend is Backend.AZURE else None
+    warehouse = warehouse_section.resolve(raw.warehouse, backend, problems)
     problems.raise_any()
     return StackConfig(
         stack=stack, environment=environment, backend=backend, ephemeral=ephemeral, protect=protect,
@@ -172,7 +178,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         postgres_backup=raw.services.postgres.backup,
         mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks, events=services.events,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"], jobs_image=services.jobs_image,
-        owner=owner, aws=aws, azure=azure, serving=serving, smoke=raw.smoke,
+        owner=owner, aws=aws, azure=azure, serving=serving, smoke=raw.smoke, warehouse=warehouse,
     )
 
 
