@@ -103,7 +103,8 @@ class ServiceUrls:
 
 @dataclass(frozen=True)
 class FeatureStoreSettings:
-    """How Feast uses the stores above: its offline store is "file" (Parquet on the lake) or "postgres"."""
+    """How Feast uses the stores above: its offline store is "file" (Parquet on the lake), "postgres"
+    (the feast database) or "warehouse" (PlatformEndpoints.warehouse)."""
 
     offline_store: str = "file"
 
@@ -154,6 +155,30 @@ class NotebooksInfo:
 
 
 @dataclass(frozen=True)
+class WarehouseLogin:
+    """A BI reader's login: SELECT on the published schema, nothing else."""
+
+    user: pulumi.Input[str]
+    password: Optional[pulumi.Input[str]] = secret(None)  # None: an identity (IAM, Entra ID) signs in
+
+
+@dataclass(frozen=True)
+class WarehouseEndpoint:
+    """Where historical data lives, the same fields on every backend (pipeline_names.WAREHOUSE_KINDS)."""
+
+    kind: str
+    auth: str  # pipeline_names.WAREHOUSE_AUTHS
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    database: pulumi.Input[str]
+    schema: str  # the published schema, which BI readers may SELECT from
+    sslmode: str = ""  # postgres only
+    user: pulumi.Input[str] = ""  # the pipelines' login; "" with an identity
+    password: Optional[pulumi.Input[str]] = secret(None)
+    readers: dict[str, WarehouseLogin] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PlatformEndpoints:
     environment: str
     kubernetes: KubernetesTarget = field(metadata={"resolve": False})
@@ -164,6 +189,7 @@ class PlatformEndpoints:
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
     serving: dict[str, ServingEndpointInfo] = field(default_factory=dict)
     events: LakeEvents = LakeEvents()
+    warehouse: Optional[WarehouseEndpoint] = None
     # Not part of the pipeline config (the managed workbenches are built from it).
     notebooks: Optional[NotebooksInfo] = field(default=None, metadata={"resolve": False})
     # What must be up before the platform is usable: every service's components (the smoke check waits for them).

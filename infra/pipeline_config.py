@@ -17,6 +17,7 @@ import yaml
 
 from infra.contract import ObjectStore, PlatformEndpoints
 from infra.object_stores import flavour
+from infra import warehouse_clients
 from mlops_jobs import pipeline_names as names
 from mlops_jobs.pipeline_names import BUCKET_ROLES, CONFIG_MOUNT, DOTENV, DVC_CONFIG, FEATURE_STORE_YAML, PIPELINE_YAML
 
@@ -115,8 +116,9 @@ def render(e: PlatformEndpoints) -> PipelineConfig:
         env[names.postgres_key(consumer, "DATABASE")] = login.database
         env[names.postgres_key(consumer, "USER")] = login.user
     env.update(store_flavour.client_env(store))
+    env.update(warehouse_clients.env(e.warehouse))
 
-    secret_env: dict[str, str] = {names.REDIS_PASSWORD: cache.password}
+    secret_env: dict[str, str] = {names.REDIS_PASSWORD: cache.password, **warehouse_clients.secret_env(e.warehouse)}
     for consumer, login in _published_logins(db):
         secret_env[names.postgres_key(consumer, "PASSWORD")] = login.password
     if store.auth == "access-key":
@@ -183,7 +185,11 @@ def _feature_store_yaml(e: PlatformEndpoints) -> str:
         f"@{db.host}:{int(db.port)}/{feast.database}?sslmode={db.sslmode}"
     )
     offline: dict[str, Any]
-    if e.feature_store.offline_store == "postgres":
+    if e.feature_store.offline_store == "warehouse":
+        if e.warehouse is None:
+            raise ValueError("feature store offline_store 'warehouse' needs a warehouse in the endpoints")
+        offline = warehouse_clients.feast_offline_store(e.warehouse)
+    elif e.feature_store.offline_store == "postgres":
         offline = {
             "type": "postgres",
             "host": db.host,
@@ -236,6 +242,8 @@ def airflow_connections(e: PlatformEndpoints) -> dict[str, str]:
         connections["mlops_mlflow"] = e.services.mlflow
     if e.events.kind != "polling":
         connections[names.EVENTS_CONNECTION] = events_connection(e)
+    if e.warehouse is not None:
+        connections[names.WAREHOUSE_CONNECTION] = warehouse_clients.airflow_connection(e.warehouse)
     return connections
 
 
@@ -268,6 +276,7 @@ def _pipeline_yaml(e: PlatformEndpoints, buckets: dict[str, str], secret_keys: l
         },
         "serving": serving_summary(e),
         "events": {"kind": e.events.kind, "queue": events_queue, "prefix": e.events.prefix},
+        "warehouse": warehouse_clients.described(e.warehouse),
         # Where the secrets are: keys of the Secret of the same name, never their values.
         "secretKeys": secret_keys,
     }

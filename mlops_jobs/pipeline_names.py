@@ -28,6 +28,10 @@ DATABASE_CONSUMERS = ("mlflow", "airflow", "feast")
 HUB_DATABASE_CONSUMER = "jupyterhub"
 # The warehouse's database and its owner's login, where the warehouse is a database of the platform's PostgreSQL.
 WAREHOUSE_CONSUMER = "warehouse"
+# Where historical data lives: its engine, how pipelines sign in to it, and its Airflow connection.
+WAREHOUSE_KINDS = ("postgres", "athena", "redshift", "azure-sql")
+WAREHOUSE_AUTHS = ("password", "iam", "entra")  # iam: IRSA; entra: workload identity; neither has a password
+WAREHOUSE_CONNECTION = "mlops_warehouse"
 # The platform's buckets (containers on Azure), by role. One role, three spellings, all from here:
 # feature_store in code and keys, featureStore in the stack outputs, feature-store in bucket names.
 BUCKET_ROLES = ("lake", "artifacts", "feature_store", "monitoring")
@@ -130,6 +134,16 @@ EVENTS_QUEUE = "MLOPS_EVENTS_QUEUE"
 EVENTS_PREFIX = "MLOPS_EVENTS_PREFIX"
 EVENTS_CONN_ID = "MLOPS_EVENTS_CONN_ID"
 EVENTS_REGION = "MLOPS_EVENTS_REGION"
+WAREHOUSE_KIND = "MLOPS_WAREHOUSE_KIND"
+WAREHOUSE_HOST = "MLOPS_WAREHOUSE_HOST"
+WAREHOUSE_PORT = "MLOPS_WAREHOUSE_PORT"
+WAREHOUSE_DATABASE = "MLOPS_WAREHOUSE_DATABASE"
+WAREHOUSE_SCHEMA = "MLOPS_WAREHOUSE_SCHEMA"
+WAREHOUSE_SSLMODE = "MLOPS_WAREHOUSE_SSLMODE"
+WAREHOUSE_AUTH = "MLOPS_WAREHOUSE_AUTH"
+WAREHOUSE_USER = "MLOPS_WAREHOUSE_USER"
+WAREHOUSE_PASSWORD = "MLOPS_WAREHOUSE_PASSWORD"
+WAREHOUSE_CONN_ID = "MLOPS_WAREHOUSE_CONN_ID"
 
 
 @dataclass(frozen=True)
@@ -183,7 +197,17 @@ KEYS = (
     Key(EVENTS_PREFIX, False, "the lake prefix whose new objects send messages, e.g. incoming/"),
     Key(EVENTS_CONN_ID, False, f"the Airflow connection of the queue ({EVENTS_CONNECTION}; empty with polling)"),
     Key(EVENTS_REGION, False, "the SQS queue's region (empty elsewhere)"),
-    Key("AIRFLOW_CONN_<ID>", True, f"Airflow connections: mlops_postgres, mlops_s3 or mlops_wasb, mlops_mlflow, {EVENTS_CONNECTION}"),
+    Key(WAREHOUSE_KIND, False, f"the warehouse's engine: {', '.join(WAREHOUSE_KINDS)} (empty: no warehouse)"),
+    Key(WAREHOUSE_HOST, False, "its host"),
+    Key(WAREHOUSE_PORT, False, "its port"),
+    Key(WAREHOUSE_DATABASE, False, "its database"),
+    Key(WAREHOUSE_SCHEMA, False, "the published schema: what BI readers may SELECT"),
+    Key(WAREHOUSE_SSLMODE, False, "libpq's sslmode for it (postgres)"),
+    Key(WAREHOUSE_AUTH, False, f"how pipelines sign in to it: {', '.join(WAREHOUSE_AUTHS)} (iam and entra: no password)"),
+    Key(WAREHOUSE_USER, False, "the pipelines' login (empty with iam or entra)"),
+    Key(WAREHOUSE_PASSWORD, True, "its password (password auth only)"),
+    Key(WAREHOUSE_CONN_ID, False, f"the Airflow connection of the warehouse ({WAREHOUSE_CONNECTION}; empty: no warehouse)"),
+    Key("AIRFLOW_CONN_<ID>", True, f"Airflow connections: mlops_postgres, mlops_s3 or mlops_wasb, mlops_mlflow, {EVENTS_CONNECTION}, {WAREHOUSE_CONNECTION}"),
     Key("AWS_*, AZURE_*", False, "what the object store's own clients read (endpoint, region, account); "
                                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, in the Secret, with access-key"),
 )

@@ -11,7 +11,7 @@ import pulumi
 
 from components.kubernetes.pipeline_config import PipelineConfig as PublishedPipelineConfig
 from components.kubernetes.pipeline_config import PipelineConfigArgs
-from infra import config, pipeline_config
+from infra import config, pipeline_config, warehouse_clients
 from components.kubernetes.smoke import SmokeCheck, SmokeCheckArgs
 from infra.config import StackConfig
 from infra.contract import PlatformEndpoints, resolve
@@ -79,6 +79,8 @@ def build(cfg: StackConfig) -> ProgramResult:
     pulumi.export("serving", resolve(endpoints, with_secrets=False).apply(pipeline_config.serving_summary))
     notebooks = endpoints.notebooks
     pulumi.export("notebooks", {"kind": notebooks.kind, "url": notebooks.url, "users": list(notebooks.users)} if notebooks else None)
+    # What BI tools connect with: the readers' passwords are secret.
+    pulumi.export("warehouse", warehouse_clients.stack_output(endpoints.warehouse))
     pulumi.export("services", public.apply(lambda c: {
         "mlflow": c.env["MLFLOW_TRACKING_URI"],
         "feast": c.env["MLOPS_FEAST_URL"],

@@ -15,7 +15,7 @@ from components.kubernetes.workload import StatefulServiceArgs
 from infra.config import DataService, Environment, EventQueue, ObjectStoreServer, StackConfig
 from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, bucket_name
 from stacks import applications
-from stacks import cluster, specs
+from stacks import cluster, specs, warehouse
 from infra.contract import Buckets, Cache, Database, KubernetesTarget, ObjectStore, PlatformEndpoints
 
 # Who reaches the data services: the applications that use them, their own setup Jobs (and the object
@@ -63,11 +63,13 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     object_store = object_store_server(cfg, service_args(cfg.object_store), cfg.jobs_image, target.opts)
     postgres = Postgres(
         "postgres",
-        PostgresArgs(**service_args(cfg.postgres), consumers=cfg.database_consumers, backup=backup_target(cfg, object_store)),
+        PostgresArgs(**service_args(cfg.postgres), consumers=cfg.database_consumers, backup=backup_target(cfg, object_store),
+                     warehouse_readers=warehouse.platform_database_readers(cfg)),
         # No wait for the object store: the backup CronJob first runs hours later, and the server does not need it.
         opts=target.opts,
     )
     redis = Redis("redis", StatefulServiceArgs(**service_args(cfg.redis)), opts=target.opts)
+    database = Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins)
     data_endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(
@@ -82,9 +84,10 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
             access_key_id=object_store.access_key_id,
             secret_access_key=object_store.secret_access_key,
         ),
-        database=Database(host=postgres.host, port=postgres.port, sslmode="disable", logins=postgres.logins),
+        database=database,
         cache=Cache(host=redis.host, port=redis.port, tls=False, password=redis.password),
         events=specs.lake_events(cfg.events),
+        warehouse=warehouse.platform_database_warehouse(cfg, database, postgres.reader_logins),
     )
     cluster.network_policies(cfg, target, data_admissions(cfg) + object_store_admissions(cfg) + applications.admissions(cfg))
     # The applications wait for the data services' setup Jobs: databases, logins and buckets exist.

@@ -16,6 +16,7 @@ from infra.contract import (
     Cache, Database, DatabaseLogin, KubernetesTarget, LakeEvents, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo,
 )
 from stacks import applications
+from stacks import warehouse
 from stacks.cluster import base as cluster_base
 from stacks.cluster import network_policies
 
@@ -60,9 +61,11 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
             namespace=namespaces.platform, image=cfg.postgres.image, host=postgres.host, port=postgres.port, sslmode=SSLMODE,
             admin_user=postgres.admin_user, admin_password=postgres.admin_password, logins=postgres.logins,
             labels=cfg.labels, protect=cfg.protect, depends_on=cluster.nodes,
+            warehouse_readers=warehouse.platform_database_readers(cfg),
         ),
         opts=on_cluster,
     )
+    database = Database(host=postgres.host, port=postgres.port, sslmode=SSLMODE, logins=postgres.logins)
     endpoints = PlatformEndpoints(
         environment=cfg.environment.value,
         kubernetes=KubernetesTarget(
@@ -70,9 +73,10 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
             pipeline_identity=dict(cluster.pipeline_identity),
         ),
         object_store=cluster.object_store,
-        database=Database(host=postgres.host, port=postgres.port, sslmode=SSLMODE, logins=postgres.logins),
+        database=database,
         cache=cluster.cache,
         events=cluster.events,
+        warehouse=warehouse.platform_database_warehouse(cfg, database, database_setup.reader_logins),
     )
     network_policies(cfg, target, applications.admissions(cfg))
     endpoints = applications.build(

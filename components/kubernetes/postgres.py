@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import workload
 from components.kubernetes.workload import StatefulServiceArgs
-from infra.contract import DatabaseLogin
+from infra.contract import DatabaseLogin, WarehouseLogin
 
 APP = "postgres"
 PORT = 5432
@@ -37,9 +37,19 @@ class BackupTarget:
 
 
 @dataclass(frozen=True)
+class WarehouseReaders:
+    """BI readers of the warehouse database: each gets a login that may SELECT from `schema` only."""
+
+    database: str
+    schema: str
+    readers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PostgresArgs(StatefulServiceArgs):
     consumers: tuple[str, ...] = ()
     backup: Optional[BackupTarget] = None
+    warehouse_readers: Optional[WarehouseReaders] = None
 
 
 def password_key(consumer: str) -> str:
@@ -48,6 +58,17 @@ def password_key(consumer: str) -> str:
 
 def consumer_password_env(consumer: str) -> str:
     return f"MLOPS_{consumer.upper()}_PASSWORD"
+
+
+def _password_from_env(login: str, variable: str) -> list[str]:
+    """psql lines that read a login's password into `variable`, and stop when it is not set."""
+    return [
+        f"\\getenv {variable} {consumer_password_env(login)}",
+        f"\\if :{{?{variable}}}",
+        "\\else",
+        f"  DO $$ BEGIN RAISE EXCEPTION 'environment variable {consumer_password_env(login)} is not set'; END $$;",
+        "\\endif",
+    ]
 
 
 def setup_sql(consumers: tuple[str, ...]) -> str:
@@ -60,11 +81,7 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
     for consumer in consumers:
         variable = f"{consumer}_password"
         lines += [
-            f"\\getenv {variable} {consumer_password_env(consumer)}",
-            f"\\if :{{?{variable}}}",
-            "\\else",
-            f"  DO $$ BEGIN RAISE EXCEPTION 'environment variable {consumer_password_env(consumer)} is not set'; END $$;",
-            "\\endif",
+            *_password_from_env(consumer, variable),
             f"SELECT format('CREATE ROLE %I LOGIN', '{consumer}') "
             f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{consumer}')\\gexec",
             # No NOSUPERUSER: only a superuser may name that attribute, and CREATE ROLE made none.
@@ -83,16 +100,12 @@ def setup_sql(consumers: tuple[str, ...]) -> str:
 def reader_sql(database: str, schema: str, readers: tuple[str, ...]) -> str:
     """Idempotent SQL that gives each reader (a BI tool) a login that may SELECT from `schema` of
     `database`, now and later, and nothing else. Follows setup_sql, which made `database` and its
-    owner, and made the admin a member of the owner. (Branch `warehouse`: not rendered yet.)"""
+    owner, and made the admin a member of the owner."""
     lines = [f'\\connect "{database}"', f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{database}";']
     for reader in readers:
         variable = f"{reader}_password"
         lines += [
-            f"\\getenv {variable} {consumer_password_env(reader)}",
-            f"\\if :{{?{variable}}}",
-            "\\else",
-            f"  DO $$ BEGIN RAISE EXCEPTION 'environment variable {consumer_password_env(reader)} is not set'; END $$;",
-            "\\endif",
+            *_password_from_env(reader, variable),
             f"SELECT format('CREATE ROLE %I LOGIN', '{reader}') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{reader}')\\gexec",
             f'ALTER ROLE "{reader}" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :\'{variable}\';',
             # A second line of defence: its sessions cannot write even where a grant would let them.
@@ -130,6 +143,23 @@ exec psql --no-psqlrc --quiet --file "$(dirname "$0")/consumers.sql"
 """
 
 
+def setup_scripts(consumers: tuple[str, ...], readers: Optional[WarehouseReaders]) -> dict[str, str]:
+    """The setup Job's files: the same on the in-cluster server and on a managed one (DatabaseSetup)."""
+    sql = setup_sql(consumers)
+    if readers and readers.readers:
+        sql += reader_sql(readers.database, readers.schema, readers.readers)
+    return {"setup.sh": SETUP_SCRIPT, "consumers.sql": sql}
+
+
+def setup_password_env(secret_name: pulumi.Input[str], logins: tuple[str, ...]) -> list[k8s.core.v1.EnvVarArgs]:
+    """What setup_sql and reader_sql read with \\getenv: each login's password, from its Secret key."""
+    return [workload.secret_env(consumer_password_env(login), secret_name, password_key(login)) for login in logins]
+
+
+def reader_passwords(parent: pulumi.Resource, name: str, readers: Optional[WarehouseReaders], protect: bool) -> dict[str, pulumi.Output[str]]:
+    return {reader: workload.password(f"{name}-{reader}-password", parent, protect) for reader in (readers.readers if readers else ())}
+
+
 def server_container(args: PostgresArgs, secret: k8s.core.v1.Secret) -> k8s.core.v1.ContainerArgs:
     return k8s.core.v1.ContainerArgs(
         name=APP,
@@ -160,6 +190,7 @@ class Postgres(pulumi.ComponentResource):
     host: pulumi.Output[str]
     port: int
     logins: dict[str, DatabaseLogin]
+    reader_logins: dict[str, WarehouseLogin]
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:kubernetes:Postgres", name, None, opts)
@@ -167,6 +198,7 @@ class Postgres(pulumi.ComponentResource):
         consumer_passwords = {
             consumer: workload.password(f"{name}-{consumer}-password", self, args.protect) for consumer in args.consumers
         }
+        readers = reader_passwords(self, name, args.warehouse_readers, args.protect)
         secret = workload.credentials_secret(
             self,
             f"{name}-credentials",
@@ -175,7 +207,7 @@ class Postgres(pulumi.ComponentResource):
             APP,
             {
                 "password": admin_password,
-                **{password_key(c): p for c, p in consumer_passwords.items()},
+                **{password_key(login): p for login, p in {**consumer_passwords, **readers}.items()},
             },
         )
         container = server_container(args, secret)
@@ -199,7 +231,7 @@ class Postgres(pulumi.ComponentResource):
             APP,
             args,
             image=args.image,
-            scripts={"setup.sh": SETUP_SCRIPT, "consumers.sql": setup_sql(args.consumers)},
+            scripts=setup_scripts(args.consumers, args.warehouse_readers),
             command=["/bin/sh", "/setup/setup.sh"],
             env=[
                 k8s.core.v1.EnvVarArgs(name="PGHOST", value=service.metadata.name),
@@ -207,7 +239,7 @@ class Postgres(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="PGUSER", value=ADMIN_USER),
                 k8s.core.v1.EnvVarArgs(name="PGDATABASE", value="postgres"),
                 workload.secret_env("PGPASSWORD", secret.metadata.name, "password"),
-                *[workload.secret_env(consumer_password_env(c), secret.metadata.name, password_key(c)) for c in args.consumers],
+                *setup_password_env(secret.metadata.name, (*args.consumers, *readers)),
             ],
             security=workload.pod_security(UID, GID),
             service_account=account.metadata.name,
@@ -219,12 +251,15 @@ class Postgres(pulumi.ComponentResource):
             consumer: DatabaseLogin(database=consumer, user=consumer, password=password)
             for consumer, password in consumer_passwords.items()
         }
+        self.reader_logins = {reader: WarehouseLogin(user=reader, password=password) for reader, password in readers.items()}
         self.register_outputs(
             {
                 "host": self.host,
                 "port": self.port,
                 "users": {c: login.user for c, login in self.logins.items()},
                 "passwords": {c: login.password for c, login in self.logins.items()},
+                "readers": {r: login.user for r, login in self.reader_logins.items()},
+                "readerPasswords": {r: login.password for r, login in self.reader_logins.items()},
             }
         )
 

@@ -1,30 +1,46 @@
-"""The example's features: customer activity, as Parquet in the lake bucket.
+"""The example's features: customer activity, from the warehouse where the stack has one, else as
+Parquet in the lake bucket.
 
-The lake bucket's URL and the S3 endpoint come from the pipeline config (MLOPS_BUCKET_LAKE_URL,
-AWS_ENDPOINT_URL_S3); feature_store.yaml is the pipeline config's too (`feast -f`).
+Where it is comes from the pipeline config: MLOPS_WAREHOUSE_KIND (the warehouse's table, which the
+churn pipeline loads), else MLOPS_BUCKET_LAKE_URL and AWS_ENDPOINT_URL_S3. feature_store.yaml is the
+pipeline config's too (`feast -f`), and its offline store is the same warehouse.
 """
 
 import os
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 from feast.types import Float64, Int64
 from feast.value_type import ValueType
 
 # s3://<bucket>, or abfss://<container>@<account>.dfs.core.windows.net on Azure.
 LAKE_URL = os.environ.get("MLOPS_BUCKET_LAKE_URL") or f"s3://{os.environ.get('MLOPS_BUCKET_LAKE', 'lake')}"
 ACTIVITY_KEY = "example/churn/customer_activity.parquet"
+# The pipelines' schema of the warehouse (mlops_jobs.warehouse.WORK_SCHEMA), and the table churn.pipeline loads.
+ACTIVITY_TABLE = "public.customer_activity"
+WAREHOUSE_KIND = os.environ.get("MLOPS_WAREHOUSE_KIND", "")
 
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64, description="A customer")
 
-customer_activity_source = FileSource(
-    name="customer_activity_source",
-    path=f"{LAKE_URL}/{ACTIVITY_KEY}",
-    timestamp_field="event_timestamp",
-    created_timestamp_column="created",
-    # An in-cluster S3 server (or any S3 other than AWS) needs its endpoint; on AWS the variable is unset.
-    s3_endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
-)
+if WAREHOUSE_KIND == "postgres":
+    customer_activity_source = PostgreSQLSource(
+        name="customer_activity_source",
+        table=ACTIVITY_TABLE,
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+    )
+elif WAREHOUSE_KIND:
+    raise RuntimeError(f"MLOPS_WAREHOUSE_KIND={WAREHOUSE_KIND!r}: the example reads postgres warehouses or the lake")
+else:
+    customer_activity_source = FileSource(
+        name="customer_activity_source",
+        path=f"{LAKE_URL}/{ACTIVITY_KEY}",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        # An in-cluster S3 server (or any S3 other than AWS) needs its endpoint; on AWS the variable is unset.
+        s3_endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
+    )
 
 customer_activity = FeatureView(
     name="customer_activity",

@@ -134,6 +134,7 @@ class OfflineStore(str, Enum):
     # DuckDB downloads its httpfs extension at run time, which locked-down clusters refuse.)
     FILE = "file"
     POSTGRES = "postgres"  # tables in the feast database
+    WAREHOUSE = "warehouse"  # the stack's warehouse (mlops:warehouse)
 
 
 class GitSource(InputModel):
@@ -148,7 +149,9 @@ class GitSource(InputModel):
 
 
 class FeastConfig(AppServiceConfig):
-    offline_store: OfflineStore = Field(OfflineStore.FILE, description="file (Parquet on the lake) or postgres (tables in the feast database)")
+    offline_store: Optional[OfflineStore] = Field(
+        None, description="file (Parquet on the lake), postgres (tables in the feast database) or warehouse (mlops:warehouse); "
+                          "default warehouse when one is enabled, else file")
     materialize_schedule: Cron = Field("0 * * * *", description="Cron schedule of feast materialize-incremental")
     repository: GitSource = Field(GitSource(), description="The feature repository that `feast apply` registers")
 
@@ -338,7 +341,7 @@ def resolve(raw: ServicesConfig, environment: Environment, backend: Backend, pro
             mode=mode_of("feast", raw.feast.mode),
             image=raw.feast.image or DEFAULT_IMAGES["feast"],
             size=size_of("feast", raw.feast.replicas, raw.feast.resources),
-            offline_store=raw.feast.offline_store,
+            offline_store=raw.feast.offline_store or OfflineStore.FILE,  # stack.resolve: warehouse when one is enabled
             materialize_schedule=raw.feast.materialize_schedule,
             repository=_source("services.feast.repository", raw.feast.repository, IMAGE_FEATURE_REPO, problems),
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -166,6 +167,8 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
     aws = aws_section.resolve(raw.aws, environment, ephemeral, problems) if backend is Backend.AWS else None
     azure = azure_section.resolve(raw.azure, environment, problems) if backend is Backend.AZURE else None
     warehouse = warehouse_section.resolve(raw.warehouse, backend, problems)
+    feast = dataclasses.replace(services.feast, offline_store=warehouse_section.feast_offline_store(
+        raw.services.feast.offline_store, warehouse, problems))
     problems.raise_any()
     return StackConfig(
         stack=stack, environment=environment, backend=backend, ephemeral=ephemeral, protect=protect,
@@ -176,7 +179,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
         object_store_server=raw.services.object_store.server,
         object_store_client_image=raw.services.object_store.client_image or DEFAULT_IMAGES["objectStoreClient"],
         postgres_backup=raw.services.postgres.backup,
-        mlflow=services.mlflow, feast=services.feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks, events=services.events,
+        mlflow=services.mlflow, feast=feast, evidently=services.evidently, airflow=services.airflow, notebooks=services.notebooks, events=services.events,
         git_sync_image=raw.git_sync_image or DEFAULT_IMAGES["gitSync"], jobs_image=services.jobs_image,
         owner=owner, aws=aws, azure=azure, serving=serving, smoke=raw.smoke, warehouse=warehouse,
     )

@@ -1,6 +1,5 @@
 """warehouse: where historical data already lives, created by the stack or bound to one that exists;
-its kind per backend, its BI readers, and its checks. (Work in progress on branch `warehouse`: the
-config only; nothing renders from it yet.)"""
+its kind per backend, its BI readers, Feast's offline store on it, and its checks."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pydantic import Field
 
 from .choices import Backend
 from .errors import Problems
+from .services import OfflineStore
 from .types import InputModel, Pattern
 from mlops_jobs.pipeline_names import DATABASE_CONSUMERS, HUB_DATABASE_CONSUMER, WAREHOUSE_CONSUMER
 
@@ -40,6 +40,8 @@ ALLOWED_KINDS = {
     Backend.AWS: (WarehouseKind.ATHENA, WarehouseKind.REDSHIFT, WarehouseKind.POSTGRES),
     Backend.AZURE: (WarehouseKind.AZURE_SQL, WarehouseKind.POSTGRES),
 }
+# What the program builds so far. The other kinds and binding are refused by name, never ignored.
+BUILT = ((WarehouseKind.POSTGRES, WarehouseMode.CREATE),)
 ALLOWED_STORES = {
     Backend.ENSEMBLE: (SecretStore.KUBERNETES,),
     Backend.AWS: (SecretStore.SECRETS_MANAGER, SecretStore.KUBERNETES),
@@ -98,6 +100,7 @@ def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optio
     if not raw.enabled:
         return None
     kind = raw.kind or DEFAULT_KIND[backend]
+    before = len(problems.lines)
     if kind not in ALLOWED_KINDS[backend]:
         problems.not_allowed("warehouse.kind", kind.value, f"{', '.join(k.value for k in ALLOWED_KINDS[backend])} with backend {backend.value!r}")
     taken = sorted(set(raw.readers) & RESERVED_LOGINS)
@@ -109,6 +112,10 @@ def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optio
         _check_existing(raw.existing, kind, backend, problems)
     elif raw.existing is not None:
         problems.not_allowed("warehouse.existing", "set", "existing only with mode: existing")
+    # Said only of a section that is otherwise right: a fix for the other problems comes first.
+    if len(problems.lines) == before and (kind, raw.mode) not in BUILT:
+        problems.not_allowed("warehouse", f"kind {kind.value} with mode {raw.mode.value}",
+                             " or ".join(f"kind {k.value} with mode {m.value}" for k, m in BUILT) + " (the others are not built yet)")
     return Warehouse(kind=kind, mode=raw.mode, published_schema=raw.published_schema, readers=tuple(raw.readers), existing=raw.existing)
 
 
@@ -127,3 +134,12 @@ def _check_existing(existing: Optional[ExistingWarehouseConfig], kind: Warehouse
                              f"{', '.join(s.value for s in ALLOWED_STORES[backend])} with backend {backend.value!r}")
     if secret is not None and secret.store is SecretStore.KUBERNETES and not secret.key:
         problems.missing("warehouse.existing.passwordSecret.key", "the key in the Secret that holds the password")
+
+
+def feast_offline_store(given: Optional[OfflineStore], warehouse: Optional[Warehouse], problems: Problems) -> OfflineStore:
+    """Feast reads historical features from the warehouse when there is one, unless config says otherwise."""
+    if given is OfflineStore.WAREHOUSE and warehouse is None:
+        problems.not_allowed("services.feast.offlineStore", given.value, "file or postgres (warehouse needs mlops:warehouse.enabled)")
+    if given is not None:
+        return given
+    return OfflineStore.WAREHOUSE if warehouse is not None else OfflineStore.FILE

@@ -26,7 +26,7 @@ import yaml
 
 from tests import fixtures
 from mlops_stack import offline
-from tests.conftest import recording_of
+from tests.conftest import config_of, recording_of
 from tests.integration.conftest import free_port
 from tests.integration import backing_services, loop
 from tests.integration.containers import CHURN_IMAGE, Container, ContainerCluster, docker_ready, notebook_image, platform_image
@@ -155,6 +155,8 @@ def test_feast_apply_materialize_and_an_online_read_through_the_feature_server(p
         print(json.dumps(pipeline.ensure_data()))
     """)
     assert seeded["activity"] == f"s3://{platform.bucket('lake')}/example/churn/customer_activity.parquet"
+    # Where the stack has a warehouse, the feature source is its table: materialize reads from there.
+    assert seeded.get("warehouse") == ("public.customer_activity" if config_of(platform.stack).warehouse else None)
 
     materialize = platform.cluster.container("CronJob", "feast-materialize").run(timeout=300)
     assert materialize.returncode == 0, materialize.stdout[-2000:] + materialize.stderr[-3000:]
@@ -230,19 +232,26 @@ def test_airflow_migrates_parses_the_example_dags_and_resolves_the_pipeline_conn
     assert run["state"] == "queued" and run["conf"] == {"reason": "integration test"}
 
     # The connections exist only as AIRFLOW_CONN_* variables of the pipeline config; none was typed in.
-    for conn_id, conn_type in (("mlops_postgres", "postgres"), ("mlops_s3", "aws"), ("mlops_mlflow", "http")):
+    warehouse = config_of(platform.stack).warehouse
+    for conn_id, conn_type in (("mlops_postgres", "postgres"), ("mlops_s3", "aws"), ("mlops_mlflow", "http"),
+                               *((("mlops_warehouse", "postgres"),) if warehouse else ())):
         got = airflow_cli(platform, "connections", "get", conn_id, "-o", "json")
         assert got.returncode == 0, got.stderr[-2000:]
         assert last_json(got.stdout)[0]["conn_type"] == conn_type
     checked = platform.python("""
         import json
+        import os
         from airflow.providers.postgres.hooks.postgres import PostgresHook
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         db = PostgresHook(postgres_conn_id="mlops_postgres").get_first("select current_user, current_database()")
         buckets = sorted(b["Name"] for b in S3Hook(aws_conn_id="mlops_s3").get_conn().list_buckets()["Buckets"])
-        print(json.dumps({"db": list(db), "buckets": buckets}))
+        warehouse = None
+        if os.environ["MLOPS_WAREHOUSE_KIND"]:
+            warehouse = PostgresHook(postgres_conn_id=os.environ["MLOPS_WAREHOUSE_CONN_ID"]).get_first("select current_user, current_database()")
+        print(json.dumps({"db": list(db), "buckets": buckets, "warehouse": warehouse and list(warehouse)}))
     """)
     assert checked["db"] == ["feast", "feast"]
+    assert checked["warehouse"] == (["warehouse", "warehouse"] if warehouse else None)
     # The platform's buckets, through the hook. (The S3 endpoint here does not enforce per-bucket keys,
     # so it also lists `backups`; the keys' scopes are checked as rendered, tests/unit/test_seaweedfs.py.)
     assert set(platform.services.buckets.values()) <= set(checked["buckets"])

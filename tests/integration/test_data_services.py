@@ -58,12 +58,14 @@ def connect(server: dict, database: str, user: str, password: str) -> psycopg.Co
 def test_setup_job_creates_one_database_and_login_per_consumer(postgres_server, tmp_path):
     script, env_spec = rendered_postgres_setup(tmp_path)
     passwords = consumer_passwords(env_spec)
-    assert set(passwords) == set(config_of("local").database_consumers)
+    cfg = config_of("local")
+    assert set(passwords) == {*cfg.database_consumers, *cfg.warehouse.readers}  # readers: tests/integration/test_warehouse.py
     result = run_setup(script, env_spec, postgres_server, passwords)
     assert result.returncode == 0, result.stderr
     assert not any(password in result.stdout + result.stderr for password in passwords.values())
 
-    for consumer, password in passwords.items():
+    for consumer in cfg.database_consumers:
+        password = passwords[consumer]
         with connect(postgres_server, consumer, consumer, password) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS probe (id int)")
             conn.execute("INSERT INTO probe VALUES (1)")

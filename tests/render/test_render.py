@@ -164,7 +164,10 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     assert config.online_store.type == "redis"
     tls = ",ssl=true" if env["MLOPS_REDIS_TLS"] == "'true'" else ""
     assert config.online_store.connection_string == f"{redis}:{port},password=Redis456{tls}"
-    assert config.offline_store.type == "file"
+    if env["MLOPS_WAREHOUSE_KIND"] == "'postgres'":  # the stack's warehouse (tests/render/test_warehouse.py)
+        assert (config.offline_store.type, config.offline_store.database) == ("postgres", "warehouse")
+    else:
+        assert config.offline_store.type == "file"
 
 
 def test_resources_json_lists_every_resource_with_options_and_dependencies(rendered):

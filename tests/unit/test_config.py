@@ -137,7 +137,7 @@ BAD = [
     ("local", {"services": {"mlflow": {"workers": 0}}}, "mlops:services.mlflow.workers", "0", "greater than or equal to 1"),
     ("local", {"services": {"mlflow": {"ingress": {"enabled": True}}}}, "mlops:services.mlflow.ingress.host", "not set", "host name"),
     ("local", {"services": {"evidently": {"replicas": 2}}}, "mlops:services.evidently.replicas", "2", "1 (the UI is the one writer"),
-    ("local", {"services": {"feast": {"offlineStore": "bigquery"}}}, "mlops:services.feast.offlineStore", "'bigquery'", "file or postgres"),
+    ("local", {"services": {"feast": {"offlineStore": "bigquery"}}}, "mlops:services.feast.offlineStore", "'bigquery'", "file, postgres or warehouse"),
     ("local", {"services": {"feast": {"materializeSchedule": "hourly"}}}, "mlops:services.feast.materializeSchedule", "'hourly'", "cron schedule"),
     ("local", {"services": {"feast": {"repository": {"path": "features"}}}}, "mlops:services.feast.repository.path", "'features'", "absolute path inside the image"),
     ("local", {"services": {"airflow": {"dags": {"git": "https://github.com/o/r.git", "path": "../dags"}}}}, "mlops:services.airflow.dags.path", "'../dags'", "relative to the repository root"),

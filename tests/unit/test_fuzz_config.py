@@ -108,7 +108,7 @@ def test_the_cli_prints_the_refusal_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "mlops:services.mlflow.workers: 0 is not allowed" in result.stderr
-    assert "mlops:services.feast.offlineStore: 'duckdb' is not allowed; allowed: file or postgres" in result.stderr
+    assert "mlops:services.feast.offlineStore: 'duckdb' is not allowed; allowed: file, postgres or warehouse" in result.stderr
 
 
 class NoBackend:

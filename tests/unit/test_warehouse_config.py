@@ -1,22 +1,34 @@
 """mlops:warehouse, as config: the kind per backend, bound warehouses only with a secret reference,
-and one line naming the key for every bad value. (Nothing renders from it yet: branch `warehouse`.)"""
+what is not built yet refused by name, Feast's offline store on it, and one line naming the key for
+every bad value."""
 
 from __future__ import annotations
 
 import pytest
 
 from infra import config
-from infra.config import ConfigError
+from infra.config import ConfigError, OfflineStore
 from infra.config.warehouse import WarehouseKind, WarehouseMode
 
 AWS = {"backend": "aws", "owner": "ml-platform"}
 AZURE = {"backend": "azure", "owner": "ml-platform", "azure": {"location": "westeurope"}}
 
 
-@pytest.mark.parametrize("values, kind", [({}, WarehouseKind.POSTGRES), (AWS, WarehouseKind.ATHENA), (AZURE, WarehouseKind.AZURE_SQL)])
-def test_each_backend_creates_its_own_kind_by_default(values, kind):
-    warehouse = config.load("staging", {**values, "warehouse": {"enabled": True, "readers": ["tableau"]}}).warehouse
-    assert (warehouse.kind, warehouse.mode, warehouse.readers, warehouse.published_schema) == (kind, WarehouseMode.CREATE, ("tableau",), "published")
+def test_the_ensemble_creates_a_postgres_warehouse_by_default():
+    warehouse = config.load("staging", {"warehouse": {"enabled": True, "readers": ["tableau"]}}).warehouse
+    assert (warehouse.kind, warehouse.mode, warehouse.readers, warehouse.published_schema) == (
+        WarehouseKind.POSTGRES, WarehouseMode.CREATE, ("tableau",), "published")
+
+
+@pytest.mark.parametrize("values, kind", [(AWS, "athena"), (AZURE, "azure-sql")])
+def test_a_clouds_default_kind_is_refused_by_name_until_it_is_built(values, kind):
+    with pytest.raises(ConfigError) as raised:
+        config.load("staging", {**values, "warehouse": {"enabled": True}})
+    assert str(raised.value) == (f"mlops:warehouse: 'kind {kind} with mode create' is not allowed; "
+                                 "allowed: kind postgres with mode create (the others are not built yet)")
+    # kind: postgres is built on the clouds too: a database of RDS or Flexible Server.
+    chosen = config.load("staging", {**values, "warehouse": {"enabled": True, "kind": "postgres"}})
+    assert chosen.warehouse.in_platform_database and "warehouse" in chosen.database_consumers
 
 
 def test_no_warehouse_unless_enabled():
@@ -50,15 +62,26 @@ def test_bad_warehouse_config_gets_one_line_naming_the_key(values, message):
     assert "\n" not in str(raised.value)
 
 
-def test_a_bound_warehouse_with_its_secret_reference_is_accepted():
-    warehouse = config.load("staging", {"warehouse": {"enabled": True, "mode": "existing", "existing": {
-        "host": "dw.example.com", "database": "dw", "user": "mlops",
-        "passwordSecret": {"store": "kubernetes-secret", "name": "dw-login", "key": "password"}}}}).warehouse
-    assert warehouse.mode is WarehouseMode.EXISTING and warehouse.existing.password_secret.name == "dw-login"
+def test_a_bound_warehouse_with_its_secret_reference_passes_every_check_but_is_not_built_yet():
+    with pytest.raises(ConfigError) as raised:
+        config.load("staging", {"warehouse": {"enabled": True, "mode": "existing", "existing": {
+            "host": "dw.example.com", "database": "dw", "user": "mlops",
+            "passwordSecret": {"store": "kubernetes-secret", "name": "dw-login", "key": "password"}}}})
+    assert str(raised.value).startswith("mlops:warehouse: 'kind postgres with mode existing' is not allowed")
 
 
 def test_a_created_postgres_warehouse_is_a_database_of_the_platforms_postgresql():
     created = config.load("staging", {"warehouse": {"enabled": True}})
     assert "warehouse" in created.database_consumers
-    bound = config.load("staging", {"warehouse": {"enabled": True, "mode": "existing", "existing": {"host": "dw.example.com", "database": "dw"}}})
-    assert "warehouse" not in bound.database_consumers and "warehouse" not in config.load("staging", {}).database_consumers
+    assert "warehouse" not in config.load("staging", {}).database_consumers
+
+
+def test_feast_reads_from_the_warehouse_unless_told_otherwise():
+    assert config.load("staging", {"warehouse": {"enabled": True}}).feast.offline_store is OfflineStore.WAREHOUSE
+    assert config.load("staging", {}).feast.offline_store is OfflineStore.FILE
+    told = config.load("staging", {"warehouse": {"enabled": True}, "services": {"feast": {"offlineStore": "file"}}})
+    assert told.feast.offline_store is OfflineStore.FILE
+    with pytest.raises(ConfigError) as raised:
+        config.load("staging", {"services": {"feast": {"offlineStore": "warehouse"}}})
+    assert str(raised.value) == ("mlops:services.feast.offlineStore: 'warehouse' is not allowed; "
+                                 "allowed: file or postgres (warehouse needs mlops:warehouse.enabled)")

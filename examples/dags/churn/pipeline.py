@@ -3,6 +3,8 @@ the environment (MLFLOW_TRACKING_URI, MLOPS_FEATURE_STORE_YAML, MLOPS_BUCKET_*, 
 AWS_* or AZURE_STORAGE_*), and nothing else: the same code runs in an Airflow task pod, in
 `airflow dags test`, or on a laptop after `set -a; . ./pipeline.env`. The lake is read and written
 through `mlops_jobs.buckets`, so the steps run unchanged on SeaweedFS, MinIO, S3 and Azure Blob.
+Where the stack has a warehouse (MLOPS_WAREHOUSE_*), the activity is loaded there too, as the feature
+repository's source, and each scoring run's predictions are published there for BI tools.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_jobs import warehouse
 from mlops_jobs.pipeline_names import PREDICTION_COLUMN
 
 ACTIVITY_KEY = "example/churn/customer_activity.parquet"
@@ -23,6 +26,9 @@ CURRENT_KEY = "example/churn/current.parquet"
 INCOMING_PREFIX = "incoming/churn/"
 PROCESSED_PREFIX = "processed/"
 PREDICTIONS_PREFIX = "predictions/churn/"
+# In the warehouse: the feature source (the feature repository's ACTIVITY_TABLE), and the published predictions.
+ACTIVITY_TABLE = "customer_activity"
+PREDICTIONS_TABLE = "churn_predictions"
 FEATURES = ["tenure_months", "monthly_charges", "support_calls"]
 MODEL_NAME = "churn"
 # The registry alias of the version that scores: training moves it only to a better model.
@@ -48,6 +54,13 @@ def read_lake(key: str) -> pd.DataFrame:
 
 def write_lake(frame: pd.DataFrame, key: str) -> str:
     return lake().write_parquet(frame, key)
+
+
+def write_activity(frame: pd.DataFrame) -> str:
+    """The feature source: Parquet in the lake, and the warehouse's table where there is one."""
+    if warehouse.configured():
+        warehouse.write_table(frame, ACTIVITY_TABLE)
+    return write_lake(frame, ACTIVITY_KEY)
 
 
 def lake_has(key: str) -> bool:
@@ -87,9 +100,20 @@ def ensure_data() -> dict[str, str]:
     """Seed the lake with the example's data the first time; real data replaces it through incoming/."""
     if not (lake_has(ACTIVITY_KEY) and lake_has(LABELS_KEY)):
         activity, labels = synthetic_activity()
-        write_lake(activity, ACTIVITY_KEY)
+        write_activity(activity)
         write_lake(labels, LABELS_KEY)
-    return {"activity": lake_url(ACTIVITY_KEY), "labels": lake_url(LABELS_KEY)}
+    elif warehouse.configured() and not _warehouse_has_activity():
+        write_activity(read_lake(ACTIVITY_KEY))  # a warehouse added to a stack whose lake has the data
+    seeded = {"activity": lake_url(ACTIVITY_KEY), "labels": lake_url(LABELS_KEY)}
+    if warehouse.configured():
+        seeded["warehouse"] = f"{warehouse.WORK_SCHEMA}.{ACTIVITY_TABLE}"
+    return seeded
+
+
+def _warehouse_has_activity() -> bool:
+    import sqlalchemy
+
+    return sqlalchemy.inspect(warehouse.engine()).has_table(ACTIVITY_TABLE, schema=warehouse.WORK_SCHEMA)
 
 
 def feature_store():
@@ -212,7 +236,10 @@ def score(keys: list[str] | None = None, now: dt.datetime | None = None) -> dict
     })
     key = f"{PREDICTIONS_PREFIX}date={now:%Y-%m-%d}/model_version={version}/{now:%H%M%S%f}.parquet"
     write_lake(predictions, key)
-    return {"key": key, "url": lake_url(key), "rows": len(predictions), "model_version": version, "scored": "arrived" if keys else "all"}
+    scored = {"key": key, "url": lake_url(key), "rows": len(predictions), "model_version": version, "scored": "arrived" if keys else "all"}
+    if warehouse.configured():  # where analysts read them (the warehouse's BI readers)
+        scored["published"] = warehouse.write_table(predictions, PREDICTIONS_TABLE, published=True, replace=False)
+    return scored
 
 
 def drift_report() -> str:
@@ -230,7 +257,7 @@ def ingest_incoming(keys: list[str]) -> tuple[int, list[str]]:
     arrived = [read_lake(key) for key in keys]
     current = read_lake(ACTIVITY_KEY) if lake_has(ACTIVITY_KEY) else None
     combined = pd.concat([f for f in [current, *arrived] if f is not None], ignore_index=True)
-    write_lake(combined, ACTIVITY_KEY)
+    write_activity(combined)
     moved = [PROCESSED_PREFIX + key.removeprefix("incoming/") for key in keys]
     for key, new_key in zip(keys, moved):
         lake().move(key, new_key)
