@@ -4,7 +4,8 @@
 outputs, and as the ConfigMap and the Secret `mlops-pipeline-config` in the pipelines namespace.
 
 Files that need a secret (feature_store.yaml) reference it as `${VAR}`; Feast expands environment
-variables when it loads the file, and every pipeline pod gets those variables from the Secret.
+variables when it loads the file, and every pipeline pod gets those variables from the Secret. The
+warehouse's host and port are references too, so a laptop's .env can point them at a port-forward.
 """
 
 from __future__ import annotations

@@ -50,10 +50,12 @@ def feast_offline_store(w: WarehouseEndpoint) -> dict[str, Any]:
     """The offline_store block of feature_store.yaml; the password is Feast's ${VAR} reference."""
     if w.kind not in FEAST_OFFLINE_TYPES:
         raise ValueError(f"warehouse kind {w.kind!r}: no Feast offline store yet; allowed: {', '.join(FEAST_OFFLINE_TYPES)}")
+    # Where it is, as the pipeline config's own variables: the file follows MLOPS_WAREHOUSE_HOST and
+    # _PORT, e.g. `localhost` and a port-forward's port in a laptop's .env.
     return {
         "type": FEAST_OFFLINE_TYPES[w.kind],
-        "host": str(w.host),
-        "port": int(w.port),
+        "host": f"${{{names.WAREHOUSE_HOST}}}",
+        "port": f"${{{names.WAREHOUSE_PORT}}}",
         "database": str(w.database),
         "db_schema": FEAST_WORK_SCHEMA,
         "user": str(w.user),

@@ -10,8 +10,9 @@ It takes the pod spec exactly as recorded and gives the container what a node wo
 - `--memory` and `--cpus` from the limits; an out-of-memory kill fails the caller.
 
 Only what host networking forces is translated: every in-cluster DNS name resolves to loopback
-(`--add-host`), an in-cluster `host:port` becomes the loopback port of the server behind it, and a
-server listens on a free loopback port (`--port 5000` becomes `--port <free>`). Paths are not translated.
+(`--add-host`), an in-cluster `host:port` becomes the loopback port of the server behind it (also as a
+pair of variables `<X>_HOST` and `<X>_PORT`), and a server listens on a free loopback port
+(`--port 5000` becomes `--port <free>`). Paths are not translated.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ class ContainerCluster(LocalCluster):
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
         command = chosen.get("command") or []
         argv = rebind([self.translate(a, {}) for a in expand_all(command + (chosen.get("args") or []), env)], {**siblings, **ports})
-        env = {key: self.translate(value, {}) for key, value in env.items()}
+        env = self.translate_env(env, {})
         # A listening port set by a variable (Airflow's scheduler health server), as `rebind` does for flags.
         env.update({key: str(ports[int(value)]) for key, value in env.items()
                     if key.endswith("_PORT") and value.isdigit() and int(value) in ports})

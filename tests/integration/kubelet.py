@@ -120,6 +120,16 @@ class LocalCluster:
         # URL-encoded too, as in the query of an Airflow connection URI (endpoint_url=http%3A%2F%2F...).
         self.addresses[in_cluster.replace(":", "%3A")] = f"127.0.0.1%3A{loopback_port}"
 
+    def translate_env(self, env: dict[str, str], paths: dict[str, str]) -> dict[str, str]:
+        """Every value translated; and where a host and its port are two variables (<X>_HOST, <X>_PORT),
+        the port becomes the loopback port of the server behind that host:port (the host resolves to loopback)."""
+        translated = {key: self.translate(value, paths) for key, value in env.items()}
+        for key, host in env.items():
+            port_key = key.removesuffix("_HOST") + "_PORT"
+            if key.endswith("_HOST") and f"{host}:{env.get(port_key)}" in self.addresses:
+                translated[port_key] = self.addresses[f"{host}:{env[port_key]}"].rsplit(":", 1)[1]
+        return translated
+
     def translate(self, text: str, paths: dict[str, str]) -> str:
         """One pass over the text, so a replacement is never replaced again. Paths match whole
         segments only, the longest mount first (/etc/airflow/auth before /etc/airflow)."""
@@ -163,7 +173,7 @@ class LocalCluster:
         ports = {p["containerPort"]: (ports or {}).get(p["containerPort"]) or free_port() for p in chosen.get("ports", [])}
         argv = [self.translate(arg, paths) for arg in expand_all(chosen.get("command", []) + chosen.get("args", []), env)]
         argv = rebind(argv, ports)
-        env = {key: self.translate(value, paths) for key, value in env.items() if key != "PATH"}
+        env = self.translate_env({key: value for key, value in env.items() if key != "PATH"}, paths)
         env.update({"PATH": os.environ["PATH"], "HOME": str(root / "home")})
         (root / "home").mkdir(exist_ok=True)
         cwd = paths.get("/tmp", str(root))

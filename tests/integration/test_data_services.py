@@ -104,7 +104,8 @@ def set_up_like_rds(server: dict, tmp_path: Path, stack: str = "staging",
     )
     assert created.returncode == 0, created.stderr
     passwords = passwords or consumer_passwords(env_spec)
-    assert set(passwords) == set(config_of(stack).database_consumers)
+    cfg = config_of(stack)
+    assert set(passwords) == {*cfg.database_consumers, *(cfg.warehouse.readers if cfg.warehouse else ())}
     return run_setup(tmp_path / "setup.sh", env_spec, server, passwords), passwords
 
 
@@ -116,7 +117,8 @@ def test_on_the_clouds_the_setup_job_creates_the_databases_as_a_non_superuser_ad
     with running_postgres(tls=True) as server:
         result, passwords = set_up_like_rds(server, tmp_path, stack)
         assert result.returncode == 0, result.stderr
-        for consumer, password in passwords.items():
+        for consumer in config_of(stack).database_consumers:
+            password = passwords[consumer]
             with psycopg.connect(host=server["host"], port=server["port"], dbname=consumer, user=consumer, password=password,
                                  sslmode="require", connect_timeout=5) as conn:
                 assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)

@@ -154,6 +154,8 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     out, _ = rendered
     env = dict(line.split("=", 1) for line in (out / "pipeline" / "pipeline.env").read_text().splitlines())
     host, redis, port, sslmode = (env[k].strip("'") for k in ("MLOPS_POSTGRES_HOST", "MLOPS_REDIS_HOST", "MLOPS_REDIS_PORT", "MLOPS_POSTGRES_SSLMODE"))
+    for key, value in env.items():  # what a pipeline pod has: the whole pipeline config
+        monkeypatch.setenv(key, value.strip("'"))
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", "feast")
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", "Secret123")
     monkeypatch.setenv("MLOPS_REDIS_PASSWORD", "Redis456")
@@ -165,7 +167,7 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     tls = ",ssl=true" if env["MLOPS_REDIS_TLS"] == "'true'" else ""
     assert config.online_store.connection_string == f"{redis}:{port},password=Redis456{tls}"
     if env["MLOPS_WAREHOUSE_KIND"] == "'postgres'":  # the stack's warehouse (tests/render/test_warehouse.py)
-        assert (config.offline_store.type, config.offline_store.database) == ("postgres", "warehouse")
+        assert (config.offline_store.type, config.offline_store.database, config.offline_store.port) == ("postgres", "warehouse", 5432)
     else:
         assert config.offline_store.type == "file"
 

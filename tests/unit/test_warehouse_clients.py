@@ -48,7 +48,7 @@ def test_feast_loads_the_generated_offline_store_with_its_own_repo_config(tmp_pa
 
     config = pipeline_config.render(replace(endpoints(), warehouse=WAREHOUSE, feature_store=FeatureStoreSettings("warehouse")))
     (tmp_path / "feature_store.yaml").write_text(config.files[names.FEATURE_STORE_YAML])
-    for key, value in config.secret_env.items():
+    for key, value in {**config.env, **config.secret_env}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv(names.postgres_key("feast", "USER"), "feast")
     loaded = load_repo_config(tmp_path, tmp_path / "feature_store.yaml")
