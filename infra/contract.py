@@ -175,7 +175,11 @@ class WarehouseEndpoint:
     sslmode: str = ""  # postgres only
     user: pulumi.Input[str] = ""  # the pipelines' login; "" with an identity
     password: Optional[pulumi.Input[str]] = secret(None)
-    readers: dict[str, WarehouseLogin] = field(default_factory=dict)
+    readers: dict[str, WarehouseLogin] = field(default_factory=dict)  # athena: the user is the reader's IAM role ARN
+    region: str = ""  # athena
+    workgroup: pulumi.Input[str] = ""  # athena
+    staging: pulumi.Input[str] = ""  # athena: the S3 location of uploads (Feast's entity rows)
+    results: pulumi.Input[str] = ""  # athena: where the workgroup keeps query results (a BI tool's staging directory)
 
 
 @dataclass(frozen=True)

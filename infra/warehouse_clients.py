@@ -16,17 +16,21 @@ from infra.contract import WarehouseEndpoint
 from mlops_jobs import pipeline_names as names
 
 # Feast's offline store type for each kind this program builds so far (config refuses the others).
-FEAST_OFFLINE_TYPES = {"postgres": "postgres"}
+FEAST_OFFLINE_TYPES = {"postgres": "postgres", "athena": "athena"}
+ATHENA_CATALOG = "AwsDataCatalog"  # the account's Glue Data Catalog, as Athena names it
 # Feast keeps its own tables (the uploaded entity rows) here; BI readers see only the published schema.
 FEAST_WORK_SCHEMA = "public"
+
+
+ENV_KEYS = (names.WAREHOUSE_KIND, names.WAREHOUSE_HOST, names.WAREHOUSE_PORT, names.WAREHOUSE_DATABASE, names.WAREHOUSE_SCHEMA,
+            names.WAREHOUSE_SSLMODE, names.WAREHOUSE_AUTH, names.WAREHOUSE_USER, names.WAREHOUSE_REGION, names.WAREHOUSE_WORKGROUP,
+            names.WAREHOUSE_STAGING, names.WAREHOUSE_CONN_ID)
 
 
 def env(w: Optional[WarehouseEndpoint]) -> dict[str, str]:
     """Every key on every stack: empty values where there is no warehouse, or where its kind has none."""
     if w is None:
-        return {key: "" for key in (names.WAREHOUSE_KIND, names.WAREHOUSE_HOST, names.WAREHOUSE_PORT, names.WAREHOUSE_DATABASE,
-                                    names.WAREHOUSE_SCHEMA, names.WAREHOUSE_SSLMODE, names.WAREHOUSE_AUTH, names.WAREHOUSE_USER,
-                                    names.WAREHOUSE_CONN_ID)}
+        return {key: "" for key in ENV_KEYS}
     return {
         names.WAREHOUSE_KIND: w.kind,
         names.WAREHOUSE_HOST: str(w.host),
@@ -36,6 +40,9 @@ def env(w: Optional[WarehouseEndpoint]) -> dict[str, str]:
         names.WAREHOUSE_SSLMODE: w.sslmode,
         names.WAREHOUSE_AUTH: w.auth,
         names.WAREHOUSE_USER: str(w.user),
+        names.WAREHOUSE_REGION: w.region,
+        names.WAREHOUSE_WORKGROUP: str(w.workgroup),
+        names.WAREHOUSE_STAGING: str(w.staging),
         names.WAREHOUSE_CONN_ID: names.WAREHOUSE_CONNECTION,
     }
 
@@ -47,9 +54,12 @@ def secret_env(w: Optional[WarehouseEndpoint]) -> dict[str, str]:
 
 
 def feast_offline_store(w: WarehouseEndpoint) -> dict[str, Any]:
-    """The offline_store block of feature_store.yaml; the password is Feast's ${VAR} reference."""
+    """The offline_store block of feature_store.yaml; a password is Feast's ${VAR} reference."""
     if w.kind not in FEAST_OFFLINE_TYPES:
         raise ValueError(f"warehouse kind {w.kind!r}: no Feast offline store yet; allowed: {', '.join(FEAST_OFFLINE_TYPES)}")
+    if w.kind == "athena":  # signed in by the pod's IAM role
+        return {"type": "athena", "region": w.region, "data_source": ATHENA_CATALOG, "database": str(w.database),
+                "workgroup": str(w.workgroup), "s3_staging_location": str(w.staging)}
     # Where it is, as the pipeline config's own variables: the file follows MLOPS_WAREHOUSE_HOST and
     # _PORT, e.g. `localhost` and a port-forward's port in a laptop's .env.
     return {
@@ -66,8 +76,11 @@ def feast_offline_store(w: WarehouseEndpoint) -> dict[str, Any]:
 
 def airflow_connection(w: WarehouseEndpoint) -> str:
     """The `mlops_warehouse` connection as an Airflow URI (AIRFLOW_CONN_MLOPS_WAREHOUSE)."""
+    if w.kind == "athena":  # AthenaSQLHook (conn_type athena); no keys: the pod's IAM role
+        extras = {"region_name": w.region, "work_group": str(w.workgroup)}
+        return f"athena:///{quote(str(w.database), safe='')}?{urlencode(extras)}"
     if w.kind != "postgres":
-        raise ValueError(f"warehouse kind {w.kind!r}: no Airflow connection yet; allowed: postgres")
+        raise ValueError(f"warehouse kind {w.kind!r}: no Airflow connection yet; allowed: postgres, athena")
     return (f"postgres://{quote(str(w.user), safe='')}:{quote(str(w.password or ''), safe='')}"
             f"@{w.host}:{int(w.port)}/{quote(str(w.database), safe='')}?{urlencode({'sslmode': w.sslmode})}")
 
@@ -77,7 +90,8 @@ def described(w: Optional[WarehouseEndpoint]) -> Optional[dict[str, Any]]:
     if w is None:
         return None
     return {"kind": w.kind, "host": w.host, "port": int(w.port) if w.port else None, "database": w.database,
-            "schema": w.schema, "auth": w.auth, "user": w.user, "connection": names.WAREHOUSE_CONNECTION}
+            "schema": w.schema, "auth": w.auth, "user": w.user, "region": w.region, "workgroup": w.workgroup,
+            "connection": names.WAREHOUSE_CONNECTION}
 
 
 def stack_output(w: Optional[WarehouseEndpoint]) -> Optional[dict[str, Any]]:
@@ -86,6 +100,7 @@ def stack_output(w: Optional[WarehouseEndpoint]) -> Optional[dict[str, Any]]:
         return None
     return {
         "kind": w.kind, "host": w.host, "port": w.port, "database": w.database, "schema": w.schema, "sslmode": w.sslmode,
+        "region": w.region, "workgroup": w.workgroup, "resultsLocation": w.results,
         "readers": {
             name: {"user": login.user, "password": None if login.password is None else pulumi.Output.secret(login.password)}
             for name, login in sorted(w.readers.items())

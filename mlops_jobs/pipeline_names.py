@@ -144,6 +144,9 @@ WAREHOUSE_AUTH = "MLOPS_WAREHOUSE_AUTH"
 WAREHOUSE_USER = "MLOPS_WAREHOUSE_USER"
 WAREHOUSE_PASSWORD = "MLOPS_WAREHOUSE_PASSWORD"
 WAREHOUSE_CONN_ID = "MLOPS_WAREHOUSE_CONN_ID"
+WAREHOUSE_REGION = "MLOPS_WAREHOUSE_REGION"
+WAREHOUSE_WORKGROUP = "MLOPS_WAREHOUSE_WORKGROUP"
+WAREHOUSE_STAGING = "MLOPS_WAREHOUSE_STAGING"
 
 
 @dataclass(frozen=True)
@@ -198,14 +201,17 @@ KEYS = (
     Key(EVENTS_CONN_ID, False, f"the Airflow connection of the queue ({EVENTS_CONNECTION}; empty with polling)"),
     Key(EVENTS_REGION, False, "the SQS queue's region (empty elsewhere)"),
     Key(WAREHOUSE_KIND, False, f"the warehouse's engine: {', '.join(WAREHOUSE_KINDS)} (empty: no warehouse)"),
-    Key(WAREHOUSE_HOST, False, "its host"),
+    Key(WAREHOUSE_HOST, False, "its host (athena: the region's Athena endpoint)"),
     Key(WAREHOUSE_PORT, False, "its port"),
-    Key(WAREHOUSE_DATABASE, False, "its database"),
-    Key(WAREHOUSE_SCHEMA, False, "the published schema: what BI readers may SELECT"),
+    Key(WAREHOUSE_DATABASE, False, "its database (athena: the pipelines' Glue database)"),
+    Key(WAREHOUSE_SCHEMA, False, "the published schema: what BI readers may SELECT (athena: the published Glue database)"),
     Key(WAREHOUSE_SSLMODE, False, "libpq's sslmode for it (postgres)"),
     Key(WAREHOUSE_AUTH, False, f"how pipelines sign in to it: {', '.join(WAREHOUSE_AUTHS)} (iam and entra: no password)"),
     Key(WAREHOUSE_USER, False, "the pipelines' login (empty with iam or entra)"),
     Key(WAREHOUSE_PASSWORD, True, "its password (password auth only)"),
+    Key(WAREHOUSE_REGION, False, "athena: the region"),
+    Key(WAREHOUSE_WORKGROUP, False, "athena: the workgroup every query runs in"),
+    Key(WAREHOUSE_STAGING, False, "athena: the S3 location for uploads (Feast's entity rows)"),
     Key(WAREHOUSE_CONN_ID, False, f"the Airflow connection of the warehouse ({WAREHOUSE_CONNECTION}; empty: no warehouse)"),
     Key("AIRFLOW_CONN_<ID>", True, f"Airflow connections: mlops_postgres, mlops_s3 or mlops_wasb, mlops_mlflow, {EVENTS_CONNECTION}, {WAREHOUSE_CONNECTION}"),
     Key("AWS_*, AZURE_*", False, "what the object store's own clients read (endpoint, region, account); "

@@ -80,6 +80,33 @@ def postgres(consumer: str) -> str:
     return f"{user}@{database}" + (" over TLS" if tls else "")
 
 
+def warehouse() -> str:
+    """The pipelines sign in to the warehouse (postgres), or its workgroup and database answer (athena)."""
+    names = pipeline_names
+    if env(names.WAREHOUSE_KIND) == "athena":
+        import boto3
+
+        region, workgroup = env(names.WAREHOUSE_REGION), env(names.WAREHOUSE_WORKGROUP)
+        state = boto3.client("athena", region_name=region).get_work_group(WorkGroup=workgroup)["WorkGroup"]["State"]
+        if state != "ENABLED":
+            raise RuntimeError(f"Athena workgroup {workgroup} is {state}")
+        database = boto3.client("glue", region_name=region).get_database(Name=env(names.WAREHOUSE_DATABASE))["Database"]["Name"]
+        return f"workgroup {workgroup} enabled, database {database} in the catalog"
+    import psycopg
+
+    with psycopg.connect(
+        host=env(names.WAREHOUSE_HOST), port=int(env(names.WAREHOUSE_PORT)), dbname=env(names.WAREHOUSE_DATABASE),
+        user=env(names.WAREHOUSE_USER), password=env(names.WAREHOUSE_PASSWORD), sslmode=env(names.WAREHOUSE_SSLMODE),
+        connect_timeout=TIMEOUT,
+    ) as connection:
+        schema = env(names.WAREHOUSE_SCHEMA)
+        user, database, published = connection.execute(
+            "SELECT current_user, current_database(), has_schema_privilege(%s, 'CREATE')", (schema,)).fetchone()
+    if not published:
+        raise RuntimeError(f"{user} may not create tables in the published schema {schema}")
+    return f"{user}@{database}, may publish to {schema}"
+
+
 def bucket(role: str) -> str:
     kind = env(pipeline_names.OBJECT_STORE_KIND)
     name = env(pipeline_names.bucket_key(role))
@@ -265,6 +292,8 @@ def checks(skip_endpoints: frozenset[str] = frozenset(), requests: Optional[dict
     found += [(f"postgres:{c}", lambda c=c: postgres(c)) for c in consumers]
     roles = sorted(r for r in pipeline_names.BUCKET_ROLES if pipeline_names.bucket_key(r) in os.environ)
     found += [(f"bucket:{pipeline_names.bucket_name(r)}", lambda r=r: bucket(r)) for r in roles]
+    if os.environ.get(pipeline_names.WAREHOUSE_KIND):
+        found.append(("warehouse", warehouse))
     # Managed MLflow (SageMaker) needs its client plugin, which the platform image does not carry yet.
     if os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get(pipeline_names.MLFLOW_PLUGIN):
         found.append(("mlflow", mlflow_run))

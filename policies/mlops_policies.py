@@ -43,6 +43,7 @@ STATEFUL_TYPES = {
     "azure-native:storage:StorageAccount",
     "azure-native:storage:BlobContainer",
     "azure-native:keyvault:Vault",
+    "aws:glue/catalogDatabase:CatalogDatabase",  # the warehouse's tables
 }
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|access_?key|credential|private_?key|fernet)")
 CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
@@ -225,6 +226,22 @@ def production_data_protection(args: Any, report: Report) -> None:
             report("A production StatefulSet deletes its volumes with it. Set persistentVolumeClaimRetentionPolicy.whenDeleted: Retain.")
 
 
+# --- warehouse -----------------------------------------------------------------------------------
+def warehouse_queries(args: Any, report: Report) -> None:
+    props, kind = args.props, args.resource_type
+    if kind != "aws:athena/workgroup:Workgroup":
+        return
+    configuration = props.get("configuration") or {}
+    if configuration.get("enforceWorkgroupConfiguration") is not True:
+        report("The Athena workgroup lets clients override its results location and encryption. "
+               "Set configuration.enforceWorkgroupConfiguration: true.")
+    if not _get(configuration, "resultConfiguration", "encryptionConfiguration", "encryptionOption"):
+        report("Athena query results are not encrypted. Set configuration.resultConfiguration.encryptionConfiguration "
+               "(encryptionOption SSE_KMS with kmsKeyArn).")
+    if not configuration.get("bytesScannedCutoffPerQuery"):
+        report("The Athena workgroup has no per-query scan limit. Set configuration.bytesScannedCutoffPerQuery.")
+
+
 # --- containers ----------------------------------------------------------------------------------
 def pod_spec(args: Any) -> Optional[dict]:
     path = WORKLOAD_KINDS.get(args.resource_type)
@@ -317,6 +334,7 @@ POLICIES = (
     Rule("no-public-database-or-cache", "No public database or cache; no 0.0.0.0/0 on their ports", no_public_database_or_cache),
     Rule("tls-in-transit", "Redis and PostgreSQL on the clouds require TLS", tls_in_transit),
     Rule("production-data-protection", "Production: protect, deletion protection, backups ≥ 7 days, versioned buckets", production_data_protection),
+    Rule("warehouse-queries", "Athena workgroups enforce their settings, encrypt results and limit the bytes a query scans", warehouse_queries),
     Rule("pinned-images", "No :latest or untagged container images, model endpoints' included", pinned_images),
     Rule("run-as-non-root", "Containers run as non-root", run_as_non_root),
     Rule("requests-and-limits", "Containers set cpu and memory requests and limits", requests_and_limits),

@@ -14,6 +14,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.athena import AthenaWarehouse, AthenaWarehouseArgs, glue_name
 from components.aws.eks import EksCluster, EksClusterArgs
 from components.aws.elasticache import ElastiCache, ElastiCacheArgs
 from components.aws.events import LakeEventQueue, LakeEventQueueArgs, receive_access
@@ -31,8 +32,10 @@ from components.kubernetes.airflow import WORKER_SERVICE_ACCOUNT
 from components.kubernetes.jupyterhub import USER_SERVICE_ACCOUNT as NOTEBOOK_USER_ACCOUNT
 from components.kubernetes.smoke import APP as SMOKE_ACCOUNT
 from infra import pipeline_config
-from infra.config import Aws, Environment, EventQueue, ServiceMode, StackConfig
-from infra.contract import Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, resolve
+from infra.config import Aws, Environment, EventQueue, ServiceMode, StackConfig, WarehouseKind
+from infra.contract import (
+    Buckets, Cache, NotebooksInfo, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo, WarehouseEndpoint, WarehouseLogin, resolve,
+)
 from mlops_jobs.pipeline_names import BUCKET_ROLES, CAPTURE_PREFIX, EVENTS_CONNECTION, bucket_name
 from stacks import managed_cluster, specs
 from stacks.managed_cluster import ManagedCluster
@@ -86,6 +89,10 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
         pipelines_access.append(receive_access(events.arn))
     sagemaker = _managed_mlflow(ctx, buckets, pipelines_access)
     model_endpoints = _model_endpoints(ctx, buckets["lake"], pipelines_access)
+    athena = _athena(ctx, buckets["lake"])
+    # Pipelines and Feast (materialize reads the offline store) query Athena; before MWAA and the roles take the list.
+    warehouse_access = athena.pipeline_statements() if athena else []
+    pipelines_access.extend(warehouse_access)
     clients: dict[str, pulumi.Input[str]] = {"cluster": cluster.security_group_id}
     mwaa = _managed_airflow(ctx, network, pipelines_access)
     if mwaa:
@@ -94,7 +101,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
     if studio_network:
         clients["notebooks"] = studio_network.security_group_id
     postgres, cache = _data_services(ctx, network, clients)
-    roles, pipeline_role = _roles(ctx, cluster, arn, pipelines_access)
+    roles, pipeline_role = _roles(ctx, cluster, arn, pipelines_access, warehouse_access)
 
     managed = ServiceUrls(
         mlflow=sagemaker.arn if sagemaker else "", mlflow_plugin=SAGEMAKER_MLFLOW_PLUGIN if sagemaker else "",
@@ -118,6 +125,7 @@ def build(cfg: StackConfig) -> PlatformEndpoints:
                                            capture=e.capture, capture_rate=cfg.serving.endpoint(name).capture_rate)
                  for name, e in model_endpoints.items()},
         managed_components=tuple(model_endpoints.values()),
+        warehouse=_athena_endpoint(ctx, athena) if athena else None,
     ))
     if mwaa:
         _mwaa_connections(ctx, endpoints)
@@ -147,6 +155,32 @@ def _lake_events(ctx: _Aws, lake: PrivateBucket) -> Optional[LakeEventQueue]:
             bucket_settings=lake.settings,
         ),
         opts=ctx.opts,
+    )
+
+
+def _athena(ctx: _Aws, lake: PrivateBucket) -> Optional[AthenaWarehouse]:
+    """kind athena: Glue databases over the lake and a workgroup."""
+    cfg, warehouse = ctx.cfg, ctx.cfg.warehouse
+    if warehouse is None or warehouse.kind is not WarehouseKind.ATHENA:
+        return None
+    database = glue_name(ctx.base_name, "warehouse")
+    athena = AthenaWarehouse("warehouse", AthenaWarehouseArgs(
+        workgroup_name=ctx.base_name, database=database, published_database=glue_name(database, warehouse.published_schema),
+        region=ctx.settings.region, account_id=ctx.account_id, lake=lake.name, lake_arn=lake.arn,
+        results_bucket=ctx.account_id.apply(lambda account: physical_name("mlops", cfg.stack, "athena-results", account)),
+        results_retention_days=warehouse.results_retention_days, bytes_scanned_cutoff=warehouse.bytes_scanned_cutoff,
+        readers=warehouse.readers, key_deletion_days=ctx.settings.key_deletion_days, force_destroy=cfg.ephemeral, protect=cfg.protect,
+    ), opts=ctx.opts)
+    return athena
+
+
+def _athena_endpoint(ctx: _Aws, athena: AthenaWarehouse) -> WarehouseEndpoint:
+    region = ctx.settings.region
+    return WarehouseEndpoint(
+        kind="athena", auth="iam", host=f"athena.{region}.amazonaws.com", port=443, database=athena.database,
+        schema=athena.published_database, region=region, workgroup=athena.workgroup, staging=athena.staging_location,
+        results=athena.results_location,
+        readers={reader: WarehouseLogin(user=arn) for reader, arn in athena.reader_roles.items()},
     )
 
 
@@ -268,13 +302,15 @@ def _data_services(ctx: _Aws, network: Network, clients: dict[str, pulumi.Input[
     return postgres, cache
 
 
-def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], pipelines_access: list) -> tuple[dict[str, WorkloadRole], str]:
+def _roles(ctx: _Aws, cluster: EksCluster, arn: dict[str, pulumi.Output[str]], pipelines_access: list,
+           warehouse_access: list) -> tuple[dict[str, WorkloadRole], str]:
     """One role per service, each limited to its own buckets and prefixes; created side by side. Returns
     the roles and which one the pipeline pods use."""
     cfg = ctx.cfg
     platform, pipelines = cfg.namespaces.platform, cfg.namespaces.pipelines
     access: dict[str, tuple[tuple[tuple[str, str], ...], list[pulumi.Input[Statement]]]] = {
-        "feast": (((platform, "feast"),), [*bucket_access(arn["lake"], write=False), *bucket_access(arn["feature_store"], write=True)]),
+        "feast": (((platform, "feast"),), [*bucket_access(arn["lake"], write=False), *bucket_access(arn["feature_store"], write=True),
+                                           *warehouse_access]),
         "evidently": (
             ((platform, "evidently"),),
             [*bucket_access(arn["monitoring"], "evidently/", write=True), *bucket_access(arn["lake"], write=False)],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Mapping, Optional, Protocol, Sequence
 
 import pulumi
 
@@ -14,6 +14,7 @@ from components.kubernetes.database_setup import DatabaseSetup, DatabaseSetupArg
 from infra.config import StackConfig
 from infra.contract import (
     Cache, Database, DatabaseLogin, KubernetesTarget, LakeEvents, ObjectStore, PlatformEndpoints, ServiceUrls, ServingEndpointInfo,
+    WarehouseEndpoint,
 )
 from stacks import applications
 from stacks import warehouse
@@ -49,6 +50,8 @@ class ManagedCluster:
     serving: Mapping[str, ServingEndpointInfo] = field(default_factory=dict)  # managed model endpoints
     # What must be up before the platform is usable, besides the cluster's workloads (managed endpoints).
     managed_components: Sequence[pulumi.Resource] = ()
+    # A warehouse of the cloud's own (Athena); None: none, or a database of the PostgreSQL above.
+    warehouse: Optional[WarehouseEndpoint] = None
 
 
 def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
@@ -76,7 +79,7 @@ def build(cfg: StackConfig, cluster: ManagedCluster) -> PlatformEndpoints:
         database=database,
         cache=cluster.cache,
         events=cluster.events,
-        warehouse=warehouse.platform_database_warehouse(cfg, database, database_setup.reader_logins),
+        warehouse=cluster.warehouse or warehouse.platform_database_warehouse(cfg, database, database_setup.reader_logins),
     )
     network_policies(cfg, target, applications.admissions(cfg))
     endpoints = applications.build(

@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.infra.offline_stores.contrib.athena_offline_store.athena_source import AthenaSource
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
 from feast.types import Float64, Int64
 from feast.value_type import ValueType
@@ -17,8 +18,9 @@ from feast.value_type import ValueType
 # s3://<bucket>, or abfss://<container>@<account>.dfs.core.windows.net on Azure.
 LAKE_URL = os.environ.get("MLOPS_BUCKET_LAKE_URL") or f"s3://{os.environ.get('MLOPS_BUCKET_LAKE', 'lake')}"
 ACTIVITY_KEY = "example/churn/customer_activity.parquet"
-# The pipelines' schema of the warehouse (mlops_jobs.warehouse.WORK_SCHEMA), and the table churn.pipeline loads.
-ACTIVITY_TABLE = "public.customer_activity"
+# The table churn.pipeline loads (its ACTIVITY_TABLE), in the pipelines' schema of the warehouse
+# (mlops_jobs.warehouse.work_schema(): public on postgres, the pipelines' Glue database on athena).
+ACTIVITY_TABLE = "customer_activity"
 WAREHOUSE_KIND = os.environ.get("MLOPS_WAREHOUSE_KIND", "")
 
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64, description="A customer")
@@ -26,12 +28,21 @@ customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueTy
 if WAREHOUSE_KIND == "postgres":
     customer_activity_source = PostgreSQLSource(
         name="customer_activity_source",
+        table=f"public.{ACTIVITY_TABLE}",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+    )
+elif WAREHOUSE_KIND == "athena":
+    customer_activity_source = AthenaSource(
+        name="customer_activity_source",
         table=ACTIVITY_TABLE,
+        database=os.environ["MLOPS_WAREHOUSE_DATABASE"],
+        data_source="AwsDataCatalog",
         timestamp_field="event_timestamp",
         created_timestamp_column="created",
     )
 elif WAREHOUSE_KIND:
-    raise RuntimeError(f"MLOPS_WAREHOUSE_KIND={WAREHOUSE_KIND!r}: the example reads postgres warehouses or the lake")
+    raise RuntimeError(f"MLOPS_WAREHOUSE_KIND={WAREHOUSE_KIND!r}: the example reads postgres or athena warehouses, or the lake")
 else:
     customer_activity_source = FileSource(
         name="customer_activity_source",

@@ -33,6 +33,7 @@ from .services import (
     OfflineStore,
 )
 from .events import EventQueue, Events
+from .warehouse import Warehouse, WarehouseKind, WarehouseMode
 from .notebooks import NotebookAuth, NotebookProfile, Notebooks
 from .size import Size
 from mlops_jobs.pipeline_names import DATABASE_CONSUMERS
@@ -109,5 +110,6 @@ __all__ = [
     "MANAGED_SERVING", "MINIO_IMAGE", "Mlflow", "MonitoringConfig", "NAMESPACE", "NotebookAuth", "NotebookProfile", "Notebooks", "OWNER_LABEL", "ObjectStoreServer",
     "NOTEBOOK_IMAGE", "OfflineStore", "PG_TIERS", "PLATFORM_IMAGE", "PLATFORM_IMAGE_REPOSITORY", "PLATFORM_IMAGE_VERSION", "Serving",
     "ServingEndpoint", "ServingVariant", "ServiceMode", "Size", "StackConfig", "StackConfigInput", "VARIANT_NAME",
+    "Warehouse", "WarehouseKind", "WarehouseMode",
     "environment_from_stack", "from_pulumi", "json_schema", "load", "stack_file", "stack_names", "stack_values",
 ]

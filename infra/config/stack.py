@@ -166,7 +166,7 @@ def resolve(stack: str, raw: StackConfigInput) -> StackConfig:
                                       services.mlflow.mode is ServiceMode.MANAGED, problems)
     aws = aws_section.resolve(raw.aws, environment, ephemeral, problems) if backend is Backend.AWS else None
     azure = azure_section.resolve(raw.azure, environment, problems) if backend is Backend.AZURE else None
-    warehouse = warehouse_section.resolve(raw.warehouse, backend, problems)
+    warehouse = warehouse_section.resolve(raw.warehouse, backend, environment, problems)
     feast = dataclasses.replace(services.feast, offline_store=warehouse_section.feast_offline_store(
         raw.services.feast.offline_store, warehouse, problems))
     problems.raise_any()

@@ -9,7 +9,7 @@ from typing import Optional
 
 from pydantic import Field
 
-from .choices import Backend
+from .choices import Backend, Environment, by_environment
 from .errors import Problems
 from .services import OfflineStore
 from .types import InputModel, Pattern
@@ -41,7 +41,9 @@ ALLOWED_KINDS = {
     Backend.AZURE: (WarehouseKind.AZURE_SQL, WarehouseKind.POSTGRES),
 }
 # What the program builds so far. The other kinds and binding are refused by name, never ignored.
-BUILT = ((WarehouseKind.POSTGRES, WarehouseMode.CREATE),)
+BUILT = ((WarehouseKind.POSTGRES, WarehouseMode.CREATE), (WarehouseKind.ATHENA, WarehouseMode.CREATE))
+# Days Athena's query results (and Feast's uploads) are kept: they can hold copies of any table.
+DEFAULT_RESULTS_RETENTION_DAYS = {Environment.LOCAL: 3, Environment.STAGING: 7, Environment.PRODUCTION: 30}
 ALLOWED_STORES = {
     Backend.ENSEMBLE: (SecretStore.KUBERNETES,),
     Backend.AWS: (SecretStore.SECRETS_MANAGER, SecretStore.KUBERNETES),
@@ -71,6 +73,14 @@ class ExistingWarehouseConfig(InputModel):
     workgroup: Optional[str] = Field(None, description="athena, redshift: the workgroup")
 
 
+class AthenaConfig(InputModel):
+    """kind athena: the workgroup's limits."""
+
+    bytes_scanned_cutoff_gb: int = Field(100, ge=1, le=1_000_000, description="A query that scans more than this many GB is stopped")
+    results_retention_days: Optional[int] = Field(
+        None, ge=1, le=3650, description="Days query results are kept; default " + by_environment(DEFAULT_RESULTS_RETENTION_DAYS))
+
+
 class WarehouseConfig(InputModel):
     """The warehouse the pipelines and Feast read historical data from, and BI tools read results from."""
 
@@ -80,6 +90,7 @@ class WarehouseConfig(InputModel):
     existing: Optional[ExistingWarehouseConfig] = None
     published_schema: SqlName = Field("published", description="The schema BI readers may SELECT from")
     readers: list[SqlName] = Field(default_factory=list, description="BI consumers: each gets a read-only login on the published schema")
+    athena: AthenaConfig = AthenaConfig()
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class Warehouse:
     published_schema: str
     readers: tuple[str, ...]
     existing: Optional[ExistingWarehouseConfig]
+    bytes_scanned_cutoff: int = 0  # athena: bytes per query
+    results_retention_days: int = 0  # athena
 
     @property
     def in_platform_database(self) -> bool:
@@ -96,7 +109,7 @@ class Warehouse:
         return self.kind is WarehouseKind.POSTGRES and self.mode is WarehouseMode.CREATE
 
 
-def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optional[Warehouse]:
+def resolve(raw: WarehouseConfig, backend: Backend, environment: Environment, problems: Problems) -> Optional[Warehouse]:
     if not raw.enabled:
         return None
     kind = raw.kind or DEFAULT_KIND[backend]
@@ -116,7 +129,9 @@ def resolve(raw: WarehouseConfig, backend: Backend, problems: Problems) -> Optio
     if len(problems.lines) == before and (kind, raw.mode) not in BUILT:
         problems.not_allowed("warehouse", f"kind {kind.value} with mode {raw.mode.value}",
                              " or ".join(f"kind {k.value} with mode {m.value}" for k, m in BUILT) + " (the others are not built yet)")
-    return Warehouse(kind=kind, mode=raw.mode, published_schema=raw.published_schema, readers=tuple(raw.readers), existing=raw.existing)
+    return Warehouse(kind=kind, mode=raw.mode, published_schema=raw.published_schema, readers=tuple(raw.readers), existing=raw.existing,
+                     bytes_scanned_cutoff=raw.athena.bytes_scanned_cutoff_gb * 1024**3,
+                     results_retention_days=raw.athena.results_retention_days or DEFAULT_RESULTS_RETENTION_DAYS[environment])
 
 
 def _check_existing(existing: Optional[ExistingWarehouseConfig], kind: WarehouseKind, backend: Backend, problems: Problems) -> None:

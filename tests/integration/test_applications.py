@@ -466,7 +466,8 @@ def test_the_smoke_check_passes_against_the_healthy_platform(platform, scheduler
     lines = result.stdout.strip().splitlines()
     checks = {line.split()[0]: line for line in lines[:-1]}
     assert set(checks) >= {"postgres:mlflow", "postgres:airflow", "postgres:feast", "bucket:lake", "bucket:artifacts",
-                           "bucket:feature-store", "bucket:monitoring", "mlflow", "feast:registry", "feast:online", "evidently", "airflow"}
+                           "bucket:feature-store", "bucket:monitoring", "mlflow", "feast:registry", "feast:online", "evidently", "airflow",
+                           *(("warehouse",) if config_of(platform.stack).warehouse else ())}
     assert all(line.split()[1] == "ok" for line in checks.values()), lines
     assert lines[-1] == f"{len(checks)} of {len(checks)} checks ok"
     # It cleans up: no object left in any bucket, its run deleted.

@@ -103,7 +103,7 @@ def test_feast_reads_the_examples_historical_features_from_the_warehouse(warehou
     activity, labels = pipeline.synthetic_activity(customers=50)
     assert warehouse.write_table(activity, pipeline.ACTIVITY_TABLE) == "public.customer_activity"
     features = _module(EXAMPLES / "feature_repo" / "churn_features.py", "churn_features_under_test")
-    assert features.ACTIVITY_TABLE == f"{warehouse.WORK_SCHEMA}.{pipeline.ACTIVITY_TABLE}"
+    assert features.ACTIVITY_TABLE == pipeline.ACTIVITY_TABLE
     assert type(features.customer_activity_source).__name__ == "PostgreSQLSource"
 
     from feast import FeatureStore

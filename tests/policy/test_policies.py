@@ -125,6 +125,10 @@ BROKEN = [
     ("production-data-protection", Args("azure-native:redis:Redis", {"tags": AZURE_PRODUCTION}), "Set protect=True"),
     ("production-data-protection", Args("azure-native:keyvault:Vault", {"tags": AZURE_PRODUCTION, "properties": {}}, opts=Opts(True)), "enablePurgeProtection: true"),
     ("production-data-protection", Args("azure-native:storage:BlobServiceProperties", {"deleteRetentionPolicy": {"enabled": True, "days": 1}}, urn=PRODUCTION_URN), "days: 7 or more"),
+    ("warehouse-queries", Args("aws:athena/workgroup:Workgroup", {"configuration": {"enforceWorkgroupConfiguration": False}}), "enforceWorkgroupConfiguration: true"),
+    ("warehouse-queries", Args("aws:athena/workgroup:Workgroup", {"configuration": {"enforceWorkgroupConfiguration": True, "bytesScannedCutoffPerQuery": 1}}), "encryptionOption SSE_KMS"),
+    ("warehouse-queries", Args("aws:athena/workgroup:Workgroup", {"configuration": {"enforceWorkgroupConfiguration": True, "resultConfiguration": {"encryptionConfiguration": {"encryptionOption": "SSE_KMS"}}}}), "bytesScannedCutoffPerQuery"),
+    ("production-data-protection", Args("aws:glue/catalogDatabase:CatalogDatabase", {"name": "dw"}, urn=PRODUCTION_URN), "Set protect=True"),
     ("production-data-protection", Args("kubernetes:apps/v1:StatefulSet", {"metadata": {"labels": {"mlops-stack/environment": "production"}}, "spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}}, opts=Opts(True)), "whenDeleted: Retain"),
 ]
 

@@ -46,6 +46,15 @@ def test_every_aws_resource_goes_through_the_tagged_provider(aws_stack):
             assert resource.provider.startswith(provider.urn + "::"), resource.name
 
 
+def stack_buckets(recording) -> set[str]:
+    """The platform's four buckets, and Athena's results bucket where the stack has that warehouse."""
+    names = {f"bucket-{suffix}-bucket" for suffix in ("lake", "artifacts", "feature-store", "monitoring")}
+    if recording.by_type("aws:athena/workgroup:Workgroup"):
+        names.add("warehouse-results-bucket")
+    assert {r.name for r in recording.by_type(BUCKET)} == names
+    return names
+
+
 def test_data_at_rest_and_in_transit_is_encrypted(aws_stack):
     rds = aws_stack.by_type(RDS)[0].inputs
     assert rds["storageEncrypted"] is True and rds["publiclyAccessible"] is False
@@ -57,14 +66,14 @@ def test_data_at_rest_and_in_transit_is_encrypted(aws_stack):
     cluster = aws_stack.one("aws:eks/cluster:Cluster", "eks-cluster").inputs
     assert cluster["encryptionConfig"]["resources"] == ["secrets"]
     encryption = aws_stack.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-    assert len(encryption) == len(aws_stack.by_type(BUCKET)) == 4
+    assert len(encryption) == len(aws_stack.by_type(BUCKET)) == len(stack_buckets(aws_stack))
     for rule in encryption:
         assert rule.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
 
 
 def test_no_bucket_can_be_public_and_each_refuses_plain_http(aws_stack):
     blocks = aws_stack.by_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert len(blocks) == 4
+    assert len(blocks) == len(stack_buckets(aws_stack))
     for block in blocks:
         assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     for policy in aws_stack.by_type("aws:s3/bucketPolicy:BucketPolicy"):
@@ -168,8 +177,10 @@ def test_each_role_reaches_only_its_buckets_and_prefixes(aws_stack):
     arn = {role: f"arn:aws:s3:::{name}" for role, name in buckets.items()}
     assert objects("mlflow") == writable("mlflow") == {f"{arn['artifacts']}/mlflow/*"}
     assert writable("evidently") == {f"{arn['monitoring']}/evidently/*"} and f"{arn['lake']}/*" in objects("evidently")
-    assert writable("feast") == {f"{arn['feature-store']}/*"}
-    assert writable("airflow") == {f"{arn['artifacts']}/airflow/logs/*", f"{arn['lake']}/*", f"{arn['feature-store']}/*"}
+    # With Athena, the pipelines and Feast also write query results and uploads to its results bucket.
+    athena = {f"{arn['warehouse-results']}/results/*", f"{arn['warehouse-results']}/staging/*"} if "warehouse-results" in arn else set()
+    assert writable("feast") == {f"{arn['feature-store']}/*", *athena}
+    assert writable("airflow") == {f"{arn['artifacts']}/airflow/logs/*", f"{arn['lake']}/*", f"{arn['feature-store']}/*", *athena}
     for statements in policies.values():
         for statement in statements:
             assert statement["Resource"] != "*" and not str(statement["Action"]).startswith("s3:*")
@@ -185,6 +196,7 @@ def test_no_static_access_key_exists_anywhere(aws_stack):
 # On AWS, S3 is reached at the SDKs' default endpoint with the pod's role: no override, no keys.
 ENDPOINT_OVERRIDE = {"AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL"}
 STATIC_KEYS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+WAREHOUSE_SECRETS = {"AIRFLOW_CONN_MLOPS_WAREHOUSE", "MLOPS_WAREHOUSE_PASSWORD"}
 
 
 def test_the_pipeline_config_has_the_ensembles_keys_with_s3_and_no_endpoint_override(aws_stack):
@@ -194,7 +206,8 @@ def test_the_pipeline_config_has_the_ensembles_keys_with_s3_and_no_endpoint_over
     aws_secrets = resolved(aws_stack.result.complete).secret_env
     # Keys of the stack's own model endpoints (staging serves churn) aside.
     assert {k for k in aws.env if not k.startswith("MLOPS_SERVING_") or k == "MLOPS_SERVING_ENDPOINTS"} == set(ensemble.env) - ENDPOINT_OVERRIDE
-    assert set(aws_secrets) == set(ensemble_secrets) - STATIC_KEYS
+    # A warehouse's connection (and its password, where it has one) are there only with a warehouse.
+    assert set(aws_secrets) - WAREHOUSE_SECRETS == set(ensemble_secrets) - STATIC_KEYS - WAREHOUSE_SECRETS
     assert set(aws.files) == set(ensemble.files)
     assert aws.env["MLOPS_OBJECT_STORE_KIND"] == "s3" and aws.env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://mlops-")
     assert "endpointurl" not in aws.files["dvc.config"] and "url = s3://mlops-" in aws.files["dvc.config"]

@@ -168,6 +168,8 @@ def test_feast_accepts_the_generated_feature_store_yaml(rendered, tmp_path, monk
     assert config.online_store.connection_string == f"{redis}:{port},password=Redis456{tls}"
     if env["MLOPS_WAREHOUSE_KIND"] == "'postgres'":  # the stack's warehouse (tests/render/test_warehouse.py)
         assert (config.offline_store.type, config.offline_store.database, config.offline_store.port) == ("postgres", "warehouse", 5432)
+    elif env["MLOPS_WAREHOUSE_KIND"] == "'athena'":
+        assert (config.offline_store.type, config.offline_store.workgroup) == ("athena", env["MLOPS_WAREHOUSE_WORKGROUP"].strip("'"))
     else:
         assert config.offline_store.type == "file"
 

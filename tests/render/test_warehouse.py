@@ -81,3 +81,70 @@ def test_on_rds_the_managed_setup_job_creates_the_readers_and_the_pipelines_use_
     data = pipeline_env(recording)
     assert data[names.WAREHOUSE_HOST].endswith(".rds.amazonaws.com") and data[names.WAREHOUSE_SSLMODE] == "require"
     assert yaml.safe_load(data[names.FEATURE_STORE_YAML])["offline_store"]["sslmode"] == "require"
+
+
+def _inputs(recording, type_: str, name: str) -> dict:
+    return recording.one(type_, name).inputs
+
+
+def test_on_aws_athena_is_a_workgroup_that_enforces_encrypted_results_and_a_scan_cutoff():
+    recording = recording_of("production")
+    workgroup = _inputs(recording, "aws:athena/workgroup:Workgroup", "warehouse-workgroup")
+    configuration = workgroup["configuration"]
+    assert configuration["enforceWorkgroupConfiguration"] is True and workgroup["forceDestroy"] is False
+    assert configuration["bytesScannedCutoffPerQuery"] == 100 * 1024**3
+    results = configuration["resultConfiguration"]
+    assert results["encryptionConfiguration"]["encryptionOption"] == "SSE_KMS"
+    assert results["encryptionConfiguration"]["kmsKeyArn"].endswith(":warehouse-key")
+    bucket = _inputs(recording, "aws:s3/bucket:Bucket", "warehouse-results-bucket")["bucket"]
+    assert results["outputLocation"] == f"s3://{bucket}/results/"
+    lifecycle = _inputs(recording, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "warehouse-results-lifecycle")
+    kept = {rule["filter"]["prefix"]: rule["expiration"]["days"] for rule in lifecycle["rules"] if "expiration" in rule}
+    assert kept == {"results/": 30, "staging/": 30}
+    # Production keeps its catalog, its key and its results bucket.
+    for type_, name in (("aws:glue/catalogDatabase:CatalogDatabase", "warehouse-database"),
+                        ("aws:glue/catalogDatabase:CatalogDatabase", "warehouse-published-database"),
+                        ("aws:kms/key:Key", "warehouse-key"), ("aws:s3/bucket:Bucket", "warehouse-results-bucket")):
+        assert recording.one(type_, name).protect, name
+
+
+def _policy(recording, name: str) -> list[dict]:
+    import json
+
+    return json.loads(_inputs(recording, "aws:iam/rolePolicy:RolePolicy", name)["policy"])["Statement"]
+
+
+def test_an_athena_reader_may_query_the_published_database_only_and_the_pipelines_may_make_tables():
+    recording = recording_of("production")
+    reader = _policy(recording, "warehouse-reader-tableau-policy")
+    catalog = next(s for s in reader if "glue:GetTable" in s["Action"])
+    assert not any(a.startswith("glue:Create") or a.startswith("glue:Delete") for a in catalog["Action"])
+    databases = {arn.split(":database/")[1] for arn in catalog["Resource"] if ":database/" in arn}
+    assert databases == {"mlops_production_warehouse_published"}
+    reads = [s for s in reader if "s3:GetObject" in s["Action"]]
+    assert {s["Resource"].split(":::")[1] for s in reads} == {
+        "mlops-production-athena-results-123456789012/results/*",
+        "mlops-production-lake-123456789012/warehouse/mlops_production_warehouse_published/*"}
+    assert not any("s3:PutObject" in s["Action"] and "lake" in s["Resource"] for s in reader if isinstance(s["Resource"], str))
+    # Airflow's role is the pipelines' (tasks, the post-deploy check, notebooks); Feast's materialize queries too.
+    for role in ("airflow-identity-policy", "feast-identity-policy"):
+        granted = {a for s in _policy(recording, role) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+        assert {"athena:StartQueryExecution", "glue:CreateTable", "kms:GenerateDataKey"} <= granted, role
+    assert "athena:StartQueryExecution" not in str(_policy(recording, "mlflow-identity-policy"))
+
+
+def test_athena_in_the_pipeline_config_signs_in_with_the_pods_role():
+    data = pipeline_env(recording_of("production"))
+    assert (data[names.WAREHOUSE_KIND], data[names.WAREHOUSE_AUTH], data[names.WAREHOUSE_USER]) == ("athena", "iam", "")
+    assert (data[names.WAREHOUSE_DATABASE], data[names.WAREHOUSE_SCHEMA], data[names.WAREHOUSE_WORKGROUP]) == (
+        "mlops_production_warehouse", "mlops_production_warehouse_published", "mlops-production")
+    offline_store = yaml.safe_load(data[names.FEATURE_STORE_YAML])["offline_store"]
+    assert offline_store["type"] == "athena" and offline_store["s3_staging_location"] == data[names.WAREHOUSE_STAGING]
+    assert names.WAREHOUSE_PASSWORD not in recording_of("production").one(SECRET, "pipeline-config-secret").inputs["stringData"]["value"]
+
+
+def test_an_ephemeral_stack_may_destroy_its_athena_warehouse():
+    recording = offline.run("staging-pr-7", {**fixtures.stack_config("staging"), "mlops:warehouse": {"enabled": True}})
+    assert _inputs(recording, "aws:athena/workgroup:Workgroup", "warehouse-workgroup")["forceDestroy"] is True
+    assert _inputs(recording, "aws:s3/bucket:Bucket", "warehouse-results-bucket")["forceDestroy"] is True
+    assert not recording.one("aws:glue/catalogDatabase:CatalogDatabase", "warehouse-database").protect

@@ -59,11 +59,11 @@ def test_feast_loads_the_generated_offline_store_with_its_own_repo_config(tmp_pa
 
 
 def test_a_kind_without_a_feast_store_or_connection_is_refused_by_name():
-    athena = replace(WAREHOUSE, kind="athena")
-    with pytest.raises(ValueError, match="warehouse kind 'athena': no Feast offline store yet; allowed: postgres"):
-        warehouse_clients.feast_offline_store(athena)
-    with pytest.raises(ValueError, match="warehouse kind 'athena': no Airflow connection yet"):
-        warehouse_clients.airflow_connection(athena)
+    redshift = replace(WAREHOUSE, kind="redshift")
+    with pytest.raises(ValueError, match="warehouse kind 'redshift': no Feast offline store yet; allowed: postgres, athena"):
+        warehouse_clients.feast_offline_store(redshift)
+    with pytest.raises(ValueError, match="warehouse kind 'redshift': no Airflow connection yet; allowed: postgres, athena"):
+        warehouse_clients.airflow_connection(redshift)
 
 
 def test_the_airflow_connection_is_a_postgres_uri_with_the_owners_login_quoted():
@@ -81,3 +81,35 @@ def test_the_stack_output_gives_bi_tools_what_they_connect_with_and_keeps_passwo
         "schema": "published", "sslmode": "disable"}
     assert output["readers"]["tableau"]["user"] == "tableau" and is_secret(output["readers"]["tableau"]["password"])
     assert "password" not in {k for k in output if k != "readers"} and warehouse_clients.stack_output(None) is None
+
+
+ATHENA = WarehouseEndpoint(
+    kind="athena", auth="iam", host="athena.eu-west-1.amazonaws.com", port=443, database="mlops_production_warehouse",
+    schema="mlops_production_warehouse_published", region="eu-west-1", workgroup="mlops-production",
+    staging="s3://mlops-production-athena-results-1/staging/", results="s3://mlops-production-athena-results-1/results/",
+    readers={"tableau": WarehouseLogin(user="arn:aws:iam::1:role/warehouse-reader-tableau")},
+)
+
+
+def test_feast_loads_the_generated_athena_offline_store_with_its_own_repo_config(tmp_path, monkeypatch):
+    from feast.repo_config import load_repo_config
+
+    config = pipeline_config.render(replace(endpoints(), warehouse=ATHENA, feature_store=FeatureStoreSettings("warehouse")))
+    assert names.WAREHOUSE_PASSWORD not in config.secret_env  # the pod's IAM role signs in
+    (tmp_path / "feature_store.yaml").write_text(config.files[names.FEATURE_STORE_YAML])
+    for key, value in config.secret_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(names.postgres_key("feast", "USER"), "feast")
+    offline = load_repo_config(tmp_path, tmp_path / "feature_store.yaml").offline_store
+    assert (offline.type, offline.region, offline.database, offline.workgroup, offline.data_source, offline.s3_staging_location) == (
+        "athena", "eu-west-1", "mlops_production_warehouse", "mlops-production", "AwsDataCatalog", "s3://mlops-production-athena-results-1/staging/")
+
+
+def test_the_athena_connection_names_the_database_workgroup_and_region_and_holds_no_key():
+    uri = urlsplit(pipeline_config.airflow_connections(replace(endpoints(), warehouse=ATHENA))["mlops_warehouse"])
+    assert (uri.scheme, uri.username, uri.password, uri.path) == ("athena", None, None, "/mlops_production_warehouse")
+    assert parse_qs(uri.query) == {"region_name": ["eu-west-1"], "work_group": ["mlops-production"]}
+    output = warehouse_clients.stack_output(ATHENA)
+    assert output["readers"] == {"tableau": {"user": "arn:aws:iam::1:role/warehouse-reader-tableau", "password": None}}
+    assert (output["workgroup"], output["region"], output["resultsLocation"]) == (
+        "mlops-production", "eu-west-1", "s3://mlops-production-athena-results-1/results/")

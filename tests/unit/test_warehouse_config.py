@@ -20,14 +20,20 @@ def test_the_ensemble_creates_a_postgres_warehouse_by_default():
         WarehouseKind.POSTGRES, WarehouseMode.CREATE, ("tableau",), "published")
 
 
-@pytest.mark.parametrize("values, kind", [(AWS, "athena"), (AZURE, "azure-sql")])
-def test_a_clouds_default_kind_is_refused_by_name_until_it_is_built(values, kind):
+def test_aws_creates_athena_by_default_with_the_environments_results_retention():
+    staging = config.load("staging", {**AWS, "warehouse": {"enabled": True}}).warehouse
+    assert (staging.kind, staging.results_retention_days, staging.bytes_scanned_cutoff) == (WarehouseKind.ATHENA, 7, 100 * 1024**3)
+    production = config.load("production", {**AWS, "warehouse": {"enabled": True, "athena": {"bytesScannedCutoffGb": 5}}}).warehouse
+    assert (production.results_retention_days, production.bytes_scanned_cutoff) == (30, 5 * 1024**3)
+
+
+def test_azures_default_kind_is_refused_by_name_until_it_is_built():
     with pytest.raises(ConfigError) as raised:
-        config.load("staging", {**values, "warehouse": {"enabled": True}})
-    assert str(raised.value) == (f"mlops:warehouse: 'kind {kind} with mode create' is not allowed; "
-                                 "allowed: kind postgres with mode create (the others are not built yet)")
+        config.load("staging", {**AZURE, "warehouse": {"enabled": True}})
+    assert str(raised.value) == ("mlops:warehouse: 'kind azure-sql with mode create' is not allowed; "
+                                 "allowed: kind postgres with mode create or kind athena with mode create (the others are not built yet)")
     # kind: postgres is built on the clouds too: a database of RDS or Flexible Server.
-    chosen = config.load("staging", {**values, "warehouse": {"enabled": True, "kind": "postgres"}})
+    chosen = config.load("staging", {**AZURE, "warehouse": {"enabled": True, "kind": "postgres"}})
     assert chosen.warehouse.in_platform_database and "warehouse" in chosen.database_consumers
 
 
@@ -51,6 +57,8 @@ BAD = [
                                                                       "passwordSecret": {"store": "kubernetes-secret", "name": "dw"}}}},
      "mlops:warehouse.existing.passwordSecret.key: not set"),
     ({"warehouse": {"enabled": True, "existing": {"database": "dw"}}}, "mlops:warehouse.existing: 'set' is not allowed; allowed: existing only with mode: existing"),
+    ({**AWS, "warehouse": {"enabled": True, "athena": {"bytesScannedCutoffGb": 0}}}, "mlops:warehouse.athena.bytesScannedCutoffGb: 0 is not allowed"),
+    ({**AWS, "warehouse": {"enabled": True, "athena": {"resultsRetentionDays": "forever"}}}, "mlops:warehouse.athena.resultsRetentionDays: 'forever' is not allowed"),
 ]
 
 

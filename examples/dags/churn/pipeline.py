@@ -106,14 +106,12 @@ def ensure_data() -> dict[str, str]:
         write_activity(read_lake(ACTIVITY_KEY))  # a warehouse added to a stack whose lake has the data
     seeded = {"activity": lake_url(ACTIVITY_KEY), "labels": lake_url(LABELS_KEY)}
     if warehouse.configured():
-        seeded["warehouse"] = f"{warehouse.WORK_SCHEMA}.{ACTIVITY_TABLE}"
+        seeded["warehouse"] = f"{warehouse.work_schema()}.{ACTIVITY_TABLE}"
     return seeded
 
 
 def _warehouse_has_activity() -> bool:
-    import sqlalchemy
-
-    return sqlalchemy.inspect(warehouse.engine()).has_table(ACTIVITY_TABLE, schema=warehouse.WORK_SCHEMA)
+    return warehouse.has_table(ACTIVITY_TABLE)
 
 
 def feature_store():
