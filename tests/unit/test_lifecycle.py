@@ -139,6 +139,8 @@ def test_the_copied_config_is_what_the_program_accepts_for_an_ephemeral_stack():
                 else:
                     target.setdefault(part, empty)
                 target = target[part]
+            if isinstance(parts[-1], int):  # a list of scalars, e.g. warehouse.readers[0]
+                target.extend(None for _ in range(parts[-1] + 1 - len(target)))
             target[parts[-1]] = entry.value
     loaded = stack_config.load("staging-pr-42", {**nested, "ephemeral": True, "protect": False})
     assert loaded.ephemeral and not loaded.protect and loaded.environment.value == "staging"
