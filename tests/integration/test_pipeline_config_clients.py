@@ -93,7 +93,14 @@ def feast_round_trip(public, addresses: dict[str, str], feast_password: str, tmp
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "feature_store.yaml").write_text(text)
-    # What the Secret gives every pipeline pod, and the ConfigMap's user name.
+    # What the ConfigMap gives every pipeline pod (a host and its port in two variables moved to the
+    # server here), then what the Secret gives it.
+    for key, value in public.env.items():
+        monkeypatch.setenv(key, value)
+        if key.endswith("_HOST") and f"{value}:{public.env[key[:-5] + '_PORT']}" in addresses:
+            host, port = addresses[f"{value}:{public.env[key[:-5] + '_PORT']}"].rsplit(":", 1)
+            monkeypatch.setenv(key, host)
+            monkeypatch.setenv(key[:-5] + "_PORT", port)
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_USER", public.env["MLOPS_POSTGRES_FEAST_USER"])
     monkeypatch.setenv("MLOPS_POSTGRES_FEAST_PASSWORD", feast_password)
     monkeypatch.setenv("MLOPS_REDIS_PASSWORD", REDIS_PASSWORD)
